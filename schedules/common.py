@@ -1,0 +1,79 @@
+"""Pieces shared by several kernels: pack-word choice, output sizes and the integer epilogue.
+
+The integer epilogue (docs/numerics.md) turns an int32 accumulator into float32:
+``y = (float32(acc) + offset[o]) * scale[o]`` if ``scale[o] != 0`` else ``offset[o]``, then
+``max(y, 0)`` with ``relu``. Add-then-multiply, so no FMA contraction can change the result.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+PACK_DTYPES = {8: "uint8", 16: "uint16", 32: "uint32", 64: "uint64"}
+
+
+def pack_bits_for(channels_per_group: int) -> int:
+    """Bits per pack word for a group of ``channels_per_group`` input channels (32, 16 or 8)."""
+    if channels_per_group % 32 == 0:
+        return 32
+    if channels_per_group % 16 == 0:
+        return 16
+    return 8
+
+
+def num_words(channels_per_group: int, pack_bits: int) -> int:
+    """Words needed to hold ``channels_per_group`` bits (channels are zero-padded to a word)."""
+    return -(-channels_per_group // pack_bits)
+
+
+def conv_out_size(size: int, kernel: int, stride: int, pad_before: int, pad_after: int, dilation: int = 1) -> int:
+    """Output length of a convolution along one axis."""
+    return (size + pad_before + pad_after - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def normalize_padding(padding) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) from an int, a (h, w) pair or a 4-tuple."""
+    if isinstance(padding, int):
+        return (padding,) * 4
+    padding = tuple(int(p) for p in padding)
+    if len(padding) == 2:
+        return (padding[0], padding[1], padding[0], padding[1])
+    if len(padding) == 4:
+        return padding
+    raise ValueError(f"padding must be an int, (h, w) or (top, left, bottom, right), got {padding}")
+
+
+def integer_epilogue_te(acc, scale, offset, o, relu: bool):
+    """TE expression of the integer epilogue for one element (acc: int32 expr, o: channel index)."""
+    from tvm import tirx
+
+    accf = acc.astype("float32")
+    y = tirx.Select(scale[o] != tirx.const(0.0, "float32"), (accf + offset[o]) * scale[o], offset[o])
+    if relu:
+        y = tirx.max(y, tirx.const(0.0, "float32"))
+    return y
+
+
+def integer_epilogue_np(acc: np.ndarray, scale: np.ndarray, offset: np.ndarray, relu: bool) -> np.ndarray:
+    """numpy twin of :func:`integer_epilogue_te`; acc is (N, O, H, W) integer."""
+    accf = acc.astype(np.float32)
+    s = scale.astype(np.float32).reshape(1, -1, 1, 1)
+    b = offset.astype(np.float32).reshape(1, -1, 1, 1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        y = np.where(s != 0, (accf + b) * s, b).astype(np.float32)
+    if relu:
+        y = np.maximum(y, np.float32(0))
+    return y
+
+
+def epilogue_params(act_scale: float, weight_scale: np.ndarray, bias: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, offset) float32 vectors for the integer epilogue (docs/numerics.md)."""
+    weight_scale = np.asarray(weight_scale, dtype=np.float32)
+    out_ch = weight_scale.shape[0]
+    bias = np.zeros(out_ch, np.float32) if bias is None else np.asarray(bias, np.float32)
+    scale = (np.float32(act_scale) * weight_scale).astype(np.float32)
+    offset = np.empty(out_ch, np.float32)
+    nz = scale != 0
+    offset[nz] = (bias[nz] / scale[nz]).astype(np.float32)
+    offset[~nz] = bias[~nz]
+    scale[~nz] = 0.0
+    return scale, offset

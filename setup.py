@@ -1,0 +1,27 @@
+"""tvm-sepnet: compile SEP-Nets (pattern networks) to bitserial and int8 kernels with Apache TVM."""
+from setuptools import find_packages, setup
+
+setup(
+    name="tvm-sepnet",
+    version="0.1.0",
+    description="Apache TVM extension compiling pattern networks (SEP-Nets) to low-bit kernels",
+    long_description=open("README.md", encoding="utf-8").read() if __import__("os").path.exists("README.md") else "",
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["tvm_sepnet*", "relay_passes*", "schedules*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        # apache-tvm-ffi 0.1.15 segfaults in tvm.ir.save_json, which MetaSchedule needs: keep both pins.
+        "apache-tvm==0.27.0.post1",
+        "apache-tvm-ffi==0.1.14.post1",
+        "numpy>=1.24",
+        "xgboost>=2.0",
+        "tornado",
+        "cloudpickle",
+        "psutil",
+    ],
+    extras_require={
+        "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],
+        "test": ["pytest>=7", "onnx>=1.15", "onnxruntime>=1.17", "pygments", "matplotlib"],
+    },
+    entry_points={"console_scripts": ["tvm-sepnet=tvm_sepnet.cli:main"]},
+)

@@ -1,0 +1,74 @@
+"""Target presets: the single switch that picks TVM target, kernel family and export compiler.
+
+A preset name (``x86``, later ``arm64``, ``armv7``, ``fpga-sim:<board>``) maps to a TVM target dict,
+the schedule family used by ``schedules/<op>/<family>.py`` and the compiler used by
+``export_library``. Nothing else in the code branches on the target name.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+
+
+class UnknownTargetError(ValueError):
+    """Raised for a target name that is not a preset."""
+
+
+@dataclass(frozen=True)
+class TargetPreset:
+    """A named compilation target."""
+
+    name: str
+    family: str  # schedule family: "x86"
+    description: str
+    target_dict: dict = field(default_factory=dict)
+    export_cc: str | None = None  # None: the host compiler
+
+    def tvm_target(self):
+        import tvm
+
+        return tvm.target.Target(dict(self.target_dict))
+
+    @property
+    def arch(self) -> str:
+        return self.family
+
+
+@functools.lru_cache(maxsize=None)
+def host_mcpu() -> str:
+    """The LLVM CPU name of this host as TVM detects it (e.g. ``znver3``, ``skylake-avx512``)."""
+    import tvm
+
+    return str(tvm.target.Target.from_device(tvm.cpu()).attrs.get("mcpu", "x86-64"))
+
+
+def _num_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _x86_host() -> TargetPreset:
+    return TargetPreset(
+        name="x86",
+        family="x86",
+        description="this x86-64 host (LLVM CPU detected at build time)",
+        target_dict={"kind": "llvm", "mcpu": host_mcpu(), "num-cores": _num_cores()},
+    )
+
+
+_PRESETS = {"x86": _x86_host}
+
+
+def known_targets() -> list[str]:
+    return sorted(_PRESETS)
+
+
+def get_target(name: str | TargetPreset) -> TargetPreset:
+    """Resolve a preset name; an unknown name raises :class:`UnknownTargetError` listing the known ones."""
+    if isinstance(name, TargetPreset):
+        return name
+    if name not in _PRESETS:
+        raise UnknownTargetError(
+            f"unknown target {name!r}; known targets: {', '.join(known_targets())}"
+        )
+    return _PRESETS[name]()
