@@ -14,7 +14,7 @@ setup(
         "apache-tvm==0.27.0.post1",
         "apache-tvm-ffi==0.1.14.post1",
         "numpy>=1.24",
-        "xgboost>=2.0",
+        "xgboost-cpu>=2.0",  # the CPU build: no multi-GB CUDA libraries
         "tornado",
         "cloudpickle",
         "psutil",

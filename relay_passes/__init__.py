@@ -1,0 +1,18 @@
+"""Relax graph passes of tvm-sepnet (the user's "relay passes"; Relay itself is gone from TVM 0.27).
+
+One pass per module, verb-first names, each usable in ``tvm.transform.Sequential``."""
+from .binarize_pattern_convs import BinarizePatternConvs
+from .expose_layer_outputs import ExposeLayerOutputs
+from .fold_batch_norm import FoldBatchNorm
+from .fuse_relu import FuseReLU
+from .lower_to_kernels import LowerToKernels
+from .pipeline import lowering_pipeline, quantize_weights_pipeline
+from .quantize_activations import DEFAULT_RANGE, QuantizeActivations
+from .quantize_pointwise_convs import QuantizePointwiseConvs
+from .wrap_conv_layers import WrapConvLayers
+
+__all__ = [
+    "BinarizePatternConvs", "ExposeLayerOutputs", "FoldBatchNorm", "FuseReLU", "LowerToKernels", "QuantizeActivations",
+    "QuantizePointwiseConvs", "WrapConvLayers", "quantize_weights_pipeline", "lowering_pipeline",
+    "DEFAULT_RANGE",
+]

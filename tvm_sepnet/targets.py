@@ -11,7 +11,10 @@ import os
 from dataclasses import dataclass, field
 
 
-class UnknownTargetError(ValueError):
+from .errors import SepnetError
+
+
+class UnknownTargetError(SepnetError):
     """Raised for a target name that is not a preset."""
 
 

@@ -1,0 +1,50 @@
+"""FoldBatchNorm: fold inference batch norm into the preceding float ``sepnet.conv2d`` layer.
+
+Matches ``batch_norm(conv, gamma, beta, mean, var)[0]`` where ``conv`` is a float ``sepnet.conv2d``
+used only by the batch norm and the four statistics are constants. Emits the conv with
+``W' = W * k`` and ``b' = (b - mean) * k + beta`` where ``k = gamma / sqrt(var + eps)`` (float64 math,
+rounded to float32 once). NaN/Inf statistics raise InvalidWeightsError naming the layer.
+"""
+from __future__ import annotations
+
+import numpy as np
+from tvm.relax.expr_functor import mutator
+
+from .utils import BindingRewriter, const_value, module_pass, op_name
+from .wrap_conv_layers import check_finite
+
+
+@mutator
+class _Folder(BindingRewriter):
+    def rewrite_tuple_getitem(self, item, var):
+        if item.index != 0:
+            return None
+        bn = self.value_of(item.tuple_value)
+        if op_name(bn) != "relax.nn.batch_norm" or int(bn.attrs.axis) != 1:
+            return None
+        conv = self.conv_of(bn.args[0])
+        if conv is None or conv.attrs.weight_format != "float" or not self.single_use(bn.args[0]):
+            return None
+        stats = [const_value(self.value_of(a)) for a in bn.args[1:5]]
+        if any(s is None for s in stats):
+            return None
+        gamma, beta, mean, var_ = (s.astype(np.float64).reshape(-1) for s in stats)
+        for what, s in zip(("gamma", "beta", "mean", "variance"), (gamma, beta, mean, var_)):
+            check_finite(conv.attrs.name, f"batch norm {what}", s)
+        if not bool(bn.attrs.scale):
+            gamma = np.ones_like(gamma)
+        if not bool(bn.attrs.center):
+            beta = np.zeros_like(beta)
+        k = gamma / np.sqrt(var_ + float(bn.attrs.epsilon))
+        w = (conv.w.astype(np.float64) * k.reshape(-1, 1, 1, 1)).astype(np.float32)
+        b = ((conv.bias.astype(np.float64) - mean) * k + beta).astype(np.float32)
+        check_finite(conv.attrs.name, "folded kernel", w)
+        return conv.rebuild(w=w, bias=b)
+
+
+@module_pass("FoldBatchNorm")
+class FoldBatchNorm:
+    """Fold inference batch norms into the float conv layers that feed them."""
+
+    def rewrite_module(self, mod):
+        return _Folder(mod).run()

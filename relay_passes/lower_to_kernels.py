@@ -1,0 +1,152 @@
+"""LowerToKernels: replace each ``sepnet.conv2d`` layer by calls of scheduled TIR kernels.
+
+Matches every ``sepnet.conv2d``; emits, by (weight format, activation kind):
+
+=================  ===========  ===========================================================
+weights            activations  kernels (``call_tir``)
+=================  ===========  ===========================================================
+float              float        ``relax.nn.conv2d`` + bias add (+ relu): stock TVM legalization
+float (float64)    float        ``float_conv2d_exact``
+binary / int8      float        ``decoded_weight_conv2d``
+binary             uint A-bit   ``quantize_bitpack`` → ``bitserial_conv2d``
+int8               8-bit        ``quantize`` → ``int8_conv2d``
+=================  ===========  ===========================================================
+
+The schedule of each kernel comes from the target preset's family (``schedules/<op>/<family>.py``);
+identical kernels are added once. Epilogue constants are computed with
+:func:`schedules.common.epilogue_params`, exactly as the reference executor does. Kernel PrimFuncs are
+marked opaque so that Relax's FuseOps keeps them whole.
+"""
+from __future__ import annotations
+
+import numpy as np
+from tvm import relax
+from tvm.relax.expr_functor import mutator
+
+from schedules.bitserial_conv2d import bitserial_conv2d_prim_func
+from schedules.common import epilogue_params, num_words
+from schedules.decoded_weight_conv2d import decoded_weight_conv2d_prim_func
+from schedules.float_conv2d_exact import float_conv2d_exact_prim_func
+from schedules.int8_conv2d import int8_conv2d_prim_func
+from schedules.quantize import quantize_bitpack_prim_func, quantize_prim_func
+from tvm_sepnet.errors import UnsupportedOpError
+from tvm_sepnet.targets import get_target
+
+from .utils import BindingRewriter, module_pass
+
+OPAQUE = 8  # relax OpPatternKind::kOpaque
+
+
+def _geometry(a) -> dict:
+    return {"strides": tuple(a.strides), "padding": tuple(a.padding), "dilation": tuple(a.dilation),
+            "groups": a.groups, "relu": a.relu}
+
+
+@mutator
+class _Lowerer(BindingRewriter):
+    def __init__(self, mod, family: str, knobs: dict):
+        super().__init__(mod)
+        self.family = family
+        self.knobs = knobs
+        self.kernels: dict[str, object] = {}
+        self.choices: dict[str, str] = {}
+
+    def _kernel(self, key: str, build):
+        """GlobalVar of a kernel PrimFunc, built and added once per distinct key."""
+        if key not in self.kernels:
+            func = build().with_attr("op_pattern", OPAQUE)
+            name = key.split("(")[0]
+            self.kernels[key] = self.builder_.add_func(func, name)
+        return self.kernels[key]
+
+    def _call(self, key, build, args, shape, dtype):
+        gvar = self._kernel(key, build)
+        return self.builder_.emit(relax.call_tir(gvar, args, relax.TensorType(shape, dtype)))
+
+    def rewrite_call(self, call, var):
+        conv = self.conv_of(call)
+        if conv is None:
+            return None
+        a, x = conv.attrs, conv.x
+        x_shape = tuple(int(v) for v in x.ty.shape)
+        out_shape = a.out_shape(x_shape)
+        geo = _geometry(a)
+        knobs = self.knobs.get(a.name)
+        fmt, act = a.weight_format, a.act
+        self.choices[a.name] = fmt if act["kind"] == "float" else f"{fmt}/{act['kind']}{act['bits']}"
+        c = relax.const
+        if act["kind"] == "float" and fmt == "float" and a.accumulate == "float32":
+            return self._stock_conv(conv)
+        if act["kind"] == "float" and fmt == "float":
+            key = f"float_conv2d_exact({x_shape},{conv.w.shape},{geo})"
+            build = lambda: float_conv2d_exact_prim_func(x_shape, conv.w.shape, family=self.family, knobs=knobs, **geo)
+            return relax.call_tir(self._kernel(key, build), [x, c(conv.w), c(conv.bias)],
+                                  relax.TensorType(out_shape, "float32"))
+        if act["kind"] == "float":
+            cg = a.channels_per_group
+            key = f"decoded_weight_conv2d({x_shape},{conv.w.shape},{conv.w.dtype},{fmt},{geo})"
+            build = lambda: decoded_weight_conv2d_prim_func(
+                x_shape, conv.w.shape, str(conv.w.dtype), weight_format=fmt, channels_per_group=cg,
+                family=self.family, knobs=knobs, **geo)
+            return relax.call_tir(self._kernel(key, build), [x, c(conv.w), c(conv.w_scale), c(conv.bias)],
+                                  relax.TensorType(out_shape, "float32"))
+        scale, offset = epilogue_params(act["scale"], conv.w_scale, conv.bias)
+        inv = c(np.array([act["inv_scale"]], np.float32))
+        if fmt == "binary":
+            pack_bits = conv.w.dtype.itemsize * 8
+            bits, groups = act["bits"], a.groups
+            xp_shape = (x_shape[0], groups, num_words(a.channels_per_group, pack_bits), bits, x_shape[2], x_shape[3])
+            xp = self._call(f"quantize_bitpack({x_shape},{bits},{groups},{pack_bits})",
+                            lambda: quantize_bitpack_prim_func(x_shape, bits=bits, groups=groups, pack_bits=pack_bits,
+                                                               family=self.family),
+                            [x, inv], xp_shape, str(conv.w.dtype))
+            key = f"bitserial_conv2d({xp_shape},{conv.w.shape},{conv.w.dtype},{geo})"
+            build = lambda: bitserial_conv2d_prim_func(xp_shape, conv.w.shape, str(conv.w.dtype),
+                                                       family=self.family, knobs=knobs, **geo)
+            return relax.call_tir(self._kernel(key, build), [xp, c(conv.w), c(scale), c(offset)],
+                                  relax.TensorType(out_shape, "float32"))
+        if fmt == "int8":
+            if act["kind"] == "uint":
+                lo, hi, qdtype = 0, (1 << act["bits"]) - 1, "uint8"
+            else:
+                hi = (1 << (act["bits"] - 1)) - 1
+                lo, qdtype = -hi, "int8"
+            xq = self._call(f"quantize({x_shape},{lo},{hi},{qdtype})",
+                            lambda: quantize_prim_func(x_shape, lo=lo, hi=hi, out_dtype=qdtype, family=self.family),
+                            [x, inv], x_shape, qdtype)
+            key = f"int8_conv2d({x_shape},{qdtype},{conv.w.shape},{geo})"
+            build = lambda: int8_conv2d_prim_func(x_shape, qdtype, conv.w.shape, family=self.family,
+                                                  knobs=knobs, **geo)
+            return relax.call_tir(self._kernel(key, build), [xq, c(conv.w), c(scale), c(offset)],
+                                  relax.TensorType(out_shape, "float32"))
+        raise UnsupportedOpError(
+            f"layer {a.name!r}: weights {fmt!r} with {act['kind']} activations have no kernel; "
+            "quantize the layer's weights (binary or int8) or keep its activations float")
+
+    def _stock_conv(self, conv):
+        a = conv.attrs
+        y = self.builder_.emit(relax.op.nn.conv2d(conv.x, relax.const(conv.w), strides=a.strides, padding=a.padding,
+                                                  dilation=a.dilation, groups=a.groups))
+        y = relax.op.add(y, relax.const(conv.bias.reshape(1, -1, 1, 1)))
+        if a.relu:
+            y = relax.op.nn.relu(self.builder_.emit(y))
+        return y
+
+
+@module_pass("LowerToKernels")
+class LowerToKernels:
+    """Lower ``sepnet.conv2d`` layers to scheduled kernels of the target preset's family.
+
+    ``knobs`` maps a layer name to schedule knobs (tuning records); ``self.choices`` reports the
+    kernel chosen per layer after the pass ran."""
+
+    def __init__(self, target="x86", knobs=None):
+        self.family = get_target(target).family
+        self.knobs = dict(knobs or {})
+        self.choices: dict[str, str] = {}
+
+    def rewrite_module(self, mod):
+        lowerer = _Lowerer(mod, self.family, self.knobs)
+        out = lowerer.run()
+        self.choices = lowerer.choices
+        return out

@@ -1,0 +1,36 @@
+"""Per-target pass pipelines, in order.
+
+``quantize_weights_pipeline`` is target independent (what the paper does to a trained network);
+activation quantization needs calibration ranges, so it is a separate step
+(:class:`QuantizeActivations`); ``lowering_pipeline`` is the per-target part.
+"""
+from __future__ import annotations
+
+import tvm
+
+from .binarize_pattern_convs import BinarizePatternConvs
+from .fold_batch_norm import FoldBatchNorm
+from .fuse_relu import FuseReLU
+from .lower_to_kernels import LowerToKernels
+from .quantize_pointwise_convs import QuantizePointwiseConvs
+from .wrap_conv_layers import WrapConvLayers
+
+
+def quantize_weights_pipeline(kxk: str = "binary", pointwise: str = "int8", keep_first: bool = True,
+                              skip=(), layer_names=None) -> tvm.transform.Sequential:
+    """Wrap conv layers, fold batch norm and ReLU, binarize k×k and/or int8-quantize 1×1 weights."""
+    if kxk not in ("binary", "float"):
+        raise ValueError(f"kxk must be 'binary' or 'float', got {kxk!r}")
+    if pointwise not in ("int8", "float"):
+        raise ValueError(f"pointwise must be 'int8' or 'float', got {pointwise!r}")
+    passes = [WrapConvLayers(layer_names), FoldBatchNorm(), FuseReLU()]
+    if kxk == "binary":
+        passes.append(BinarizePatternConvs(keep_first=keep_first, skip=skip))
+    if pointwise == "int8":
+        passes.append(QuantizePointwiseConvs(skip=skip))
+    return tvm.transform.Sequential(passes, name="sepnet.quantize_weights")
+
+
+def lowering_pipeline(target="x86", knobs=None) -> tvm.transform.Sequential:
+    """Lower the sepnet dialect to the target preset's kernels (then Relax's default pipeline runs)."""
+    return tvm.transform.Sequential([LowerToKernels(target, knobs)], name=f"sepnet.lower.{target}")

@@ -1,0 +1,41 @@
+"""QuantizePointwiseConvs: quantize the 1×1 float conv layers' weights to int8.
+
+Matches float ``sepnet.conv2d`` layers with a 1×1 kernel. Emits ``weight_format="int8"`` with
+per-output-channel symmetric scales: ``ws[o] = max|W[o]| / 127``, ``wq = clip(rint(W / ws), -127, 127)``
+(an all-zero filter gets ``ws = 0``). Layers named in ``skip`` stay float.
+"""
+from __future__ import annotations
+
+from tvm.relax.expr_functor import mutator
+
+from schedules.int8_conv2d.packing import quantize_weights_int8
+
+from .utils import BindingRewriter, module_pass
+
+
+@mutator
+class _PointwiseQuantizer(BindingRewriter):
+    def __init__(self, mod, skip):
+        super().__init__(mod)
+        self.skip = set(skip)
+
+    def rewrite_call(self, call, var):
+        conv = self.conv_of(call)
+        if conv is None:
+            return None
+        a = conv.attrs
+        if a.weight_format != "float" or not a.is_pointwise or a.name in self.skip:
+            return None
+        wq, ws = quantize_weights_int8(conv.w)
+        return conv.rebuild(w=wq, w_scale=ws, attrs=a.replace(weight_format="int8"))
+
+
+@module_pass("QuantizePointwiseConvs")
+class QuantizePointwiseConvs:
+    """Quantize every 1×1 float conv layer's weights to int8, per output channel."""
+
+    def __init__(self, skip=()):
+        self.skip = tuple(skip)
+
+    def rewrite_module(self, mod):
+        return _PointwiseQuantizer(mod, self.skip).run()

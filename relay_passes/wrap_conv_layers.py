@@ -1,0 +1,109 @@
+"""WrapConvLayers: turn every ``relax.nn.conv2d`` with a constant kernel into a ``sepnet.conv2d`` layer.
+
+Matches ``conv2d(x, W)`` (NCHW/OIHW, float32, constant W) and a following ``add(conv, b)`` with a
+constant per-channel bias (shape ``(1, O, 1, 1)``, ``(O, 1, 1)`` or ``(O,)``), the form that both the
+model zoo and the ONNX frontend emit. Emits ``sepnet.conv2d(x, W, ones, b)`` with
+``weight_format="float"``; the layer is named after the conv binding, or after ``names[i]`` for the
+i-th conv in program order when ``names`` is given (e.g. ONNX node names), made unique.
+A NaN or Inf weight raises :class:`InvalidWeightsError` naming the layer.
+"""
+from __future__ import annotations
+
+import numpy as np
+from tvm import relax
+from tvm.relax.expr_functor import mutator
+
+from tvm_sepnet.errors import InvalidWeightsError, UnsupportedOpError
+from tvm_sepnet.ops import ConvAttrs, make_conv
+
+from .utils import BindingRewriter, const_value, module_pass, op_name
+
+
+def check_finite(name: str, what: str, array: np.ndarray) -> None:
+    """Raise InvalidWeightsError if ``array`` has a NaN or Inf."""
+    if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise InvalidWeightsError(
+            f"layer {name!r}: {what} of shape {tuple(array.shape)} has {bad} NaN/Inf value(s); "
+            "fix or retrain the model before compiling"
+        )
+
+
+@mutator
+class _Wrapper(BindingRewriter):
+    def __init__(self, mod, names=None):
+        super().__init__(mod)
+        self.names: set[str] = set()
+        self.given = list(names or [])
+        self.count = 0
+
+    def _unique(self, name: str) -> str:
+        base, k = name or "conv", 1
+        while name in self.names or not name:
+            name, k = f"{base}_{k}", k + 1
+        self.names.add(name)
+        return name
+
+    def rewrite_call(self, call, var):
+        kind = op_name(call)
+        if kind == "relax.nn.conv2d":
+            return self._wrap_conv(call, var)
+        if kind == "relax.add":
+            return self._fold_bias(call)
+        return None
+
+    def _wrap_conv(self, call, var):
+        a = call.attrs
+        w = const_value(call.args[1])
+        given = self.given[self.count] if self.count < len(self.given) else None
+        self.count += 1
+        name = self._unique(given or var.name)
+        if w is None:
+            return None  # a conv with a run-time kernel stays a plain relax conv
+        if a.data_layout != "NCHW" or a.kernel_layout != "OIHW":
+            raise UnsupportedOpError(
+                f"layer {name!r}: conv2d layout {a.data_layout}/{a.kernel_layout} is not supported; "
+                "convert the model to NCHW/OIHW"
+            )
+        check_finite(name, "kernel", w)
+        x_shape = [int(v) for v in call.args[0].ty.shape]
+        attrs = ConvAttrs(
+            name=name,
+            channels=int(w.shape[0]),
+            in_channels=x_shape[1],
+            kernel=(int(w.shape[2]), int(w.shape[3])),
+            strides=tuple(int(s) for s in a.strides),
+            padding=tuple(int(p) for p in a.padding),
+            dilation=tuple(int(d) for d in a.dilation),
+            groups=int(a.groups),
+        )
+        out_ch = attrs.channels
+        return make_conv(call.args[0], w.astype(np.float32), np.ones(out_ch, np.float32),
+                         np.zeros(out_ch, np.float32), attrs)
+
+    def _fold_bias(self, call):
+        for conv_arg, bias_arg in ((call.args[0], call.args[1]), (call.args[1], call.args[0])):
+            conv = self.conv_of(conv_arg)
+            bias = const_value(self.value_of(bias_arg))
+            if conv is None or bias is None or conv.attrs.weight_format != "float":
+                continue
+            if not self.single_use(conv_arg):
+                continue
+            out_ch = conv.attrs.channels
+            if bias.size != out_ch or bias.ndim > 4 or (bias.ndim >= 3 and bias.shape[-2:] != (1, 1)):
+                continue
+            check_finite(conv.attrs.name, "bias", bias)
+            return conv.rebuild(bias=conv.bias + bias.reshape(out_ch).astype(np.float32))
+        return None
+
+
+@module_pass("WrapConvLayers")
+class WrapConvLayers:
+    """Wrap constant-kernel conv2d (+ constant bias add) into ``sepnet.conv2d`` float layers."""
+
+    def __init__(self, names=None):
+        self.layer_names = list(names or [])
+
+    def rewrite_module(self, mod):
+        mod = relax.transform.FoldConstant()(mod)
+        return _Wrapper(mod, self.layer_names).run()

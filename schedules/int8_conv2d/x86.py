@@ -1,0 +1,133 @@
+"""x86 schedule (AVX2 and up) of the int8 conv2d PrimFunc, and the conv tiling shared by the other
+x86 conv schedules (``decoded_weight_conv2d``, ``float_conv2d_exact``).
+
+The ``acc`` block is a register-tiled matmul per group, vectorized over output channels:
+
+- the output plane is flattened to one position axis ``p = y * Wo + x`` (the accumulator buffer and
+  the ``out`` block follow), so a position tile never has a ragged row tail;
+- each parallel task owns ``tile_o`` output channels (the vector lanes, a divisor of ``O / groups``)
+  x one chunk of positions, and first copies its weight tile into a task-local buffer laid out
+  ``(i, ky, kx, o)`` so that a vector of output channels is one contiguous load;
+- inside a task, position tiles of ``tile_p`` positions (unrolled, a divisor of ``Ho * Wo``) keep
+  ``tile_p`` accumulator vectors in registers while the reduction (i, ky, kx) runs: per tap one
+  weight vector load and one broadcast activation per position;
+- the elementwise ``out`` block is computed at the position tile (unrolled over positions,
+  vectorized over channels) and the decomposed init is vectorized the same way;
+- the ``pad`` stage (if any) runs first, parallel over rows.
+
+Channels, not positions, are vectorized because layer widths are multiples of 8 while planes are
+often 14x14 or 7x7: a vectorized position loop would need a predicated tail, which TVM scalarizes.
+"""
+from __future__ import annotations
+
+from tvm import s_tir, tirx
+
+DEFAULT_KNOBS = {
+    "tile_o": 16,  # output channels per register tile = vector lanes (clamped to a divisor of O / groups)
+    "tile_p": 4,  # output positions per register tile, unrolled (clamped to a divisor of Ho * Wo)
+    "min_tasks": 8,  # split positions into chunks until there are at least this many parallel tasks
+    "unroll": ("kx",),  # reduction loops to unroll, from ("ic", "ky", "kx")
+    "parallel": True,
+}
+
+
+def merge_knobs(defaults: dict, knobs, op: str) -> dict:
+    """``defaults`` updated with ``knobs``; an unknown knob name raises ``KeyError``."""
+    merged = dict(defaults)
+    if knobs:
+        unknown = set(knobs) - set(defaults)
+        if unknown:
+            raise KeyError(f"unknown {op} knobs: {sorted(unknown)}")
+        merged.update(knobs)
+    return merged
+
+
+def divisor_at_most(extent: int, want: int) -> int:
+    """Largest divisor of ``extent`` that is at most ``want`` (at least 1)."""
+    return max(d for d in range(1, max(1, min(extent, want)) + 1) if extent % d == 0)
+
+
+def block_names(sch: s_tir.Schedule) -> set[str]:
+    """Names of the blocks directly under the root block."""
+    return {sch.get(b).name_hint for b in sch.get_child_blocks(sch.get_sblock("root"))}
+
+
+def schedule_pad(sch: s_tir.Schedule, parallel: bool) -> None:
+    """The ``pad`` block, if there is one: parallel over (n, c, y), the x loop left to LLVM."""
+    if "pad" not in block_names(sch):
+        return
+    loops = sch.get_loops(sch.get_sblock("pad"))
+    outer = sch.fuse(*loops[:-1])
+    if parallel:
+        sch.parallel(outer)
+
+
+def flatten_plane(sch: s_tir.Schedule, acc: str, out: str, tile_o: int) -> None:
+    """Make the output plane one axis ``p = y * Wo + x`` in block ``acc`` (loops n, o, y, x, ic, ky,
+    kx) and in its elementwise consumer ``out`` (loops n, o, y, x); the accumulator buffer becomes
+    ``(N, O / tile_o, P, tile_o)`` so that a tile of channels is contiguous."""
+    wo = int(sch.get(sch.get_loops(sch.get_sblock(acc))[3]).extent)
+    sch.transform_layout(acc, ("write", 0), lambda n, o, y, x: (n, o // tile_o, y * wo + x, o % tile_o))
+    sch.transform_block_layout(acc, lambda n, o, y, x, ic, ky, kx: (n, o, y * wo + x, ic, ky, kx))
+    sch.transform_block_layout(out, lambda n, o, y, x: (n, o, y * wo + x))
+
+
+def _position_chunks(positions: int, tile_p: int, other_tasks: int, min_tasks: int) -> int:
+    """Number of position chunks (a divisor of ``positions / tile_p``) giving enough tasks."""
+    tiles = positions // tile_p
+    for chunks in range(1, tiles + 1):
+        if tiles % chunks == 0 and other_tasks * chunks >= min_tasks:
+            return chunks
+    return tiles
+
+
+def schedule_conv(sch: s_tir.Schedule, *, weight: str, o_per_group: int, knobs: dict, acc: str = "acc", out: str = "out") -> None:
+    """Tile the grouped-conv reduction block ``acc`` (loops n, o, y, x, ic, ky, kx; weight buffer
+    named ``weight``, indexed ``[o, ...]``) and its elementwise consumer ``out`` as described in the
+    module docstring."""
+    tile_o = divisor_at_most(o_per_group, knobs["tile_o"])
+    flatten_plane(sch, acc, out, tile_o)
+    block = sch.get_sblock(acc)
+    n, o, p, ic, ky, kx = sch.get_loops(block)
+    n_ext, o_ext, p_ext = (int(sch.get(loop).extent) for loop in (n, o, p))
+    tile_p = divisor_at_most(p_ext, knobs["tile_p"])
+    chunks = _position_chunks(p_ext, tile_p, n_ext * (o_ext // tile_o), knobs["min_tasks"])
+
+    wcache = sch.cache_read(block, weight, "global")
+    sch.transform_layout(wcache, ("write", 0), lambda oo, *rest: (oo // tile_o, *rest, oo % tile_o))
+
+    ot, oi = sch.split(o, factors=[None, tile_o])
+    pc, pt, pi = sch.split(p, factors=[chunks, None, tile_p])
+    sch.reorder(n, ot, pc, pt, ic, ky, kx, pi, oi)
+    par = sch.fuse(n, ot, pc)
+    if knobs["parallel"]:
+        sch.parallel(par)
+    sch.compute_at(wcache, par)
+    named = {"ic": ic, "ky": ky, "kx": kx}
+    for name in knobs["unroll"]:
+        sch.unroll(named[name])
+    sch.unroll(pi)
+    sch.vectorize(oi)
+
+    consumer = sch.get_sblock(out)
+    sch.reverse_compute_at(consumer, pt)
+    e_o, e_p = sch.get_loops(consumer)[-2:]
+    sch.reorder(e_p, e_o)
+    sch.unroll(e_p)
+    sch.vectorize(e_o)
+
+    init = sch.decompose_reduction(block, ic)
+    i_p, i_o = sch.get_loops(init)[-2:]
+    sch.unroll(i_p)
+    sch.vectorize(i_o)
+
+
+def schedule(func: tirx.PrimFunc, knobs=None) -> tirx.PrimFunc:
+    """Schedule an ``int8_conv2d`` PrimFunc (blocks ``pad`` (optional), ``acc``, ``out``)."""
+    knobs = merge_knobs(DEFAULT_KNOBS, knobs, "int8_conv2d")
+    sch = s_tir.Schedule(func)
+    schedule_pad(sch, knobs["parallel"])
+    c_total = int(func.params[0].ty.shape[1])
+    o_total, cg = (int(v) for v in func.params[1].ty.shape[:2])
+    schedule_conv(sch, weight="wq", o_per_group=o_total * cg // c_total, knobs=knobs)
+    return sch.mod["main"]

@@ -1,0 +1,90 @@
+"""x86 schedules (AVX2 and up) for the quantize PrimFuncs of :mod:`schedules.quantize`.
+
+``quantize``: leading loops fused and run in parallel, the innermost (W) loop vectorized.
+``quantize_bitpack``: the quantize stage as above (into a uint8 buffer); the pack stage runs over
+(n, g, kc, h) in parallel, then (a, j, w) with the bit loop ``j`` unrolled and ``w`` vectorized, so one word row is
+OR-ed together from ``pack_bits`` vector loads of the quantized rows. Vector lanes are chosen by
+:func:`vector_lanes` to divide the loop: a predicated tail makes TVM scalarize the loop.
+"""
+from __future__ import annotations
+
+from tvm import s_tir, tirx
+
+DEFAULT_KNOBS = {
+    "vector_width": 8,  # lanes of the innermost W loop of the quantize stage (float32 in, int8 out)
+    "pack_vector_width": 8,  # lanes of the W loop of the pack stage (one word per lane)
+    "parallel_axes": 2,  # leading loops of the quantize stage fused into its parallel loop (n, c)
+    "unroll_pack": True,  # unroll the bit loop j of the pack stage
+}
+
+
+def _knobs(knobs) -> dict:
+    merged = dict(DEFAULT_KNOBS)
+    if knobs:
+        unknown = set(knobs) - set(DEFAULT_KNOBS)
+        if unknown:
+            raise KeyError(f"unknown quantize knobs: {sorted(unknown)}")
+        merged.update(knobs)
+    return merged
+
+
+def vector_lanes(extent: int, want: int) -> int:
+    """Lanes for vectorizing a loop of ``extent``: a divisor near ``want`` (the largest in
+    ``[want/2, want]``, else the smallest in ``(want, 2*want]``), else the whole loop when it is at
+    most ``2*want`` long, else ``want`` (the last chunk is then predicated, which TVM scalarizes)."""
+    if extent <= want:
+        return extent
+    below = [d for d in range(max(1, want // 2), want + 1) if extent % d == 0]
+    if below:
+        return max(below)
+    above = [d for d in range(want + 1, 2 * want + 1) if extent % d == 0]
+    if above:
+        return min(above)
+    return extent if extent <= 2 * want else want
+
+
+def vectorize_inner(sch: s_tir.Schedule, loop, want: int):
+    """Vectorize ``loop`` over :func:`vector_lanes` lanes; returns the outer loop of the split (None
+    when the whole loop is vectorized)."""
+    extent = int(sch.get(loop).extent)
+    lanes = vector_lanes(extent, want)
+    if lanes == extent:
+        sch.vectorize(loop)
+        return None
+    outer, inner = sch.split(loop, factors=[None, lanes])
+    sch.vectorize(inner)
+    return outer
+
+
+def _schedule_elementwise(sch: s_tir.Schedule, block, knobs: dict) -> None:
+    loops = sch.get_loops(block)
+    outer = vectorize_inner(sch, loops[-1], knobs["vector_width"])
+    if len(loops) == 1:
+        if outer is not None:
+            sch.parallel(outer)
+        return
+    lead = loops[: max(1, min(knobs["parallel_axes"], len(loops) - 1))]
+    sch.parallel(sch.fuse(*lead) if len(lead) > 1 else lead[0])
+
+
+def _schedule_bitpack(sch: s_tir.Schedule, block, knobs: dict) -> None:
+    n, g, kc, a, h, w, j = sch.get_loops(block)
+    wo, wi = sch.split(w, factors=[None, vector_lanes(int(sch.get(w).extent), knobs["pack_vector_width"])])
+    sch.reorder(h, a, wo, j, wi)
+    sch.parallel(sch.fuse(n, g, kc, h))
+    sch.vectorize(wi)
+    if knobs["unroll_pack"]:
+        sch.unroll(j)
+    init = sch.decompose_reduction(block, j)
+    sch.vectorize(sch.get_loops(init)[-1])
+
+
+def schedule(func: tirx.PrimFunc, knobs=None) -> tirx.PrimFunc:
+    """Schedule a ``quantize`` or ``quantize_bitpack`` PrimFunc (block names ``quantize``, ``bitpack``)."""
+    knobs = _knobs(knobs)
+    sch = s_tir.Schedule(func)
+    _schedule_elementwise(sch, sch.get_sblock("quantize"), knobs)
+    names = {sch.get(b).name_hint for b in sch.get_child_blocks(sch.get_sblock("root"))}
+    if "bitpack" in names:
+        _schedule_bitpack(sch, sch.get_sblock("bitpack"), knobs)
+    return sch.mod["main"]

@@ -1,0 +1,48 @@
+"""Shared test helpers: tiny Relax graphs and op counting."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+
+def count_ops(mod, func="main"):
+    """{op name: count} over the bindings of ``mod[func]`` (sepnet.conv2d and call_tir by callee)."""
+    from tvm import relax
+
+    counts = {}
+    for block in mod[func].body.blocks:
+        for b in block.bindings:
+            v = b.value
+            if isinstance(v, relax.Call):
+                name = getattr(v.op, "name", None)
+                if name == "relax.call_pure_packed":
+                    name = v.args[0].global_symbol
+                elif name == "relax.call_tir":
+                    name = "call_tir:" + v.args[0].name_hint
+                counts[name] = counts.get(name, 0) + 1
+            else:
+                counts[type(v).__name__] = counts.get(type(v).__name__, 0) + 1
+    return counts
+
+
+def conv_layers(mod, func="main"):
+    """Parsed sepnet.conv2d layers of ``mod[func]`` in order."""
+    from tvm_sepnet.ops import parse_conv
+
+    out = []
+    for block in mod[func].body.blocks:
+        for b in block.bindings:
+            c = parse_conv(b.value)
+            if c is not None:
+                out.append(c)
+    return out
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

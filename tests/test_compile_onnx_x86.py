@@ -1,0 +1,147 @@
+"""End to end on x86 for an ONNX model that tvm-sepnet did not write (onnx.helper): numerics against
+onnxruntime and the reference executor, and every kind of bad input."""
+import numpy as np
+import onnx
+import pytest
+from onnx import helper
+
+import tvm_sepnet
+from tests.onnx_models import binarize_kxk_in_onnx, foreign_model, run_onnxruntime
+from tvm_sepnet.errors import InputMismatchError, InvalidModelError, InvalidWeightsError, UnsupportedOpError
+from tvm_sepnet.frontend import load_onnx
+from tvm_sepnet.targets import UnknownTargetError
+
+
+@pytest.fixture(scope="module")
+def onnx_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("onnx") / "foreign.onnx"
+    onnx.save(foreign_model(), str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def image():
+    return np.random.default_rng(7).standard_normal((1, 3, 32, 32)).astype("float32")
+
+
+def _build(path, **options):
+    model = load_onnx(path)
+    return tvm_sepnet.build(model.mod, "x86", layer_names=model.layer_names, **options)
+
+
+def test_float_build_matches_onnxruntime(onnx_path, image):
+    art = _build(onnx_path, kxk="float", pointwise="float", act_bits=None)
+    kinds = {r["kind"] for r in art.layers}
+    assert kinds <= {"float_conv", "other"}
+    got = art.run(image)[0]
+    want = run_onnxruntime(onnx.load(onnx_path), image)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
+def test_binary_weights_float_activations_match_onnxruntime_on_alpha_sign(onnx_path, image):
+    """The paper's numerics: k×k weights α·sign(W), activations float, 1×1 float."""
+    art = _build(onnx_path, kxk="binary", pointwise="float", act_bits=None)
+    by_name = {r["name"]: r for r in art.layers}
+    assert by_name["stem"]["kind"] == "float_conv"
+    assert by_name["b1_5x5"]["kind"] == "binary_weight_conv"
+    assert by_name["b2_3x3"]["kind"] == "binary_weight_conv"
+    got = art.run(image)[0]
+    want = run_onnxruntime(binarize_kxk_in_onnx(onnx.load(onnx_path)), image)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    assert art.check(image)["match"]
+
+
+@pytest.mark.parametrize("act_bits", [1, 2, 4, 8])
+def test_integer_pipeline_matches_reference(onnx_path, image, act_bits):
+    art = _build(onnx_path, kxk="binary", pointwise="int8", act_bits=act_bits)
+    kinds = {r["name"]: r["kind"] for r in art.layers}
+    assert kinds["b2_3x3"] == "binary_conv" and kinds["b2_1x1"] == "int8_conv" and kinds["stem"] == "float_conv"
+    res = art.check(image)
+    assert res["match"], res["max_rel_err"]
+    assert res["max_rel_err"] <= 1e-5
+
+
+@pytest.mark.parametrize("act_bits", [2, 8])
+def test_integer_layers_are_bit_exact(onnx_path, image, act_bits):
+    """Every conv layer's output, probed one by one: integer layers equal the reference bit for bit."""
+    art = _build(onnx_path, kxk="binary", pointwise="int8", act_bits=act_bits, probe_layers=True)
+    rows = art.check_layers(image)
+    kinds = {r["kind"] for r in rows}
+    assert {"binary_conv", "int8_conv", "float_conv"} <= kinds
+    for row in rows:
+        assert row["bit_exact"], row
+
+
+def test_all_zero_kxk_filter(tmp_path, image):
+    path = tmp_path / "zero.onnx"
+    onnx.save(foreign_model(zero_filter=True), str(path))
+    art = _build(str(path), act_bits=4)
+    node = next(n for n in art.graph["nodes"] if n["op"] == "sepnet.conv2d" and n["attrs"]["name"] == "b2_3x3")
+    alpha = art.consts[node["args"][2]["const"]]
+    assert alpha[1] == 0 and np.all(alpha[np.arange(len(alpha)) != 1] > 0)
+    res = art.check(image)
+    assert res["match"] and all(np.all(np.isfinite(o)) for o in res["outputs"])
+    # float-activation mode too: the zero filter's output channel is its bias alone
+    art2 = _build(str(path), pointwise="float", act_bits=None)
+    want = run_onnxruntime(binarize_kxk_in_onnx(onnx.load(str(path))), image)
+    np.testing.assert_allclose(art2.run(image)[0], want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
+def test_nan_weights_name_the_layer(tmp_path):
+    path = tmp_path / "nan.onnx"
+    onnx.save(foreign_model(nan_in="b1_5x5"), str(path))
+    with pytest.raises(InvalidWeightsError, match="b1_5x5.*NaN"):
+        _build(str(path))
+
+
+def test_unsupported_op_names_type_and_node(tmp_path):
+    path = tmp_path / "lrn.onnx"
+    extra = lambda x: helper.make_node("LRN", [x], ["lrn_out"], name="my_lrn", size=3)
+    onnx.save(foreign_model(extra_node=extra), str(path))
+    with pytest.raises(UnsupportedOpError, match="my_lrn.*LRN"):
+        load_onnx(str(path))
+
+
+def test_malformed_and_truncated_files(tmp_path, onnx_path):
+    data = open(onnx_path, "rb").read()
+    truncated = tmp_path / "cut.onnx"
+    truncated.write_bytes(data[: len(data) // 3])
+    with pytest.raises(InvalidModelError, match="cut.onnx"):
+        load_onnx(str(truncated))
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x00\x01not an onnx file at all" * 10)
+    with pytest.raises(InvalidModelError):
+        load_onnx(str(garbage))
+    with pytest.raises(InvalidModelError, match="does not exist"):
+        load_onnx(str(tmp_path / "missing.onnx"))
+
+
+def test_wrong_runtime_input(onnx_path, image):
+    art = _build(onnx_path, act_bits=2)
+    with pytest.raises(InputMismatchError, match=r"expected shape \(1, 3, 32, 32\) dtype float32"):
+        art.run(np.zeros((1, 3, 16, 16), "float32"))
+    with pytest.raises(InputMismatchError, match="dtype float32"):
+        art.run(image.astype("float64"))
+    with pytest.raises(InputMismatchError, match="missing input 'image'"):
+        art.run({"x": image})
+
+
+def test_unknown_target():
+    with pytest.raises(UnknownTargetError, match="known targets: .*x86"):
+        tvm_sepnet.get_target("riscv-imaginary")
+
+
+def test_calibration_file_errors(tmp_path, onnx_path, image):
+    model = load_onnx(onnx_path)
+    wrong_name = tmp_path / "wrong_name.npz"
+    np.savez(wrong_name, data=image)
+    with pytest.raises(InputMismatchError, match="do not match the model's inputs"):
+        tvm_sepnet.quantize_model(model.mod, calib=str(wrong_name))
+    wrong_shape = tmp_path / "wrong_shape.npz"
+    np.savez(wrong_shape, image=np.zeros((2, 3, 16, 16), "float32"))
+    with pytest.raises(InputMismatchError, match=r"\(2, 3, 16, 16\)"):
+        tvm_sepnet.quantize_model(model.mod, calib=str(wrong_shape))
+    good = tmp_path / "good.npz"
+    np.savez(good, image=np.stack([image, image * 0.5]))
+    qmod = tvm_sepnet.quantize_model(model.mod, calib=str(good), act_bits=4)
+    assert qmod is not None

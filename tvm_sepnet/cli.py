@@ -1,0 +1,195 @@
+"""``tvm-sepnet`` command line: a thin layer over the Python API (each command is one API call)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from .errors import SepnetError
+
+
+def _act_bits(text: str):
+    if text == "float":
+        return None
+    try:
+        bits = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--act-bits takes 1..8 or 'float', got {text!r}") from None
+    if not 1 <= bits <= 8:
+        raise argparse.ArgumentTypeError(f"--act-bits takes 1..8 or 'float', got {bits}")
+    return bits
+
+
+def _zoo_options(args) -> dict:
+    return {"seed": args.seed, "weights": args.weights, "image_size": args.image_size,
+            "num_classes": args.num_classes}
+
+
+def _add_zoo_args(p):
+    p.add_argument("--seed", type=int, default=0, help="seed of the zoo model's deterministic weights")
+    p.add_argument("--weights", help="zoo model weights (.npz keyed by parameter name)")
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--num-classes", type=int, default=1000)
+
+
+def cmd_compile(args) -> dict:
+    from .build import build
+    from .frontend import load_model
+    from .report import format_table
+
+    model = load_model(args.model, **_zoo_options(args))
+    cfg = dict(model.config)
+    for key in ("kxk", "pointwise"):
+        if getattr(args, key) is not None:
+            cfg[key] = getattr(args, key)
+    if args.act_bits != "default":
+        cfg["act_bits"] = args.act_bits
+    art = build(model.mod, args.target, kxk=cfg["kxk"], pointwise=cfg["pointwise"], act_bits=cfg["act_bits"],
+                keep_first=not args.binarize_first, calib=args.calib, calibration=args.calibration,
+                layer_names=model.layer_names)
+    art.meta["model"] = model.name
+    path = art.export(args.output)
+    result = {"artifact": path, "model": model.name, "target": art.meta["target"], "config": art.meta["config"],
+              "layers": art.layers, "weight_bytes_total": art.meta["weight_bytes_total"],
+              "weight_bytes_theoretical": art.meta["weight_bytes_theoretical"]}
+    if not args.json:
+        print(format_table(art.meta))
+        print(f"wrote {path}")
+    return result
+
+
+def _read_inputs(art, specs: list[str]) -> dict:
+    names = [s["name"] for s in art.input_specs]
+    inputs = {}
+    for spec in specs:
+        name, _, path = spec.rpartition("=")
+        if not name:
+            if len(names) != 1:
+                raise SepnetError(f"the model has inputs {names}: pass --input NAME=FILE.npy for each")
+            name = names[0]
+        try:
+            inputs[name] = np.load(path)
+        except (OSError, ValueError) as err:
+            raise SepnetError(f"cannot read input file {path!r}: {err}") from err
+    return inputs
+
+
+def cmd_run(args) -> dict:
+    from .build import load
+
+    art = load(args.artifact)
+    inputs = _read_inputs(art, args.input)
+    result = {"artifact": args.artifact}
+    if args.check:
+        res = art.check(inputs)
+        outputs = res["outputs"]
+        result.update({"max_abs_err": res["max_abs_err"], "max_rel_err": res["max_rel_err"], "match": res["match"]})
+    else:
+        outputs = art.run(inputs)
+    if args.output:
+        np.save(args.output, outputs[0])
+        result["output_file"] = args.output
+    result["output_shapes"] = [list(o.shape) for o in outputs]
+    top = np.argsort(outputs[0].reshape(outputs[0].shape[0], -1)[0])[::-1][:5]
+    result["top5"] = [int(i) for i in top]
+    if not args.json:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return result
+
+
+def cmd_inspect(args) -> dict:
+    from .build import load
+    from .report import format_table
+
+    art = load(args.artifact)
+    meta = art.meta
+    result = {k: meta[k] for k in ("target", "config", "inputs", "outputs", "layers", "weight_bytes_total",
+                                   "weight_bytes_theoretical")}
+    result["model"] = meta.get("model")
+    if not args.json:
+        print(f"model {meta.get('model')} for target {meta['target']}, config {meta['config']}")
+        print(format_table(meta))
+    return result
+
+
+def cmd_export_onnx(args) -> dict:
+    from .models import get_model, save_onnx
+
+    net = get_model(args.name, **_zoo_options(args))
+    save_onnx(net, args.output)
+    result = {"model": args.name, "onnx": args.output, "params": int(net.num_params())}
+    if not args.json:
+        print(f"wrote {args.output} ({result['params']:,} parameters)")
+    return result
+
+
+def cmd_models(args) -> dict:
+    from .models import default_config, list_models
+
+    result = {"models": {name: default_config(name) for name in list_models()}}
+    if not args.json:
+        for name, cfg in result["models"].items():
+            print(f"{name:16} {cfg}")
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tvm-sepnet", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("compile", help="compile a zoo model or an ONNX file into an artifact folder")
+    p.add_argument("model", help="zoo name (see `tvm-sepnet models`) or path to an .onnx file")
+    p.add_argument("--target", default="x86")
+    p.add_argument("--kxk", choices=["binary", "float"], help="k×k convs: pattern-binarized or float")
+    p.add_argument("--pointwise", choices=["int8", "float"], help="1×1 convs: int8 or float weights")
+    p.add_argument("--act-bits", type=_act_bits, default="default",
+                   help="activation bits of binary convs (1..8) or 'float' (default: the model's)")
+    p.add_argument("--calib", help="calibration inputs (.npz keyed by input name)")
+    p.add_argument("--calibration", choices=["minmax", "percentile"], default="minmax")
+    p.add_argument("--binarize-first", action="store_true", help="binarize the first conv too")
+    p.add_argument("-o", "--output", required=True, help="artifact folder to write")
+    _add_zoo_args(p)
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("run", help="run an artifact on an input (.npy)")
+    p.add_argument("artifact")
+    p.add_argument("--input", action="append", required=True, help="FILE.npy or NAME=FILE.npy")
+    p.add_argument("--check", action="store_true", help="compare with the reference executor")
+    p.add_argument("--output", help="save the first output as .npy")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("inspect", help="show an artifact's layer table")
+    p.add_argument("artifact")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("export-onnx", help="write a zoo model (float) as ONNX")
+    p.add_argument("name")
+    p.add_argument("-o", "--output", required=True)
+    _add_zoo_args(p)
+    p.set_defaults(func=cmd_export_onnx)
+
+    p = sub.add_parser("models", help="list the zoo")
+    p.set_defaults(func=cmd_models)
+
+    for action in sub.choices.values():
+        action.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.func(args)
+    except SepnetError as err:
+        if args.json:
+            print(json.dumps({"error": str(err), "type": type(err).__name__}))
+        print(f"tvm-sepnet: error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result))
+    if args.command == "run" and args.check and not result.get("match"):
+        return 1
+    return 0

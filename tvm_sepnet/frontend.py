@@ -1,0 +1,102 @@
+"""Model sources: zoo names and ONNX files, turned into float Relax modules.
+
+ONNX goes through ``tvm.relax.frontend.onnx``; before that the file is validated so that a bad file
+gets a clear error: a malformed or truncated file (InvalidModelError), an operator outside
+:data:`SUPPORTED_ONNX_OPS` (UnsupportedOpError naming the op type and the node).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import tvm
+
+from .errors import InvalidModelError, UnsupportedOpError
+
+SUPPORTED_ONNX_OPS = frozenset({
+    "Conv", "BatchNormalization", "Relu", "Add", "Sub", "Mul", "Div", "Concat", "MaxPool", "AveragePool",
+    "GlobalAveragePool", "Flatten", "Gemm", "MatMul", "Reshape", "Softmax", "Clip", "Identity", "Dropout",
+    "Sigmoid", "Squeeze", "Unsqueeze", "Transpose", "Constant",
+})
+
+DEFAULT_CONFIG = {"kxk": "binary", "pointwise": "int8", "act_bits": 4}
+
+
+@dataclass
+class LoadedModel:
+    """A float Relax module with the names of its conv layers and the model's default compile config."""
+
+    name: str
+    mod: tvm.IRModule
+    layer_names: list = field(default_factory=list)
+    config: dict = field(default_factory=lambda: dict(DEFAULT_CONFIG))
+
+
+def read_onnx(path: str):
+    """Load and validate an ONNX file; raises InvalidModelError / UnsupportedOpError."""
+    import onnx
+
+    if not os.path.isfile(path):
+        raise InvalidModelError(f"ONNX file {path!r} does not exist")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        model = onnx.load_model_from_string(data)
+    except Exception as err:  # protobuf DecodeError and friends
+        raise InvalidModelError(f"{path!r} is not a valid ONNX model (malformed or truncated: {err})") from err
+    if not model.graph.node:
+        raise InvalidModelError(f"{path!r} is not a valid ONNX model (malformed or truncated: no graph nodes)")
+    try:
+        onnx.checker.check_model(model)
+    except Exception as err:
+        raise InvalidModelError(f"{path!r} fails the ONNX checker: {err}") from err
+    for i, node in enumerate(model.graph.node):
+        domain = node.domain or "ai.onnx"
+        if node.op_type not in SUPPORTED_ONNX_OPS or domain not in ("ai.onnx", ""):
+            raise UnsupportedOpError(
+                f"ONNX node {node.name or f'#{i}'!r}: operator {node.op_type!r} (domain {domain}) is not "
+                f"supported by tvm-sepnet; supported: {', '.join(sorted(SUPPORTED_ONNX_OPS))}. "
+                "Export the model without it, or replace it with supported ops")
+    return model
+
+
+def onnx_input_shapes(model) -> dict:
+    """{input name: shape} of the graph inputs that are not initializers (symbolic dims → 1)."""
+    inits = {i.name for i in model.graph.initializer}
+    shapes = {}
+    for inp in model.graph.input:
+        if inp.name in inits:
+            continue
+        dims = inp.type.tensor_type.shape.dim
+        shapes[inp.name] = [d.dim_value if d.dim_value > 0 else 1 for d in dims]
+    return shapes
+
+
+def load_onnx(path: str, shape_dict=None) -> LoadedModel:
+    """A :class:`LoadedModel` from an ONNX file (weights bound as constants)."""
+    from tvm.relax.frontend.onnx import from_onnx
+
+    model = read_onnx(path)
+    shapes = shape_dict or onnx_input_shapes(model)
+    try:
+        mod = from_onnx(model, shape_dict=shapes, keep_params_in_input=False)
+    except Exception as err:
+        raise InvalidModelError(f"{path!r}: the Relax ONNX frontend could not convert the model: {err}") from err
+    names = [n.name or f"conv{i}" for i, n in enumerate(n for n in model.graph.node if n.op_type == "Conv")]
+    return LoadedModel(os.path.basename(path), mod, names)
+
+
+def load_zoo(name: str, *, seed: int = 0, weights=None, image_size: int = 224, num_classes: int = 1000,
+             batch: int = 1) -> LoadedModel:
+    """A :class:`LoadedModel` of a zoo network."""
+    from .models import default_config, get_model, to_relax
+
+    net = get_model(name, seed=seed, weights=weights, image_size=image_size, num_classes=num_classes, batch=batch)
+    return LoadedModel(name, to_relax(net), [], dict(default_config(name)))
+
+
+def load_model(source: str, **zoo_options) -> LoadedModel:
+    """A zoo name or a path to an ``.onnx`` file."""
+    if source.lower().endswith(".onnx") or os.path.sep in source:
+        return load_onnx(source)
+    return load_zoo(source, **zoo_options)

@@ -1,0 +1,135 @@
+"""The tvm-sepnet graph dialect: one ``sepnet.conv2d`` op that every pass rewrites.
+
+A layer is ``R.call_pure_packed("sepnet.conv2d", x, w, w_scale, bias, R.str(attrs_json))``:
+
+* ``x``: float32 NCHW activations (always float at the graph level; an activation quantizer is an
+  attribute of the op, expanded into a kernel by ``LowerToKernels``);
+* ``w``: constant weights in ``attrs.weight_format``: ``float`` (float32 OIHW), ``binary`` (packed sign
+  bits ``(O, KC, KH, KW)``, docs/numerics.md) or ``int8`` (int8 OIHW);
+* ``w_scale``: float32 ``(O,)`` (alpha for binary, the int8 step for int8, ones for float);
+* ``bias``: float32 ``(O,)``;
+* attrs (JSON): geometry (``strides``, ``padding`` (top, left, bottom, right), ``dilation``, ``groups``,
+  ``kernel``, ``channels``, ``in_channels``), ``relu``, ``name``, ``weight_format``, ``act``
+  (``{"kind": "float"}``, ``{"kind": "uint", "bits": A, "scale": s}`` or
+  ``{"kind": "int", "bits": 8, "scale": s}``) and ``accumulate`` (``float32`` or ``float64``).
+
+Layout and quantization parameters travel as these explicit attributes, never as global state.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+CONV_OP = "sepnet.conv2d"
+
+
+@dataclass(frozen=True)
+class ConvAttrs:
+    """Attributes of a ``sepnet.conv2d`` layer (see module docstring)."""
+
+    name: str
+    channels: int
+    in_channels: int
+    kernel: tuple
+    strides: tuple = (1, 1)
+    padding: tuple = (0, 0, 0, 0)
+    dilation: tuple = (1, 1)
+    groups: int = 1
+    relu: bool = False
+    weight_format: str = "float"
+    act: dict = field(default_factory=lambda: {"kind": "float"})
+    accumulate: str = "float32"
+
+    @property
+    def is_pointwise(self) -> bool:
+        return tuple(self.kernel) == (1, 1)
+
+    @property
+    def channels_per_group(self) -> int:
+        return self.in_channels // self.groups
+
+    @property
+    def kind(self) -> str:
+        """Layer kind for reports: binary_conv, binary_weight_conv, int8_conv or float_conv."""
+        quantized_act = self.act.get("kind") != "float"
+        if self.weight_format == "binary":
+            return "binary_conv" if quantized_act else "binary_weight_conv"
+        if self.weight_format == "int8":
+            return "int8_conv"
+        return "float_conv"
+
+    def replace(self, **changes) -> "ConvAttrs":
+        return replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ConvAttrs":
+        d = json.loads(text)
+        for key in ("kernel", "strides", "padding", "dilation"):
+            d[key] = tuple(d[key])
+        return cls(**d)
+
+    def out_shape(self, x_shape) -> tuple:
+        n, _, h, w = (int(v) for v in x_shape)
+        kh, kw = self.kernel
+        top, left, bottom, right = self.padding
+        ho = (h + top + bottom - self.dilation[0] * (kh - 1) - 1) // self.strides[0] + 1
+        wo = (w + left + right - self.dilation[1] * (kw - 1) - 1) // self.strides[1] + 1
+        return (n, self.channels, ho, wo)
+
+
+def make_conv(x, w: np.ndarray, w_scale: np.ndarray, bias: np.ndarray, attrs: ConvAttrs):
+    """Build a ``sepnet.conv2d`` call on relax expression ``x`` with constant parameters."""
+    from tvm import relax
+
+    x_shape = [int(v) for v in x.ty.shape]
+    out_ty = relax.TensorType(attrs.out_shape(x_shape), "float32")
+    return relax.call_pure_packed(
+        CONV_OP,
+        x,
+        relax.const(w),
+        relax.const(np.asarray(w_scale, np.float32)),
+        relax.const(np.asarray(bias, np.float32)),
+        relax.expr.String(attrs.to_json()),
+        ty_args=out_ty,
+    )
+
+
+@dataclass
+class ConvCall:
+    """A parsed ``sepnet.conv2d`` call: the input expression, numpy parameters and attributes."""
+
+    x: object
+    w: np.ndarray
+    w_scale: np.ndarray
+    bias: np.ndarray
+    attrs: ConvAttrs
+
+    def rebuild(self, x=None, **changes):
+        """A new call with some of (w, w_scale, bias, attrs) replaced."""
+        fields = {"w": self.w, "w_scale": self.w_scale, "bias": self.bias, "attrs": self.attrs}
+        fields.update(changes)
+        return make_conv(self.x if x is None else x, fields["w"], fields["w_scale"], fields["bias"], fields["attrs"])
+
+
+def parse_conv(expr) -> ConvCall | None:
+    """The :class:`ConvCall` of ``expr`` if it is a ``sepnet.conv2d`` call, else None."""
+    from tvm import relax
+
+    if not isinstance(expr, relax.Call) or getattr(expr.op, "name", None) != "relax.call_pure_packed":
+        return None
+    callee = expr.args[0]
+    if not isinstance(callee, relax.ExternFunc) or callee.global_symbol != CONV_OP:
+        return None
+    x, w, w_scale, bias, attrs = expr.args[1:]
+    return ConvCall(
+        x=x,
+        w=w.value.numpy(),
+        w_scale=w_scale.value.numpy(),
+        bias=bias.value.numpy(),
+        attrs=ConvAttrs.from_json(str(attrs.value)),
+    )

@@ -1,0 +1,63 @@
+"""Layer tables: kind, shapes and stored weight bytes of every layer of a quantized graph."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from .ops import ConvAttrs
+
+
+def _theoretical_bits(attrs: ConvAttrs, w: np.ndarray) -> int:
+    """Bits the layer's weights need in principle: 1 per binary weight, 8 per int8, 32 per float,
+    plus 32 per output channel for the scale (low-bit layers) and 32 for the bias."""
+    o, cg, (kh, kw) = attrs.channels, attrs.channels_per_group, attrs.kernel
+    per = {"binary": 1, "int8": 8, "float": 32}[attrs.weight_format]
+    scale_bits = 32 * o if attrs.weight_format != "float" else 0
+    return per * o * cg * kh * kw + scale_bits + 32 * o
+
+
+def layer_table(graph: dict, consts: dict, choices: dict | None = None) -> dict:
+    """``{"layers": [...], "weight_bytes_total": int, "weight_bytes_theoretical": int}``.
+
+    Each conv layer row: name, kind (binary_conv, binary_weight_conv, int8_conv, float_conv), kernel
+    (what it was lowered to), in/out shapes, weight_bytes (packed weights + scales + bias as stored).
+    Other nodes that hold constants (dense, ...) are rows of kind ``other``."""
+    shapes = {s["name"]: s["shape"] for s in graph["inputs"]}
+    rows, total, theory = [], 0, 0
+    choices = choices or {}
+    for node in graph["nodes"]:
+        if node.get("shape") is not None:
+            shapes[node["name"]] = node["shape"]
+        const_args = [consts[a["const"]] for a in node["args"] if "const" in a]
+        if node["op"] == "sepnet.conv2d":
+            attrs = ConvAttrs.from_json(json.dumps(node["attrs"]))
+            w, w_scale, bias = const_args
+            in_shape = shapes.get(node["args"][0].get("var"))
+            out_shape = node.get("shape")
+            stored = w.nbytes + bias.nbytes + (w_scale.nbytes if attrs.weight_format != "float" else 0)
+            bits = _theoretical_bits(attrs, w)
+            rows.append({"name": attrs.name, "kind": attrs.kind, "kernel": choices.get(attrs.name, attrs.weight_format),
+                         "in_shape": in_shape, "out_shape": out_shape, "kernel_size": list(attrs.kernel),
+                         "groups": attrs.groups, "weight_bytes": int(stored)})
+            total += stored
+            theory += bits
+            continue
+        if const_args and node["op"] not in ("reshape",):
+            stored = int(sum(c.nbytes for c in const_args))
+            rows.append({"name": node["name"], "kind": "other", "kernel": node["op"], "in_shape": None,
+                         "out_shape": None, "kernel_size": None, "groups": None, "weight_bytes": stored})
+            total += stored
+            theory += 8 * stored
+    return {"layers": rows, "weight_bytes_total": int(total), "weight_bytes_theoretical": int(-(-theory // 8))}
+
+
+def format_table(meta: dict) -> str:
+    """The layer table as aligned text."""
+    lines = [f"{'layer':34} {'kind':19} {'kernel':14} {'out shape':20} {'weight bytes':>12}"]
+    for r in meta["layers"]:
+        shape = "x".join(map(str, r["out_shape"])) if r["out_shape"] else "-"
+        lines.append(f"{r['name'][:34]:34} {r['kind']:19} {str(r['kernel'])[:14]:14} {shape:20} {r['weight_bytes']:>12,}")
+    lines.append(f"{'total':34} {'':19} {'':14} {'':20} {meta['weight_bytes_total']:>12,}"
+                 f"  ({meta['weight_bytes_total'] / 1e6:.3f} MB; theoretical {meta['weight_bytes_theoretical'] / 1e6:.3f} MB)")
+    return "\n".join(lines)
