@@ -37,7 +37,7 @@ class ExposeLayerOutputs:
         out_var = relax.Var("probed_outputs", relax.TupleType([f.ty for f in tuple_expr.fields]))
         new_block = relax.DataflowBlock(bindings + probes + [relax.VarBinding(out_var, tuple_expr)])
         body = relax.SeqExpr(list(func.body.blocks[:-1]) + [new_block], out_var)
-        new = relax.Function(func.params, body, None, func.is_pure, func.attrs)
+        new = relax.Function(func.params, body, out_var.ty, func.is_pure, func.attrs)
         new = new.with_attr("sepnet.probed_layers", names)
         out = tvm.IRModule(dict(mod.functions_items()), attrs=mod.attrs)
         out["main"] = new

@@ -1,6 +1,7 @@
 """Helpers shared by the graph passes: binding lookups, use counts and the rewrite driver."""
 from __future__ import annotations
 
+import threading
 from collections import Counter
 
 import numpy as np
@@ -8,6 +9,7 @@ import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator
 
+from tvm_sepnet.errors import SepnetError
 from tvm_sepnet.ops import parse_conv
 
 
@@ -73,6 +75,13 @@ class BindingRewriter(PyExprMutator):
         return self._counts.get(getattr(origin, "id_", None), 0) <= 1
 
     def visit_var_binding_(self, binding: relax.VarBinding) -> None:
+        try:
+            self._rewrite_binding(binding)
+        except SepnetError as err:  # TVM's FFI would turn it into a RuntimeError
+            _PENDING.error = err
+            raise
+
+    def _rewrite_binding(self, binding: relax.VarBinding) -> None:
         value = self.visit_expr(binding.value)
         new = None
         if isinstance(value, relax.Call):
@@ -101,15 +110,51 @@ class BindingRewriter(PyExprMutator):
         return self.builder_.get()
 
 
+_PENDING = threading.local()
+
+
+def _reraise_pending(err: BaseException):
+    """Re-raise the tvm-sepnet error that a pass raised inside TVM's FFI (which turns it into a
+    RuntimeError), so callers see the original type and message."""
+    pending = getattr(_PENDING, "error", None)
+    if pending is not None and pending.args and pending.args[0] in str(err):
+        _PENDING.error = None
+        raise pending from None
+    _PENDING.error = None
+    raise err
+
+
+def apply_pass(pass_or_sequence, mod: tvm.IRModule) -> tvm.IRModule:
+    """Run a pass (or a Sequential of them) keeping tvm-sepnet error types."""
+    try:
+        return pass_or_sequence(mod)
+    except Exception as err:  # noqa: BLE001 - re-raised with its original type
+        _reraise_pending(err)
+
+
 def module_pass(name: str):
-    """Decorator turning a class with ``transform_module(self, mod)`` into a TVM module pass class
-    usable in ``tvm.transform.Sequential``."""
+    """Decorator turning a class with ``rewrite_module(self, mod)`` into a TVM module pass class
+    usable in ``tvm.transform.Sequential``. A SepnetError raised by the pass reaches the caller with
+    its own type when the pass is called directly or through :func:`apply_pass`."""
 
     def wrap(cls):
         def transform_module(self, mod, ctx):  # noqa: ARG001
-            return self.rewrite_module(mod)
+            try:
+                return self.rewrite_module(mod)
+            except SepnetError as err:
+                _PENDING.error = err  # re-raised with its type by __call__ / apply_pass
+                raise
 
         cls.transform_module = transform_module
-        return tvm.transform.module_pass(opt_level=0, name=name)(cls)
+        pass_cls = tvm.transform.module_pass(opt_level=0, name=name)(cls)
+
+        def __call__(self, mod):
+            try:
+                return pass_cls.__call__(self, mod)
+            except Exception as err:  # noqa: BLE001
+                _reraise_pending(err)
+
+        return type(cls.__name__, (pass_cls,), {"__call__": __call__, "__doc__": cls.__doc__,
+                                                 "__module__": cls.__module__})
 
     return wrap

@@ -23,9 +23,9 @@ def count_ops(mod, func="main"):
                 if name == "relax.call_pure_packed":
                     name = v.args[0].global_symbol
                 elif name == "relax.call_tir":
-                    name = "call_tir:" + v.args[0].name_hint
+                    name = "call_tir:" + v.args[0].name_hint.rstrip("0123456789")
                 counts[name] = counts.get(name, 0) + 1
-            else:
+            elif not isinstance(v, relax.Var):  # plain aliases are not ops
                 counts[type(v).__name__] = counts.get(type(v).__name__, 0) + 1
     return counts
 

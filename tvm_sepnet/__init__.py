@@ -18,10 +18,10 @@ os.environ.setdefault("TVM_NUM_THREADS", str(len(os.sched_getaffinity(0)) if has
 __version__ = "0.1.0"
 
 _LAZY = {
-    "build": ("tvm_sepnet.build", "build"),
-    "load": ("tvm_sepnet.build", "load"),
-    "Artifact": ("tvm_sepnet.build", "Artifact"),
-    "quantize_model": ("tvm_sepnet.build", "quantize_model"),
+    "build": ("tvm_sepnet.builder", "build"),
+    "load": ("tvm_sepnet.builder", "load"),
+    "Artifact": ("tvm_sepnet.builder", "Artifact"),
+    "quantize_model": ("tvm_sepnet.builder", "quantize_model"),
     "get_target": ("tvm_sepnet.targets", "get_target"),
     "known_targets": ("tvm_sepnet.targets", "known_targets"),
     "load_model": ("tvm_sepnet.frontend", "load_model"),

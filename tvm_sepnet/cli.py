@@ -35,7 +35,7 @@ def _add_zoo_args(p):
 
 
 def cmd_compile(args) -> dict:
-    from .build import build
+    from .builder import build
     from .frontend import load_model
     from .report import format_table
 
@@ -77,7 +77,7 @@ def _read_inputs(art, specs: list[str]) -> dict:
 
 
 def cmd_run(args) -> dict:
-    from .build import load
+    from .builder import load
 
     art = load(args.artifact)
     inputs = _read_inputs(art, args.input)
@@ -101,7 +101,7 @@ def cmd_run(args) -> dict:
 
 
 def cmd_inspect(args) -> dict:
-    from .build import load
+    from .builder import load
     from .report import format_table
 
     art = load(args.artifact)

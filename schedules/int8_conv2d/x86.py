@@ -20,11 +20,13 @@ often 14x14 or 7x7: a vectorized position loop would need a predicated tail, whi
 """
 from __future__ import annotations
 
-from tvm import s_tir, tirx
+from tvm import DataType, s_tir, tirx
 
 DEFAULT_KNOBS = {
-    "tile_o": 16,  # output channels per register tile = vector lanes (clamped to a divisor of O / groups)
-    "tile_p": 4,  # output positions per register tile, unrolled (clamped to a divisor of Ho * Wo)
+    "tile_o": 32,  # output channels per register tile = vector lanes (clamped to a divisor of O / groups)
+    "tile_p": None,  # output positions per register tile, unrolled (None: from acc_registers)
+    "acc_registers": 12,  # vector registers for the accumulator tile when tile_p is None
+    "vector_bits": 256,  # register width (AVX2)
     "min_tasks": 8,  # split positions into chunks until there are at least this many parallel tasks
     "unroll": ("kx",),  # reduction loops to unroll, from ("ic", "ky", "kx")
     "parallel": True,
@@ -81,6 +83,13 @@ def _position_chunks(positions: int, tile_p: int, other_tasks: int, min_tasks: i
     return tiles
 
 
+def _positions_per_tile(sch: s_tir.Schedule, block, tile_o: int, knobs: dict) -> int:
+    """Positions whose ``tile_o``-channel accumulators fit in ``acc_registers`` vector registers."""
+    acc_bits = DataType(sch.get(block).writes[0].source.dtype).bits
+    regs_per_position = -(-tile_o * acc_bits // knobs["vector_bits"])
+    return max(1, knobs["acc_registers"] // regs_per_position)
+
+
 def schedule_conv(sch: s_tir.Schedule, *, weight: str, o_per_group: int, knobs: dict, acc: str = "acc", out: str = "out") -> None:
     """Tile the grouped-conv reduction block ``acc`` (loops n, o, y, x, ic, ky, kx; weight buffer
     named ``weight``, indexed ``[o, ...]``) and its elementwise consumer ``out`` as described in the
@@ -90,7 +99,7 @@ def schedule_conv(sch: s_tir.Schedule, *, weight: str, o_per_group: int, knobs: 
     block = sch.get_sblock(acc)
     n, o, p, ic, ky, kx = sch.get_loops(block)
     n_ext, o_ext, p_ext = (int(sch.get(loop).extent) for loop in (n, o, p))
-    tile_p = divisor_at_most(p_ext, knobs["tile_p"])
+    tile_p = divisor_at_most(p_ext, knobs["tile_p"] or _positions_per_tile(sch, block, tile_o, knobs))
     chunks = _position_chunks(p_ext, tile_p, n_ext * (o_ext // tile_o), knobs["min_tasks"])
 
     wcache = sch.cache_read(block, weight, "global")
@@ -110,7 +119,7 @@ def schedule_conv(sch: s_tir.Schedule, *, weight: str, o_per_group: int, knobs: 
     sch.vectorize(oi)
 
     consumer = sch.get_sblock(out)
-    sch.reverse_compute_at(consumer, pt)
+    sch.reverse_compute_at(consumer, pt, preserve_unit_loops=True)
     e_o, e_p = sch.get_loops(consumer)[-2:]
     sch.reorder(e_p, e_o)
     sch.unroll(e_p)

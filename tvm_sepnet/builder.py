@@ -16,6 +16,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
+from relay_passes.utils import apply_pass
 from relay_passes import ExposeLayerOutputs, LowerToKernels, QuantizeActivations, quantize_weights_pipeline
 
 from .calibrate import calibrate, load_calibration, synthetic_inputs
@@ -51,8 +52,8 @@ def quantize_model(mod: tvm.IRModule, params=None, *, kxk="binary", pointwise="i
     """The quantized ``sepnet`` dialect module (before lowering) of a float Relax model."""
     if params:
         mod = relax.transform.BindParams("main", params)(mod)
-    mod = quantize_weights_pipeline(kxk=kxk, pointwise=pointwise, keep_first=keep_first, skip=skip,
-                                    layer_names=layer_names)(mod)
+    mod = apply_pass(quantize_weights_pipeline(kxk=kxk, pointwise=pointwise, keep_first=keep_first, skip=skip,
+                                               layer_names=layer_names), mod)
     _check_constants(mod)
     if act_bits is None:
         return mod

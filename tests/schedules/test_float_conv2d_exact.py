@@ -1,0 +1,70 @@
+"""float_conv2d_exact: TVM kernel (unscheduled and x86) bit for bit against the float64 numpy twin."""
+import numpy as np
+import pytest
+import tvm
+
+from schedules.float_conv2d_exact import float_conv2d_exact_prim_func, reference
+from tvm_sepnet.targets import host_mcpu
+
+
+@pytest.fixture(scope="module")
+def target():
+    return tvm.target.Target({"kind": "llvm", "mcpu": host_mcpu(), "num-cores": 2})
+
+
+def run_prim_func(func, target, inputs, out_shape):
+    """Compile a call_tir-style PrimFunc (no global_symbol) on its own and run it once."""
+    ex = tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target)
+    dev = tvm.cpu()
+    out = tvm.runtime.empty(out_shape, "float32", dev)
+    ex["main"](*[tvm.runtime.tensor(a, dev) for a in inputs], out)
+    return out.numpy()
+
+
+# (x_shape, w_shape, strides, padding, dilation, groups, relu, family)
+CASES = [
+    ((1, 3, 32, 32), (16, 3, 3, 3), (2, 2), 1, (1, 1), 1, True, "x86"),  # a first conv
+    ((2, 16, 12, 12), (8, 4, 3, 3), (1, 1), (1, 0, 0, 1), (1, 1), 4, False, "x86"),  # groups 4, asymmetric pad
+    ((1, 6, 11, 9), (5, 6, 3, 3), (1, 2), 2, (2, 2), 1, True, "x86"),  # odd O, dilation
+    ((1, 32, 7, 7), (24, 16, 1, 1), (1, 1), 0, (1, 1), 2, False, "x86"),  # pointwise
+    ((1, 6, 12, 12), (5, 6, 3, 3), (1, 1), 2, (2, 2), 1, True, None),  # unscheduled
+]
+
+
+@pytest.mark.parametrize("x_shape,w_shape,strides,padding,dilation,groups,relu,family", CASES)
+def test_kernel_matches_reference_bit_for_bit(target, x_shape, w_shape, strides, padding, dilation, groups, relu, family):
+    rng = np.random.default_rng(sum(x_shape) + sum(w_shape))
+    x = rng.normal(size=x_shape).astype(np.float32)
+    w = rng.normal(size=w_shape).astype(np.float32)
+    bias = rng.normal(size=w_shape[0]).astype(np.float32)
+    conv = dict(strides=strides, padding=padding, dilation=dilation, groups=groups, relu=relu)
+    expected = reference.float_conv2d_exact(x, w, bias, **conv)
+    func = float_conv2d_exact_prim_func(x_shape, w_shape, family=family, **conv)
+    got = run_prim_func(func, target, [x, w, bias], expected.shape)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_reference_rounds_once():
+    # 1 + 2^-24 + 2^-24: float32 accumulation gives 1 (each 2^-24 is a tie to even), float64 gives
+    # 1 + 2^-23 exactly, which is a float32.
+    x = np.float32([1.0, 2.0**-24, 2.0**-24]).reshape(1, 3, 1, 1)
+    w = np.ones((1, 3, 1, 1), np.float32)
+    got = reference.float_conv2d_exact(x, w, np.zeros(1, np.float32))
+    assert got[0, 0, 0, 0] == np.float32(1 + 2.0**-23)
+    relu = reference.float_conv2d_exact(-x, w, np.zeros(1, np.float32), relu=True)
+    assert relu[0, 0, 0, 0] == 0
+
+
+def test_kernel_rounds_once(target):
+    x = np.float32([1.0, 2.0**-24, 2.0**-24, -(2.0**-30)]).reshape(1, 4, 1, 1)
+    w = np.ones((2, 4, 1, 1), np.float32)
+    bias = np.float32([0.0, 2.0**-30])
+    func = float_conv2d_exact_prim_func(x.shape, w.shape)
+    got = run_prim_func(func, target, [x, w, bias], (1, 2, 1, 1))
+    np.testing.assert_array_equal(got, reference.float_conv2d_exact(x, w, bias))
+    assert got[0, 1, 0, 0] == np.float32(1 + 2.0**-23)
+
+
+def test_rejects_bad_shapes():
+    with pytest.raises(ValueError):
+        float_conv2d_exact_prim_func((1, 6, 4, 4), (4, 4, 3, 3), groups=2, family=None)

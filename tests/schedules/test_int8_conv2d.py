@@ -1,0 +1,164 @@
+"""int8_conv2d: TVM kernel (unscheduled and x86) bit-exact against the numpy twin, the twin against
+a brute-force loop, and per-channel int8 weight quantization."""
+import itertools
+
+import numpy as np
+import pytest
+import tvm
+
+from schedules.common import conv_out_size, integer_epilogue_np, normalize_padding
+from schedules.int8_conv2d import int8_conv2d_prim_func, reference
+from schedules.int8_conv2d.packing import quantize_weights_int8
+from tvm_sepnet.targets import host_mcpu
+
+
+@pytest.fixture(scope="module")
+def target():
+    return tvm.target.Target({"kind": "llvm", "mcpu": host_mcpu(), "num-cores": 2})
+
+
+def run_prim_func(func, target, inputs, out_shape):
+    """Compile a call_tir-style PrimFunc (no global_symbol) on its own and run it once."""
+    ex = tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target)
+    dev = tvm.cpu()
+    args = [tvm.runtime.tensor(a, dev) for a in inputs]
+    out = tvm.runtime.empty(out_shape, "float32", dev)
+    ex["main"](*args, out)
+    return out.numpy()
+
+
+def random_case(rng, x_shape, x_dtype, w_shape):
+    lo, hi = (0, 256) if x_dtype == "uint8" else (-127, 128)
+    xq = rng.integers(lo, hi, size=x_shape).astype(x_dtype)
+    wq = rng.integers(-127, 128, size=w_shape).astype(np.int8)
+    scale = rng.uniform(1e-3, 1e-2, size=w_shape[0]).astype(np.float32)
+    offset = rng.uniform(-300, 300, size=w_shape[0]).astype(np.float32)
+    return xq, wq, scale, offset
+
+
+# (x_shape, x_dtype, w_shape, strides, padding, dilation, groups, relu, family)
+CASES = [
+    ((1, 16, 7, 7), "uint8", (8, 4, 1, 1), (1, 1), 0, (1, 1), 4, True, "x86"),  # pointwise, grouped
+    ((2, 6, 9, 11), "int8", (5, 6, 3, 3), (2, 2), 1, (1, 1), 1, False, "x86"),  # odd channels, stride 2
+    ((1, 8, 10, 10), "uint8", (6, 4, 3, 3), (1, 1), (0, 1, 2, 0), (2, 1), 2, True, "x86"),  # asymmetric pad, dilation
+    ((1, 12, 8, 8), "int8", (8, 3, 1, 1), (2, 2), 0, (1, 1), 4, False, "x86"),  # strided 1x1
+    ((1, 16, 9, 9), "int8", (16, 4, 3, 3), (1, 1), 2, (1, 1), 4, True, "x86"),  # 3x3 groups 4, pad 2
+    ((1, 8, 6, 6), "uint8", (4, 8, 3, 3), (1, 1), 2, (1, 1), 1, True, None),  # unscheduled
+    ((1, 10, 5, 5), "int8", (6, 5, 3, 3), (2, 1), (1, 0, 0, 1), (1, 1), 2, False, None),  # unscheduled, odd
+    ((1, 128, 28, 28), "uint8", (128, 32, 1, 1), (1, 1), 0, (1, 1), 4, False, "x86"),  # full-size tiles
+]
+
+
+@pytest.mark.parametrize("x_shape,x_dtype,w_shape,strides,padding,dilation,groups,relu,family", CASES)
+def test_kernel_matches_reference(target, x_shape, x_dtype, w_shape, strides, padding, dilation, groups, relu, family):
+    rng = np.random.default_rng(sum(x_shape) + sum(w_shape))
+    xq, wq, scale, offset = random_case(rng, x_shape, x_dtype, w_shape)
+    conv = dict(strides=strides, padding=padding, dilation=dilation, groups=groups, relu=relu)
+    expected = reference.int8_conv2d(xq, wq, scale, offset, **conv)
+    func = int8_conv2d_prim_func(x_shape, x_dtype, w_shape, family=family, **conv)
+    got = run_prim_func(func, target, [xq, wq, scale, offset], expected.shape)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_zero_filter_gives_offset(target):
+    rng = np.random.default_rng(7)
+    x_shape, w_shape, groups = (1, 16, 14, 14), (32, 4, 1, 1), 4
+    xq, wq, scale, offset = random_case(rng, x_shape, "uint8", w_shape)
+    wq[3] = 0
+    scale[3], offset[3] = 0.0, 1.5
+    scale[5], offset[5] = 0.0, -2.0  # non-zero weights but scale 0: still the offset (then ReLU)
+    expected = reference.int8_conv2d(xq, wq, scale, offset, groups=groups, relu=True)
+    assert np.all(expected[:, 3] == np.float32(1.5)) and np.all(expected[:, 5] == 0)
+    func = int8_conv2d_prim_func(x_shape, "uint8", w_shape, groups=groups, relu=True)
+    got = run_prim_func(func, target, [xq, wq, scale, offset], expected.shape)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_runs_inside_relax_call_tir(target):
+    """int64 shapes and no global_symbol: the PrimFunc goes through call_tir, FuseOps and FuseTIR."""
+    from tvm import relax
+
+    x_shape, w_shape, groups = (1, 16, 8, 8), (8, 4, 3, 3), 4
+    rng = np.random.default_rng(11)
+    arrays = random_case(rng, x_shape, "uint8", w_shape)
+    func = int8_conv2d_prim_func(x_shape, "uint8", w_shape, groups=groups, padding=1)
+    bb = relax.BlockBuilder()
+    params = [relax.Var(name, relax.TensorType(a.shape, str(a.dtype))) for name, a in zip(("x", "w", "scale", "offset"), arrays)]
+    with bb.function("main", params):
+        gv = bb.add_func(func, "int8_conv2d")
+        with bb.dataflow():
+            y = bb.emit(relax.call_tir(gv, params, relax.TensorType((1, 8, 8, 8), "float32")))
+            out = bb.emit_output(relax.op.nn.relu(y))
+        bb.emit_func_output(out)
+    ex = tvm.compile(bb.get(), target, relax_pipeline=relax.get_default_pipeline(target))
+    vm = relax.VirtualMachine(ex, tvm.cpu())
+    got = vm["main"](*[tvm.runtime.tensor(a) for a in arrays]).numpy()
+    np.testing.assert_array_equal(got, reference.int8_conv2d(*arrays, groups=groups, padding=1, relu=True))
+
+
+def brute_force_acc(xq, wq, strides, padding, dilation, groups):
+    n, c, h, w = xq.shape
+    o_n, cg, kh, kw = wq.shape
+    top, left, bottom, right = normalize_padding(padding)
+    ho = conv_out_size(h, kh, strides[0], top, bottom, dilation[0])
+    wo = conv_out_size(w, kw, strides[1], left, right, dilation[1])
+    acc = np.zeros((n, o_n, ho, wo), np.int64)
+    og = o_n // groups
+    for b, o, y, x in itertools.product(range(n), range(o_n), range(ho), range(wo)):
+        total = 0
+        for i, ky, kx in itertools.product(range(cg), range(kh), range(kw)):
+            iy = y * strides[0] + ky * dilation[0] - top
+            ix = x * strides[1] + kx * dilation[1] - left
+            if 0 <= iy < h and 0 <= ix < w:
+                total += int(xq[b, (o // og) * cg + i, iy, ix]) * int(wq[o, i, ky, kx])
+        acc[b, o, y, x] = total
+    return acc
+
+
+@pytest.mark.parametrize("x_dtype", ["uint8", "int8"])
+def test_reference_matches_brute_force(x_dtype):
+    rng = np.random.default_rng(3)
+    xq, wq, scale, offset = random_case(rng, (2, 6, 7, 6), x_dtype, (4, 3, 3, 2))
+    conv = dict(strides=(2, 1), padding=(1, 0, 2, 1), dilation=(1, 2), groups=2)
+    acc = brute_force_acc(xq, wq, **conv)
+    np.testing.assert_array_equal(reference.int8_accumulate(xq, wq, **conv), acc)
+    np.testing.assert_array_equal(
+        reference.int8_conv2d(xq, wq, scale, offset, relu=True, **conv),
+        integer_epilogue_np(acc, scale, offset, relu=True),
+    )
+
+
+def test_reference_is_fast():
+    import time
+
+    rng = np.random.default_rng(0)
+    xq, wq, scale, offset = random_case(rng, (1, 512, 14, 14), "uint8", (128, 128, 1, 1))
+    start = time.perf_counter()
+    reference.int8_conv2d(xq, wq, scale, offset, groups=4)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_quantize_weights_int8():
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=(6, 4, 3, 3)).astype(np.float32)
+    w[2] = 0.0
+    w[4] *= 1e-3
+    wq, ws = quantize_weights_int8(w)
+    assert wq.dtype == np.int8 and ws.dtype == np.float32 and ws.shape == (6,)
+    assert ws[2] == 0 and np.all(wq[2] == 0)
+    nz = ws > 0
+    np.testing.assert_allclose(ws[nz], np.abs(w[nz]).reshape(int(nz.sum()), -1).max(axis=1) / 127, rtol=1e-6)
+    assert np.abs(wq).max() <= 127
+    assert np.all(np.abs(wq).reshape(6, -1).max(axis=1)[nz] == 127)
+    err = np.abs(wq.astype(np.float32) * ws.reshape(-1, 1, 1, 1) - w)
+    assert np.all(err <= ws.reshape(-1, 1, 1, 1) / 2 * (1 + 1e-5))
+    np.testing.assert_array_equal(wq[nz], np.clip(np.rint(w[nz] / ws[nz].reshape(-1, 1, 1, 1)), -127, 127))
+
+
+def test_rejects_bad_inputs():
+    with pytest.raises(ValueError):
+        int8_conv2d_prim_func((1, 8, 4, 4), "float32", (4, 8, 1, 1), family=None)
+    with pytest.raises(ValueError):
+        int8_conv2d_prim_func((1, 8, 4, 4), "uint8", (4, 3, 1, 1), groups=2, family=None)
+    with pytest.raises(KeyError):
+        int8_conv2d_prim_func((1, 8, 4, 4), "uint8", (4, 8, 1, 1), knobs={"tile_q": 4})
