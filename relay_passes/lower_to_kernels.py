@@ -23,12 +23,12 @@ import numpy as np
 from tvm import relax
 from tvm.relax.expr_functor import mutator
 
-from schedules.bitserial_conv2d import bitserial_conv2d_prim_func
+from schedules.bitserial_conv2d.kernel import bitserial_conv2d_prim_func
 from schedules.common import epilogue_params, num_words
-from schedules.decoded_weight_conv2d import decoded_weight_conv2d_prim_func
-from schedules.float_conv2d_exact import float_conv2d_exact_prim_func
-from schedules.int8_conv2d import int8_conv2d_prim_func
-from schedules.quantize import quantize_bitpack_prim_func, quantize_prim_func
+from schedules.decoded_weight_conv2d.kernel import decoded_weight_conv2d_prim_func
+from schedules.float_conv2d_exact.kernel import float_conv2d_exact_prim_func
+from schedules.int8_conv2d.kernel import int8_conv2d_prim_func
+from schedules.quantize.kernel import quantize_bitpack_prim_func, quantize_prim_func
 from tvm_sepnet.errors import UnsupportedOpError
 from tvm_sepnet.targets import get_target
 

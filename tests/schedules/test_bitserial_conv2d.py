@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tvm
 
-from schedules.bitserial_conv2d import bitserial_conv2d_prim_func, packing
+from schedules.bitserial_conv2d import packing
+from schedules.bitserial_conv2d.kernel import bitserial_conv2d_prim_func
 from schedules.bitserial_conv2d import reference as ref
 from schedules.common import PACK_DTYPES, conv_out_size, integer_epilogue_np, normalize_padding, num_words
 from schedules.quantize import reference as qref

@@ -5,7 +5,8 @@ import pytest
 import tvm
 
 from schedules.common import PACK_DTYPES, num_words, pack_bits_for
-from schedules.decoded_weight_conv2d import decoded_weight_conv2d_prim_func, reference
+from schedules.decoded_weight_conv2d import reference
+from schedules.decoded_weight_conv2d.kernel import decoded_weight_conv2d_prim_func
 from tvm_sepnet.targets import host_mcpu
 
 

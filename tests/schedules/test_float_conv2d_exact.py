@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import tvm
 
-from schedules.float_conv2d_exact import float_conv2d_exact_prim_func, reference
+from schedules.float_conv2d_exact import reference
+from schedules.float_conv2d_exact.kernel import float_conv2d_exact_prim_func
 from tvm_sepnet.targets import host_mcpu
 
 

@@ -7,7 +7,8 @@ import pytest
 import tvm
 
 from schedules.common import conv_out_size, integer_epilogue_np, normalize_padding
-from schedules.int8_conv2d import int8_conv2d_prim_func, reference
+from schedules.int8_conv2d import reference
+from schedules.int8_conv2d.kernel import int8_conv2d_prim_func
 from schedules.int8_conv2d.packing import quantize_weights_int8
 from tvm_sepnet.targets import host_mcpu
 

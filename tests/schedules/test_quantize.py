@@ -7,7 +7,7 @@ import pytest
 import tvm
 
 from schedules.common import PACK_DTYPES, num_words
-from schedules.quantize import quantize_bitpack_prim_func, quantize_prim_func
+from schedules.quantize.kernel import quantize_bitpack_prim_func, quantize_prim_func
 from schedules.quantize import reference as ref
 from tvm_sepnet.targets import host_mcpu
 

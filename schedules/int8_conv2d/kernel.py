@@ -1,0 +1,37 @@
+"""Grouped int8 conv2d: uint8/int8 activations x int8 weights, int32 accumulation, integer epilogue.
+
+Contract: docs/numerics.md and :mod:`schedules.int8_conv2d.compute`; numpy twin:
+:mod:`schedules.int8_conv2d.reference`; weight quantization: :mod:`.packing`. The PrimFunc takes
+``(xq, wq, scale, offset, out)`` with int64 shapes and no ``global_symbol``.
+"""
+from __future__ import annotations
+
+from tvm import te, tirx
+
+from schedules.int8_conv2d import compute
+
+__all__ = ["int8_conv2d_prim_func"]
+
+
+def _placeholder(shape, dtype: str, name: str) -> te.Tensor:
+    return te.placeholder([tirx.IntImm("int64", int(s)) for s in shape], dtype, name=name)
+
+
+def int8_conv2d_prim_func(x_shape, x_dtype: str, w_shape, *, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1, relu: bool = False, family: str | None = "x86", knobs=None) -> tirx.PrimFunc:
+    """PrimFunc ``(xq x_dtype[N, C, H, W], wq int8[O, Cg, KH, KW], scale f32[O], offset f32[O]) ->
+    f32[N, O, Ho, Wo]``; ``x_dtype`` is "uint8" or "int8"; ``family`` "x86" schedules it, None
+    leaves it unscheduled."""
+    o_n = int(w_shape[0])
+    xq = _placeholder(x_shape, x_dtype, "xq")
+    wq = _placeholder(w_shape, "int8", "wq")
+    scale = _placeholder((o_n,), "float32", "scale")
+    offset = _placeholder((o_n,), "float32", "offset")
+    out = compute.int8_conv2d(xq, wq, scale, offset, strides=strides, padding=padding, dilation=dilation, groups=groups, relu=relu)
+    func = te.create_prim_func([xq, wq, scale, offset, out]).without_attr("global_symbol")
+    if family is None:
+        return func
+    if family == "x86":
+        from schedules.int8_conv2d import x86
+
+        return x86.schedule(func, knobs)
+    raise ValueError(f"no int8_conv2d schedule for family {family!r}")

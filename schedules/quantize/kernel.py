@@ -1,0 +1,46 @@
+"""Activation quantization (``quantize``) and quantize + bit packing (``quantize_bitpack``).
+
+Contract: docs/numerics.md and :mod:`schedules.quantize.compute`; numpy twin:
+:mod:`schedules.quantize.reference`. PrimFuncs take ``(x, inv_scale, out)``, int64 shapes, no
+``global_symbol`` (they are added to Relax modules through ``call_tir``).
+"""
+from __future__ import annotations
+
+from tvm import te, tirx
+
+from schedules.quantize import compute
+
+__all__ = ["quantize_prim_func", "quantize_bitpack_prim_func"]
+
+
+def _placeholders(shape):
+    x = te.placeholder([tirx.IntImm("int64", int(s)) for s in shape], "float32", name="x")
+    inv_scale = te.placeholder([tirx.IntImm("int64", 1)], "float32", name="inv_scale")
+    return x, inv_scale
+
+
+def _finish(inputs, out, family, knobs) -> tirx.PrimFunc:
+    func = te.create_prim_func([*inputs, out]).without_attr("global_symbol")
+    if family is None:
+        return func
+    if family == "x86":
+        from schedules.quantize import x86
+
+        return x86.schedule(func, knobs)
+    raise ValueError(f"no quantize schedule for family {family!r}")
+
+
+def quantize_prim_func(shape, *, lo: int, hi: int, out_dtype: str, family: str | None = "x86", knobs=None) -> tirx.PrimFunc:
+    """PrimFunc ``(x float32[shape], inv_scale float32[1]) -> out_dtype[shape]``."""
+    x, inv_scale = _placeholders(shape)
+    out = compute.quantize(x, inv_scale, lo=lo, hi=hi, out_dtype=out_dtype)
+    return _finish([x, inv_scale], out, family, knobs)
+
+
+def quantize_bitpack_prim_func(shape, *, bits: int, groups: int, pack_bits: int, family: str | None = "x86", knobs=None) -> tirx.PrimFunc:
+    """PrimFunc ``(x float32[N, C, H, W], inv_scale float32[1]) -> P[N, G, KC, bits, H, W]``."""
+    if len(shape) != 4:
+        raise ValueError(f"quantize_bitpack expects an NCHW shape, got {tuple(shape)}")
+    x, inv_scale = _placeholders(shape)
+    out = compute.quantize_bitpack(x, inv_scale, bits=bits, groups=groups, pack_bits=pack_bits)
+    return _finish([x, inv_scale], out, family, knobs)
