@@ -5,8 +5,8 @@ Matches every ``sepnet.conv2d``; emits, by (weight format, activation kind):
 =================  ===========  ===========================================================
 weights            activations  kernels (``call_tir``)
 =================  ===========  ===========================================================
-float              float        ``relax.nn.conv2d`` + bias add (+ relu): stock TVM legalization
-float (float64)    float        ``float_conv2d_exact``
+float (float64)    float        ``float_conv2d_exact`` (the default accumulation)
+float (float32)    float        ``relax.nn.conv2d`` + bias add (+ relu): stock TVM legalization
 binary / int8      float        ``decoded_weight_conv2d``
 binary             uint A-bit   ``quantize_bitpack`` → ``bitserial_conv2d``
 int8               8-bit        ``quantize`` → ``int8_conv2d``

@@ -12,7 +12,7 @@ from .errors import SepnetError
 
 def _act_bits(text: str):
     if text == "float":
-        return None
+        return "float"
     try:
         bits = int(text)
     except ValueError:
@@ -44,8 +44,8 @@ def cmd_compile(args) -> dict:
     for key in ("kxk", "pointwise"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
-    if args.act_bits != "default":
-        cfg["act_bits"] = args.act_bits
+    if args.act_bits is not None:
+        cfg["act_bits"] = None if args.act_bits == "float" else args.act_bits
     art = build(model.mod, args.target, kxk=cfg["kxk"], pointwise=cfg["pointwise"], act_bits=cfg["act_bits"],
                 keep_first=not args.binarize_first, calib=args.calib, calibration=args.calibration,
                 layer_names=model.layer_names)
@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default="x86")
     p.add_argument("--kxk", choices=["binary", "float"], help="k×k convs: pattern-binarized or float")
     p.add_argument("--pointwise", choices=["int8", "float"], help="1×1 convs: int8 or float weights")
-    p.add_argument("--act-bits", type=_act_bits, default="default",
+    p.add_argument("--act-bits", type=_act_bits, default=None,
                    help="activation bits of binary convs (1..8) or 'float' (default: the model's)")
     p.add_argument("--calib", help="calibration inputs (.npz keyed by input name)")
     p.add_argument("--calibration", choices=["minmax", "percentile"], default="minmax")

@@ -40,7 +40,7 @@ class ConvAttrs:
     relu: bool = False
     weight_format: str = "float"
     act: dict = field(default_factory=lambda: {"kind": "float"})
-    accumulate: str = "float32"
+    accumulate: str = "float64"
 
     @property
     def is_pointwise(self) -> bool:

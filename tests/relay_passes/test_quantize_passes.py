@@ -90,4 +90,22 @@ def test_lower_float_activation_modes():
     mod = QuantizePointwiseConvs()(BinarizePatternConvs()(mod))
     counts = count_ops(LowerToKernels("x86")(mod))
     assert counts["call_tir:decoded_weight_conv2d"] == 3  # two binary + one int8 weight layer
-    assert counts["relax.nn.conv2d"] == 1  # the float first conv: stock TVM
+    assert counts["call_tir:float_conv2d_exact"] == 1  # the float first conv
+
+
+def test_lower_float32_accumulation_uses_stock_tvm_conv():
+    mod, _ = wrapped()
+    layers = conv_layers(mod)
+    from relay_passes.utils import BindingRewriter  # noqa: F401  (the pass API under test)
+    from tvm_sepnet.ops import parse_conv
+    from tvm import relax
+    from tvm.relax.expr_functor import mutator
+
+    @mutator
+    class ToFloat32(BindingRewriter):
+        def rewrite_call(self, call, var):
+            conv = parse_conv(call)
+            return conv.rebuild(attrs=conv.attrs.replace(accumulate="float32")) if conv else None
+
+    counts = count_ops(LowerToKernels("x86")(ToFloat32(mod).run()))
+    assert counts["relax.nn.conv2d"] == len(layers) and "call_tir:float_conv2d_exact" not in counts

@@ -1,12 +1,19 @@
 """Parameters of a :class:`~tvm_sepnet.models.graph.Net`: deterministic initialisation and ``.npz`` files.
 
 :func:`init_params` draws every parameter from ``numpy.random.default_rng(seed)`` in node order, so the
-same seed always gives the same network. Conv and dense weights are He-normal
-(``std = sqrt(2 / fan_in)``). Batch-norm layers get ``gamma ~ U(0.5, 1.5)``, ``beta ~ N(0, 0.1²)`` and
-running statistics that follow the activations: the second moment ``m2`` of every tensor is propagated
-through the graph (input 1, conv ×2 from He init, ReLU ÷2, add sums, BN output ≈ 1), and each BN gets
-``var = m2_in * U(0.5, 2)`` and ``mean ~ N(0, 0.1² m2_in)``. Activations therefore stay O(1) through
-residual sums and deep stacks: outputs are finite and not all zero, as a trained network's would be.
+same seed always gives the same network. Conv and dense weights are drawn He-normal
+(``std = sqrt(2 / fan_in)``), then rescaled so that ``W x`` has mean square 1 on a calibration batch
+(LSUV: this keeps nets without batch norm, such as SqueezeNet, at O(1) activations too); biases are
+``N(0, 0.1²)``. Batch norms get ``gamma ~ U(0.5, 1.5)``, ``beta ~ N(0, 0.1²)`` and running statistics
+measured on the calibration batch (``mean = measured mean + N(0, 0.1² var)``,
+``var = max(measured var, var.mean() / 4) * U(0.5, 2)``), the way a trained network's statistics follow
+its activations. Every batch norm then re-normalizes what reaches it: activations stay O(1) through
+residual sums and deep stacks (outputs finite, not all zero), while the statistics are far from the
+identity, so batch-norm folding is exercised for real.
+
+The calibration batch is ``N(0, 1)`` images of the net's own input size (drawn from the same generator;
+2 images, or more, up to 32, until the smallest batch-norm input gives 32 values per channel), so weight scales and running statistics depend on the image size as well as the seed.
+:func:`run_numpy` is the small float32 numpy executor used for it.
 """
 from __future__ import annotations
 
@@ -18,46 +25,107 @@ from tvm_sepnet.errors import InvalidWeightsError
 
 from .graph import Net
 
+CALIBRATION_SAMPLES = 32  # values per channel wanted at the smallest batch-norm input
+MAX_CALIBRATION_BATCH = 32
+
+
+def _windows(x: np.ndarray, kernel, strides, padding, fill: float) -> np.ndarray:
+    """(N, C, Ho, Wo, kh, kw) sliding windows of ``x`` padded with ``fill``."""
+    t, l, b, r = padding
+    xp = np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)), constant_values=fill)
+    win = np.lib.stride_tricks.sliding_window_view(xp, tuple(kernel), axis=(2, 3))
+    return win[:, :, ::strides[0], ::strides[1]]
+
+
+def run_node(node, args: list[np.ndarray], params: dict) -> np.ndarray:
+    """Run one layer in float32 numpy (the Relax / ONNX semantics of each op)."""
+    op, a, p = node.op, node.attrs, node.name
+    x = args[0]
+    if op == "conv2d":
+        w, g = params[f"{p}.weight"], a["groups"]
+        win = _windows(x, a["kernel"], a["strides"], a["padding"], 0.0)
+        n, c, ho, wo, kh, kw = win.shape
+        win = win.reshape(n, g, c // g, ho, wo, kh, kw)
+        wg = w.reshape(g, w.shape[0] // g, c // g, kh, kw)
+        y = np.einsum("ngchwyx,gocyx->ngohw", win, wg, optimize=True).reshape(n, -1, ho, wo)
+        return y + params[f"{p}.bias"].reshape(1, -1, 1, 1) if a["bias"] else y
+    if op == "batch_norm":
+        gamma, beta, mean, var = (params[f"{p}.{k}"].reshape(1, -1, 1, 1) for k in ("gamma", "beta", "mean", "var"))
+        return (x - mean) / np.sqrt(var + a["eps"]) * gamma + beta
+    if op == "relu":
+        return np.maximum(x, 0)
+    if op == "add":
+        return args[0] + args[1]
+    if op == "concat":
+        return np.concatenate(args, axis=1)
+    if op == "max_pool2d":
+        return _windows(x, a["kernel"], a["strides"], a["padding"], -np.inf).max(axis=(4, 5))
+    if op == "avg_pool2d":
+        total = _windows(x, a["kernel"], a["strides"], a["padding"], 0.0).sum(axis=(4, 5))
+        count = _windows(np.ones_like(x[:1, :1]), a["kernel"], a["strides"], a["padding"], 0.0).sum(axis=(4, 5))
+        return total / count
+    if op == "global_avg_pool2d":
+        return x.mean(axis=(2, 3), keepdims=True)
+    if op == "flatten":
+        return x.reshape(x.shape[0], -1)
+    if op == "dense":
+        return x @ params[f"{p}.weight"].T + params[f"{p}.bias"]
+    if op == "softmax":
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    raise ValueError(f"layer {p!r}: unknown op {op!r}")
+
+
+def run_numpy(net: Net, x: np.ndarray) -> np.ndarray:
+    """The output of ``net`` on ``x``, computed with numpy (float32)."""
+    env = {net.input_name: np.asarray(x, np.float32)}
+    for node in net.nodes:
+        env[node.output] = run_node(node, [env[i] for i in node.inputs], net.params).astype(np.float32)
+    return env[net.output]
+
+
+def _calibration_batch(net: Net) -> int:
+    shapes = net.shapes()
+    sizes = [int(np.prod(shapes[n.inputs[0]][2:])) for n in net.nodes if n.op == "batch_norm"]
+    smallest = min(sizes, default=CALIBRATION_SAMPLES)
+    return int(np.clip(-(-CALIBRATION_SAMPLES // smallest), 2, MAX_CALIBRATION_BATCH))
+
 
 def init_params(net: Net, seed: int = 0) -> Net:
     """Fill ``net.params`` deterministically from ``seed`` (see the module docstring); returns ``net``."""
     rng = np.random.default_rng(seed)
-    shapes = net.shapes()
-    m2 = {net.input_name: 1.0}
+    shapes = net.param_shapes()
     params: dict[str, np.ndarray] = {}
+
+    def draw(key, sample):
+        params[key] = np.asarray(sample(shapes[key]), dtype=np.float32)
+
+    calib_shape = (_calibration_batch(net),) + tuple(net.input_shape[1:])
+    env = {net.input_name: rng.standard_normal(calib_shape).astype(np.float32)}
     for node in net.nodes:
-        ins = [m2[i] for i in node.inputs]
-        p, a = node.name, node.attrs
+        p = node.name
+        x = env[node.inputs[0]]
         if node.op in ("conv2d", "dense"):
-            if node.op == "conv2d":
-                cin = shapes[node.inputs[0]][1] // a["groups"]
-                w_shape = (a["channels"], cin) + tuple(a["kernel"])
-            else:
-                w_shape = (a["units"], shapes[node.inputs[0]][1])
-            fan_in = int(np.prod(w_shape[1:]))
-            params[f"{p}.weight"] = rng.normal(0.0, np.sqrt(2.0 / fan_in), w_shape)
-            out = 2.0 * ins[0]
-            if node.op == "dense" or a["bias"]:
-                params[f"{p}.bias"] = rng.normal(0.0, 0.1, w_shape[0])
-                out += 0.01
+            fan_in = int(np.prod(shapes[f"{p}.weight"][1:]))
+            draw(f"{p}.weight", lambda s: rng.normal(0.0, np.sqrt(2.0 / fan_in), s))
+            if f"{p}.bias" in shapes:
+                draw(f"{p}.bias", lambda s: rng.normal(0.0, 0.1, s))
         elif node.op == "batch_norm":
-            c = shapes[node.inputs[0]][1]
-            params[f"{p}.gamma"] = rng.uniform(0.5, 1.5, c)
-            params[f"{p}.beta"] = rng.normal(0.0, 0.1, c)
-            params[f"{p}.mean"] = rng.normal(0.0, 0.1 * np.sqrt(ins[0]), c)
-            params[f"{p}.var"] = ins[0] * rng.uniform(0.5, 2.0, c)
-            out = 1.01
-        elif node.op == "relu":
-            out = ins[0] / 2.0
-        elif node.op == "add":
-            out = float(sum(ins))
-        elif node.op == "concat":
-            chans = [shapes[i][1] for i in node.inputs]
-            out = float(np.dot(ins, chans) / sum(chans))
-        else:  # pools, flatten, softmax: keep the scale
-            out = ins[0]
-        m2[node.output] = out
-    net.params = {k: v.astype(np.float32) for k, v in params.items()}
+            mean = x.mean(axis=(0, 2, 3), dtype=np.float64)
+            var = x.var(axis=(0, 2, 3), dtype=np.float64)
+            var = np.maximum(var, 0.25 * max(float(var.mean()), 1e-6))  # few samples, (nearly) constant channels
+            draw(f"{p}.gamma", lambda s: rng.uniform(0.5, 1.5, s))
+            draw(f"{p}.beta", lambda s: rng.normal(0.0, 0.1, s))
+            draw(f"{p}.mean", lambda s: mean + rng.normal(0.0, 0.1, s) * np.sqrt(var))
+            draw(f"{p}.var", lambda s: var * rng.uniform(0.5, 2.0, s))
+        y = run_node(node, [env[i] for i in node.inputs], params)
+        if node.op in ("conv2d", "dense"):  # LSUV: unit mean square of W x on the calibration batch
+            wx = y - params[f"{p}.bias"].reshape((1, -1) + (1,) * (y.ndim - 2)) if f"{p}.bias" in params else y
+            scale = np.float32(1.0 / np.sqrt(max(float(np.mean(np.square(wx, dtype=np.float64))), 1e-12)))
+            params[f"{p}.weight"] *= scale
+            y = run_node(node, [env[i] for i in node.inputs], params)
+        env[node.output] = y.astype(np.float32)
+    net.params = {k: params[k] for k in shapes}
     return net
 
 
