@@ -1,6 +1,6 @@
 """FoldBatchNorm: fold inference batch norm into the preceding float ``sepnet.conv2d`` layer.
 
-Matches ``batch_norm(conv, gamma, beta, mean, var)[0]`` where ``conv`` is a float ``sepnet.conv2d``
+Matches inference-mode (``training=False``) ``batch_norm(conv, gamma, beta, mean, var)[0]`` where ``conv`` is a float ``sepnet.conv2d``
 used only by the batch norm and the four statistics are constants. Emits the conv with
 ``W' = W * k`` and ``b' = (b - mean) * k + beta`` where ``k = gamma / sqrt(var + eps)`` (float64 math,
 rounded to float32 once). NaN/Inf statistics raise InvalidWeightsError naming the layer.
@@ -20,8 +20,8 @@ class _Folder(BindingRewriter):
         if item.index != 0:
             return None
         bn = self.value_of(item.tuple_value)
-        if op_name(bn) != "relax.nn.batch_norm" or int(bn.attrs.axis) != 1:
-            return None
+        if op_name(bn) != "relax.nn.batch_norm" or int(bn.attrs.axis) != 1 or bool(bn.attrs.training):
+            return None  # training-mode batch norm normalizes with batch statistics: not foldable
         conv = self.conv_of(bn.args[0])
         if conv is None or conv.attrs.weight_format != "float" or not self.single_use(bn.args[0]):
             return None

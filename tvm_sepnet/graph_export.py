@@ -34,7 +34,7 @@ _OP_ATTRS = {
     "concat": ("axis",),
     "matmul": (),
     "nn.softmax": ("axis",),
-    "nn.batch_norm": ("axis", "epsilon", "center", "scale"),
+    "nn.batch_norm": ("axis", "epsilon", "center", "scale", "training"),
     "clip": (),
     "sigmoid": (),
     "flatten": (),

@@ -96,6 +96,9 @@ def _softmax(x, axis):
 
 
 def _batch_norm(x, g, b, m, v, a):
+    if a.get("training"):
+        raise UnsupportedOpError("batch_norm with training=True (batch statistics) is not supported; "
+                                 "export the model in inference mode")
     shape = [1] * x.ndim
     shape[a["axis"]] = -1
     g = g if a.get("scale", True) else np.ones_like(g)

@@ -63,9 +63,26 @@ def test_fold_batch_norm_leaves_a_shared_conv_alone():
     with bb.function("main", [x]):
         with bb.dataflow():
             c = bb.emit(relax.op.nn.conv2d(x, relax.const(np.ones((o, 4, 3, 3), "float32")), padding=1))
-            t = bb.emit(relax.op.nn.batch_norm(c, *stats, axis=1))
+            t = bb.emit(relax.op.nn.batch_norm(c, *stats, axis=1, training=False))
             y = bb.emit(relax.op.add(relax.TupleGetItem(t, 0), c))
             out = bb.emit_output(y)
+        bb.emit_func_output(out)
+    folded = FoldBatchNorm()(WrapConvLayers()(bb.get()))
+    assert count_ops(folded)["relax.nn.batch_norm"] == 1
+
+
+def test_fold_batch_norm_skips_training_mode():
+    mod, _ = conv_net([(8, 3, 1, 1, 1)], bn=True)
+    bn = next(b.value for b in mod["main"].body.blocks[0].bindings
+              if getattr(b.value, "op", None) is not None and getattr(b.value.op, "name", "") == "relax.nn.batch_norm")
+    assert not bool(bn.attrs.training)
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((1, 8, 10, 10), "float32"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            c = bb.emit(relax.op.nn.conv2d(x, relax.const(np.ones((8, 8, 3, 3), "float32")), padding=1))
+            t = bb.emit(relax.op.nn.batch_norm(c, *bn.args[1:], axis=1, training=True))
+            out = bb.emit_output(relax.TupleGetItem(t, 0))
         bb.emit_func_output(out)
     folded = FoldBatchNorm()(WrapConvLayers()(bb.get()))
     assert count_ops(folded)["relax.nn.batch_norm"] == 1

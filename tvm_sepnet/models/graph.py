@@ -29,7 +29,6 @@ import numpy as np
 
 OPS = ("conv2d", "batch_norm", "relu", "add", "concat", "max_pool2d", "avg_pool2d", "global_avg_pool2d",
        "flatten", "dense", "softmax")
-PARAM_KEYS = {"conv2d": ("weight", "bias"), "batch_norm": ("gamma", "beta", "mean", "var"), "dense": ("weight", "bias")}
 
 
 @dataclass
@@ -67,7 +66,8 @@ def infer_shape(node: Node, in_shapes: list[tuple]) -> tuple:
         n, c, h, w = x
         (kh, kw), (sh, sw), (t, l, b, r) = a["kernel"], a["strides"], a["padding"]
         if c % a["groups"] or a["channels"] % a["groups"]:
-            raise ValueError(f"layer {node.name!r}: channels {c}->{a['channels']} not divisible by groups {a['groups']}")
+            raise ValueError(f"layer {node.name!r}: channels {c}->{a['channels']} "
+                             f"not divisible by groups {a['groups']}")
         return (n, a["channels"], _window_out(h, kh, sh, t, b), _window_out(w, kw, sw, l, r))
     if op in ("max_pool2d", "avg_pool2d"):
         n, c, h, w = x
@@ -142,14 +142,17 @@ class Net:
             out.update(node_param_shapes(node, [shapes[i] for i in node.inputs]))
         return out
 
-    def node_params(self, node: Node) -> int:
-        """Number of parameters of one layer."""
-        keys = (f"{node.name}.{k}" for k in PARAM_KEYS.get(node.op, ()))
-        return int(sum(self.params[k].size for k in keys if k in self.params))
+    def layer_params(self) -> dict[str, int]:
+        """``{layer name: number of parameters}`` (from the shapes: no weights needed)."""
+        shapes, counts = self.shapes(), {}
+        for node in self.nodes:
+            params = node_param_shapes(node, [shapes[i] for i in node.inputs])
+            counts[node.name] = int(sum(np.prod(s) for s in params.values()))
+        return counts
 
     def num_params(self) -> int:
-        """Number of stored parameters (all of ``params``: weights, biases and batch-norm statistics)."""
-        return int(sum(v.size for v in self.params.values()))
+        """Number of parameters (weights, biases and batch-norm statistics alike)."""
+        return int(sum(self.layer_params().values()))
 
     def param_bytes(self, bits_per_param: int = 32) -> int:
         """Storage of all parameters at ``bits_per_param`` bits each, in bytes (rounded up)."""
@@ -158,13 +161,9 @@ class Net:
     def conv_params(self, min_kernel: int = 1, max_kernel: int | None = None) -> int:
         """Weight + bias count of the conv2d layers whose larger kernel side k has
         ``min_kernel <= k <= max_kernel``: ``conv_params(2)`` counts the k×k (k > 1) layers."""
-        total = 0
-        for node in self.nodes:
-            if node.op == "conv2d":
-                k = max(node.attrs["kernel"])
-                if k >= min_kernel and (max_kernel is None or k <= max_kernel):
-                    total += self.node_params(node)
-        return total
+        counts = self.layer_params()
+        return int(sum(counts[n.name] for n in self.nodes if n.op == "conv2d" and min_kernel <= max(n.attrs["kernel"])
+                       and (max_kernel is None or max(n.attrs["kernel"]) <= max_kernel)))
 
     def macs(self) -> int:
         """Multiply-accumulates of every conv2d and dense layer at ``input_shape``."""
@@ -183,7 +182,7 @@ class Net:
     def summary(self) -> str:
         """A text table, one line per layer: name, op, kernel, groups, channels, output shape, params;
         then totals (params, float size, k×k share, MACs)."""
-        shapes = self.shapes()
+        shapes, counts = self.shapes(), self.layer_params()
         lines = [f"{'layer':26} {'op':17} {'kernel':7} {'groups':>6} {'channels':>11} {'output':>18} {'params':>9}"]
         for node in self.nodes:
             a = node.attrs
@@ -193,7 +192,7 @@ class Net:
             chans = f"{cin}->{shapes[node.output][1]}" if node.op in ("conv2d", "dense", "concat") else ""
             out = "x".join(map(str, shapes[node.output]))
             lines.append(f"{node.name:26} {node.op:17} {kernel:7} {groups:>6} {chans:>11} {out:>18} "
-                         f"{self.node_params(node):>9,}")
+                         f"{counts[node.name]:>9,}")
         total = self.num_params()
         kxk = self.conv_params(2)
         lines.append(f"total params {total:,} ({self.param_bytes() / 1e6:.2f} MB float32); "
@@ -234,6 +233,9 @@ class NetBuilder:
         """Append a node (any op of :data:`OPS`); returns its output tensor name."""
         if op not in OPS:
             raise ValueError(f"unknown op {op!r} (known: {', '.join(OPS)})")
+        unknown = [i for i in inputs if i not in self._shapes]
+        if unknown:
+            raise ValueError(f"layer {name!r}: unknown input tensor {unknown[0]!r}")
         name = self._unique(name)
         node = Node(op, name, list(inputs), name, attrs)
         self._shapes[name] = infer_shape(node, [self._shapes[i] for i in inputs])
@@ -267,7 +269,8 @@ class NetBuilder:
         if ceil_mode:  # ceil mode == extra bottom/right padding that the last partial window needs
             _, _, h, w = self._shapes[x]
             extra = []
-            for size, k, s, lo, hi in ((h, kernel[0], stride[0], pad[0], pad[2]), (w, kernel[1], stride[1], pad[1], pad[3])):
+            for size, k, s, lo, hi in ((h, kernel[0], stride[0], pad[0], pad[2]),
+                                       (w, kernel[1], stride[1], pad[1], pad[3])):
                 span = size + lo + hi - k
                 out = -(-span // s) + 1
                 if (out - 1) * s >= size + lo:  # a window may not start in the padding

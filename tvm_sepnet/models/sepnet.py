@@ -40,7 +40,8 @@ batch-norm statistics, 4 per channel; MACs of convs)::
 Totals: 1,280,712 parameters (5.12 MB float32), of which 18,368 are batch-norm running statistics and
 18,368 batch-norm scales and shifts; conv weights and biases 1,243,976. k×k conv weights 258,912
 (20.2 % of all parameters, 20.8 % of the conv weights), 0.384 GMAC. After batch-norm folding the deployed
-float model stores 1,253,160 weights and biases (5.01 MB). 9 SEP modules, 18 PRBs, 60 convs (36 of them 1x1 or 3x3 inside PRBs).
+float model stores 1,253,160 weights and biases (5.01 MB). 9 SEP modules, 18 PRBs, 60 convs (36 of them
+in PRBs).
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ A Fire(s, e) module: squeeze 1x1 conv to s + ReLU, then expand 1x1 conv to e + R
 is no batch norm. Ceil-mode pooling is expressed as explicit bottom/right padding, so the ONNX and Relax
 graphs agree on every output shape (identical to torchvision's at any input size).
 
-At 224x224 with 1000 classes: 1,235,496 parameters (as torchvision), 0.352 GMAC, output 1000x13x13
+At 224x224 with 1000 classes: 1,235,496 parameters (as torchvision), 0.349 GMAC, output 1000x13x13
 before the global pool.
 """
 from __future__ import annotations

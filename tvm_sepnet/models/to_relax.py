@@ -29,16 +29,16 @@ def to_relax(net: Net, bind_params: bool = True):
 
     With ``bind_params`` (default) the parameters are embedded as ``relax.const`` and the module is
     returned. Otherwise ``main`` takes them as extra parameters after the input, in the order of
-    ``net.params`` (function attribute ``num_input = 1``), and ``(mod, params)`` is returned, where
+    ``net.param_shapes()`` (function attribute ``num_input = 1``), and ``(mod, params)`` is returned, where
     ``params`` maps each parameter name to its array in that order."""
     from tvm import relax
 
-    missing = [k for k in net.param_shapes() if k not in net.params]
+    names = list(net.param_shapes())
+    missing = [k for k in names if k not in net.params]
     if missing:
         raise ValueError(f"net {net.name!r} has no value for parameter {missing[0]!r}; initialise or load weights")
     shapes = net.shapes()
     x = relax.Var(net.input_name, relax.TensorType(tuple(net.input_shape), "float32"))
-    names = list(net.params)
     bb = relax.BlockBuilder()
     pvars = {} if bind_params else {
         k: relax.Var(_var_name(k), relax.TensorType(tuple(net.params[k].shape), "float32")) for k in names}

@@ -11,13 +11,15 @@ its activations. Every batch norm then re-normalizes what reaches it: activation
 residual sums and deep stacks (outputs finite, not all zero), while the statistics are far from the
 identity, so batch-norm folding is exercised for real.
 
-The calibration batch is ``N(0, 1)`` images of the net's own input size (drawn from the same generator;
-2 images, or more, up to 32, until the smallest batch-norm input gives 32 values per channel), so weight scales and running statistics depend on the image size as well as the seed.
-:func:`run_numpy` is the small float32 numpy executor used for it.
+The calibration batch is ``N(0, 1)`` images of the net's own input size, drawn from the same generator
+(2 images, or more, up to 32, until the smallest batch-norm input gives 32 values per channel): weight
+scales and running statistics therefore depend on the image size as well as the seed (shapes do not, so
+an ``.npz`` fits every image size). :func:`run_numpy` is the small float32 numpy executor used for it.
 """
 from __future__ import annotations
 
 import os
+import zipfile
 
 import numpy as np
 
@@ -113,7 +115,7 @@ def init_params(net: Net, seed: int = 0) -> Net:
         elif node.op == "batch_norm":
             mean = x.mean(axis=(0, 2, 3), dtype=np.float64)
             var = x.var(axis=(0, 2, 3), dtype=np.float64)
-            var = np.maximum(var, 0.25 * max(float(var.mean()), 1e-6))  # few samples, (nearly) constant channels
+            var = np.maximum(var, 0.25 * max(float(var.mean()), 1e-6))  # few samples, constant channels
             draw(f"{p}.gamma", lambda s: rng.uniform(0.5, 1.5, s))
             draw(f"{p}.beta", lambda s: rng.normal(0.0, 0.1, s))
             draw(f"{p}.mean", lambda s: mean + rng.normal(0.0, 0.1, s) * np.sqrt(var))
@@ -148,7 +150,7 @@ def load_npz(net: Net, path: str) -> Net:
     try:
         with np.load(os.fspath(path), allow_pickle=False) as f:
             found = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise InvalidWeightsError(f"weights {os.fspath(path)!r}: cannot read as .npz: {err}") from err
     where = f"weights {os.fspath(path)!r} for {net.name!r}"
     missing = [k for k in expected if k not in found]
