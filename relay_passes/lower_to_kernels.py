@@ -54,7 +54,7 @@ class _Lowerer(BindingRewriter):
     def _kernel(self, key: str, build):
         """GlobalVar of a kernel PrimFunc, built and added once per distinct key."""
         if key not in self.kernels:
-            func = build().with_attr("op_pattern", OPAQUE)
+            func = build().with_attr("op_pattern", OPAQUE).with_attr("tirx.is_scheduled", True)
             name = key.split("(")[0]
             self.kernels[key] = self.builder_.add_func(func, name)
         return self.kernels[key]

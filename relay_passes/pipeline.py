@@ -34,3 +34,30 @@ def quantize_weights_pipeline(kxk: str = "binary", pointwise: str = "int8", keep
 def lowering_pipeline(target="x86", knobs=None) -> tvm.transform.Sequential:
     """Lower the sepnet dialect to the target preset's kernels (then Relax's default pipeline runs)."""
     return tvm.transform.Sequential([LowerToKernels(target, knobs)], name=f"sepnet.lower.{target}")
+
+
+def build_pipeline(target="x86"):
+    """Relax → VM pipeline for a preset: TVM's CPU pipeline with the generic ops scheduled
+    (schedules/generic) after fusion; our kernels arrive already scheduled (``tirx.is_scheduled``)."""
+    from tvm import relax
+    from tvm.relax.backend.cpu_generic import pipeline as cpu_generic
+    from tvm.s_tir import dlight
+
+    from schedules.generic.x86 import generic_rule
+    from tvm_sepnet.targets import get_target
+
+    tvm_target = get_target(target).tvm_target()
+
+    @tvm.transform.module_pass(opt_level=0, name=f"sepnet.build.{get_target(target).name}")
+    def _pipeline(mod, _ctx):
+        with tvm_target:
+            seq = tvm.transform.Sequential(
+                cpu_generic.library_dispatch_passes(tvm_target)
+                + cpu_generic.legalize_passes(tvm_target)
+                + [dlight.ApplyDefaultSchedule(generic_rule())]
+                + cpu_generic.dataflow_lower_passes(tvm_target)
+                + cpu_generic.finalize_passes(tvm_target)
+            )
+            return seq(mod)
+
+    return _pipeline

@@ -145,3 +145,24 @@ def test_calibration_file_errors(tmp_path, onnx_path, image):
     np.savez(good, image=np.stack([image, image * 0.5]))
     qmod = tvm_sepnet.quantize_model(model.mod, calib=str(good), act_bits=4)
     assert qmod is not None
+
+
+def test_presets_and_host_feature_check(onnx_path, image):
+    from tvm_sepnet.targets import host_cpu_flags, known_targets, missing_host_flags
+
+    assert {"x86", "x86-avx2", "x86-avx512"} <= set(known_targets())
+    model = load_onnx(onnx_path)
+    for name in ("x86-avx2", "x86-avx512"):
+        preset = tvm_sepnet.get_target(name)
+        art = tvm_sepnet.build(model.mod, name, act_bits=2, layer_names=model.layer_names)
+        asm = art.assembly()
+        if name == "x86-avx512":
+            assert "zmm" in asm and "vpopcnt" in asm  # AVX-512 popcount code was generated
+        else:
+            assert "ymm" in asm and "zmm" not in asm
+        if missing_host_flags(preset):
+            with pytest.raises(Exception, match="needs CPU features this host lacks"):
+                art.run(image)
+        else:
+            assert art.check(image)["match"]
+    assert host_cpu_flags() is not None

@@ -16,6 +16,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
+from relay_passes.pipeline import build_pipeline
 from relay_passes.utils import apply_pass
 from relay_passes import ExposeLayerOutputs, LowerToKernels, QuantizeActivations, quantize_weights_pipeline
 
@@ -24,7 +25,7 @@ from .errors import InputMismatchError, InvalidWeightsError, SepnetError
 from .graph_export import export_graph, save_graph
 from .reference import ReferenceExecutor
 from .report import layer_table
-from .targets import get_target
+from .targets import get_target, missing_host_flags
 
 ARTIFACT_FORMAT = 1
 LIB_NAME, GRAPH_JSON, GRAPH_NPZ, META_JSON = "model.so", "graph.json", "graph.npz", "meta.json"
@@ -95,6 +96,11 @@ class Artifact:
             raise SepnetError(
                 f"this artifact was built for target {self.meta['target']!r}; it cannot run on this host. "
                 "Deploy it to a device of that architecture (tvm-sepnet deploy)")
+        missing = missing_host_flags(get_target(self.meta["target"]))
+        if missing:
+            raise SepnetError(
+                f"this artifact was built for target {self.meta['target']!r}, which needs CPU features this "
+                f"host lacks ({', '.join(missing)}); compile it with --target x86 (this host) instead")
 
     @property
     def vm(self):
@@ -117,6 +123,11 @@ class Artifact:
         args = [tvm.runtime.tensor(checked[s["name"]], tvm.cpu()) for s in self.input_specs]
         timer = self.vm.time_evaluator("main", tvm.cpu(), number=number, repeat=repeat)
         return float(timer(*args).median)
+
+    def assembly(self) -> str:
+        """Assembly of the compiled kernels (host targets; for inspection and tests)."""
+        mod = self.lib.mod if hasattr(self.lib, "mod") else self.lib
+        return "\n".join(m.inspect_source("asm") for m in mod.imports if getattr(m, "kind", "") == "llvm")
 
     def check_layers(self, inputs) -> list[dict]:
         """Per probed layer (build with ``probe_layers=True``): name, kind, max_abs_err, bit_exact."""
@@ -195,7 +206,7 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, kxk="binary", pointwi
         qmod = ExposeLayerOutputs()(qmod)
     lowered = lower(qmod)
     tvm_target = preset.tvm_target()
-    lib = tvm.compile(lowered, target=tvm_target, relax_pipeline=relax.get_default_pipeline(tvm_target))
+    lib = tvm.compile(lowered, target=tvm_target, relax_pipeline=build_pipeline(preset))
     config = {"kxk": kxk, "pointwise": pointwise, "act_bits": act_bits, "keep_first": keep_first,
               "calibration": calibration if act_bits is not None else None,
               "calib": "synthetic" if calib is None else ("file" if isinstance(calib, (str, os.PathLike)) else "data")}

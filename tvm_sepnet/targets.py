@@ -27,6 +27,7 @@ class TargetPreset:
     description: str
     target_dict: dict = field(default_factory=dict)
     export_cc: str | None = None  # None: the host compiler
+    requires: tuple = ()  # CPU flags (/proc/cpuinfo names) the code needs to run
 
     def tvm_target(self):
         import tvm
@@ -50,6 +51,23 @@ def _num_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+@functools.lru_cache(maxsize=None)
+def host_cpu_flags() -> frozenset:
+    """The CPU feature flags of this host as /proc/cpuinfo names them (empty if unknown)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+AVX2_FLAGS = ("avx2", "fma", "popcnt")
+AVX512_FLAGS = ("avx512f", "avx512bw", "avx512_vpopcntdq", "avx512_vnni")
+
+
 def _x86_host() -> TargetPreset:
     return TargetPreset(
         name="x86",
@@ -59,7 +77,35 @@ def _x86_host() -> TargetPreset:
     )
 
 
-_PRESETS = {"x86": _x86_host}
+def _x86_avx2() -> TargetPreset:
+    return TargetPreset(
+        name="x86-avx2",
+        family="x86",
+        description="x86-64 with AVX2 + FMA (Haswell / Zen and newer): popcount emulated with vpshufb",
+        target_dict={"kind": "llvm", "mcpu": "haswell", "num-cores": _num_cores()},
+        requires=AVX2_FLAGS,
+    )
+
+
+def _x86_avx512() -> TargetPreset:
+    return TargetPreset(
+        name="x86-avx512",
+        family="x86",
+        description="x86-64 with AVX-512 VPOPCNTDQ + VNNI (Ice Lake server and newer)",
+        target_dict={"kind": "llvm", "mcpu": "icelake-server", "num-cores": _num_cores()},
+        requires=AVX2_FLAGS + AVX512_FLAGS,
+    )
+
+
+_PRESETS = {"x86": _x86_host, "x86-avx2": _x86_avx2, "x86-avx512": _x86_avx512}
+
+
+def missing_host_flags(preset: "TargetPreset") -> list[str]:
+    """CPU flags a preset's code needs that this host lacks (empty: it runs here)."""
+    flags = host_cpu_flags()
+    if not flags:
+        return []
+    return [f for f in preset.requires if f not in flags]
 
 
 def known_targets() -> list[str]:

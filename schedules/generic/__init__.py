@@ -1,0 +1,1 @@
+"""Schedules for the ops that stock Relax legalization emits (elementwise, pooling, reductions)."""
