@@ -73,3 +73,16 @@ def test_run_wrong_input_shape(tmp_path):
     np.save(good, np.random.default_rng(1).standard_normal((1, 3, 64, 64)).astype("float32"))
     ran, _ = cli_json("run", out, "--input", good, "--check")
     assert ran["match"] is True and ran["output_shapes"] == [[1, 10]]
+
+
+@pytest.mark.slow
+def test_bench_quick_writes_valid_json(tmp_path):
+    """CI smoke of the benchmark suite: it runs and writes well-formed results (timings are not judged)."""
+    res, _ = cli_json("bench", "--quick", "-o", str(tmp_path), "--no-plot")
+    saved = json.load(open(tmp_path / "bench.json"))
+    assert saved["quick"] is True and saved["layers"] and saved["end_to_end"]
+    for row in saved["layers"]:
+        assert all(v > 0 for k, v in row.items() if k.endswith("_ms"))
+    assert saved["peaks"]["popcount"] > 0 and saved["peaks"]["int16_mac"] > 0
+    e2e = saved["end_to_end"]
+    assert {"ort_fp32_ms", "ort_int8_qdq_ms", "sepnet_bq_a2_ms"} <= set(e2e)
