@@ -23,12 +23,15 @@ import numpy as np
 from tvm import relax
 from tvm.relax.expr_functor import mutator
 
+from schedules.bitserial_conv2d import x86 as bitserial_x86
 from schedules.bitserial_conv2d.kernel import bitserial_conv2d_prim_func
-from schedules.common import epilogue_params, num_words
+from schedules.bitserial_conv2d.packing import prepare_weights
+from schedules.common import epilogue_params
 from schedules.decoded_weight_conv2d.kernel import decoded_weight_conv2d_prim_func
 from schedules.float_conv2d_exact.kernel import float_conv2d_exact_prim_func
-from schedules.int8_conv2d.kernel import int8_conv2d_prim_func
-from schedules.quantize.kernel import quantize_bitpack_prim_func, quantize_prim_func
+from schedules.int8_conv2d.kernel import int8_conv2d_prim_func, int8_conv2d_weight_plan
+from schedules.int8_conv2d.packing import prepare_weights as prepare_int8_weights
+from schedules.quantize.kernel import quantize_bitpack_im2col_prim_func, quantize_prim_func
 from tvm_sepnet.errors import UnsupportedOpError
 from tvm_sepnet.targets import get_target
 
@@ -93,17 +96,23 @@ class _Lowerer(BindingRewriter):
         scale, offset = epilogue_params(act["scale"], conv.w_scale, conv.bias)
         inv = c(np.array([act["inv_scale"]], np.float32))
         if fmt == "binary":
-            pack_bits = conv.w.dtype.itemsize * 8
-            bits, groups = act["bits"], a.groups
-            xp_shape = (x_shape[0], groups, num_words(a.channels_per_group, pack_bits), bits, x_shape[2], x_shape[3])
-            xp = self._call(f"quantize_bitpack({x_shape},{bits},{groups},{pack_bits})",
-                            lambda: quantize_bitpack_prim_func(x_shape, bits=bits, groups=groups, pack_bits=pack_bits,
-                                                               family=self.family),
-                            [x, inv], xp_shape, str(conv.w.dtype))
-            key = f"bitserial_conv2d({xp_shape},{conv.w.shape},{conv.w.dtype},{geo})"
-            build = lambda: bitserial_conv2d_prim_func(xp_shape, conv.w.shape, str(conv.w.dtype),
-                                                       family=self.family, knobs=knobs, **geo)
-            return relax.call_tir(self._kernel(key, build), [xp, c(conv.w), c(scale), c(offset)],
+            # im2col bit layout (docs/numerics.md): the producer packs taps (ky, kx, c) of a group into
+            # pack_bits words; the stored wb (O, KC, KH, KW) becomes the kernel-ready wk (O, KR).
+            pack_bits = int((knobs or {}).get("pack_bits", bitserial_x86.DEFAULT_KNOBS["pack_bits"]))
+            bits, groups, cg = act["bits"], a.groups, a.channels_per_group
+            kh, kw = int(conv.w.shape[2]), int(conv.w.shape[3])
+            wk = prepare_weights(conv.w, cg, pack_bits)
+            pdt = str(wk.dtype)
+            pgeo = {"kernel": (kh, kw), "strides": geo["strides"], "padding": geo["padding"], "dilation": geo["dilation"]}
+            xp_shape = (x_shape[0], groups, out_shape[2], bits, wk.shape[1], out_shape[3])
+            xp = self._call(f"quantize_bitpack({x_shape},{bits},{groups},{pack_bits},{pgeo})",
+                            lambda: quantize_bitpack_im2col_prim_func(x_shape, bits=bits, groups=groups, pack_bits=pack_bits,
+                                                                      family=self.family, **pgeo),
+                            [x, inv], xp_shape, pdt)
+            key = f"bitserial_conv2d({xp_shape},{wk.shape},{pdt},{geo['relu']})"
+            build = lambda: bitserial_conv2d_prim_func(xp_shape, wk.shape, pdt, relu=geo["relu"],
+                                                       family=self.family, knobs=knobs)
+            return relax.call_tir(self._kernel(key, build), [xp, c(wk), c(scale), c(offset)],
                                   relax.TensorType(out_shape, "float32"))
         if fmt == "int8":
             if act["kind"] == "uint":
@@ -114,10 +123,13 @@ class _Lowerer(BindingRewriter):
             xq = self._call(f"quantize({x_shape},{lo},{hi},{qdtype})",
                             lambda: quantize_prim_func(x_shape, lo=lo, hi=hi, out_dtype=qdtype, family=self.family),
                             [x, inv], x_shape, qdtype)
-            key = f"int8_conv2d({x_shape},{qdtype},{conv.w.shape},{geo})"
+            plan = int8_conv2d_weight_plan(x_shape, conv.w.shape, family=self.family, knobs=knobs,
+                                           **{k: v for k, v in geo.items() if k != "relu"})
+            wk = prepare_int8_weights(conv.w, plan)  # kernel-ready layout (the stored wq when plan is None)
+            key = f"int8_conv2d({x_shape},{qdtype},{conv.w.shape},{geo},{plan})"
             build = lambda: int8_conv2d_prim_func(x_shape, qdtype, conv.w.shape, family=self.family,
-                                                  knobs=knobs, **geo)
-            return relax.call_tir(self._kernel(key, build), [xq, c(conv.w), c(scale), c(offset)],
+                                                  knobs=knobs, prepacked=True, **geo)
+            return relax.call_tir(self._kernel(key, build), [xq, c(wk), c(scale), c(offset)],
                                   relax.TensorType(out_shape, "float32"))
         raise UnsupportedOpError(
             f"layer {a.name!r}: weights {fmt!r} with {act['kind']} activations have no kernel; "

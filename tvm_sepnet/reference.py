@@ -11,12 +11,13 @@ from typing import Callable
 
 import numpy as np
 
-from schedules.bitserial_conv2d.reference import bitserial_conv2d
-from schedules.common import epilogue_params
+from schedules.bitserial_conv2d.packing import unpack_weights
+from schedules.bitserial_conv2d.reference import grouped_conv2d_int
+from schedules.common import epilogue_params, integer_epilogue_np
 from schedules.decoded_weight_conv2d.reference import decoded_weight_conv2d
 from schedules.float_conv2d_exact.reference import float_conv2d_exact
 from schedules.int8_conv2d.reference import int8_conv2d
-from schedules.quantize.reference import quantize, quantize_bitpack
+from schedules.quantize.reference import quantize
 
 from .errors import InputMismatchError, UnsupportedOpError
 
@@ -39,9 +40,10 @@ def run_conv_layer(x: np.ndarray, w, w_scale, bias, a: dict) -> np.ndarray:
     inv = np.float32(act["inv_scale"])
     scale, offset = epilogue_params(act["scale"], w_scale, bias)
     if fmt == "binary":
-        pack_bits = np.dtype(w.dtype).itemsize * 8
-        xp = quantize_bitpack(x, inv, act["bits"], a["groups"], pack_bits)
-        return bitserial_conv2d(xp, w, scale, offset, relu=relu, channels_per_group=cg, **geo)
+        # from the stored layout wb (O, KC, KH, KW): sum_c q * B (the kernels' packing is not involved)
+        q = quantize(x, inv, 0, (1 << act["bits"]) - 1, "uint8")
+        acc = grouped_conv2d_int(q, unpack_weights(w, cg), **geo)
+        return integer_epilogue_np(acc, scale, offset, relu)
     if fmt == "int8":
         if act["kind"] == "uint":
             xq = quantize(x, inv, 0, (1 << act["bits"]) - 1, "uint8")

@@ -1,8 +1,8 @@
-"""Grouped bitserial conv2d: A-bit unsigned packed activations x 1-bit packed weights.
+"""Grouped bitserial conv2d: A-bit unsigned im2col-packed activations x 1-bit packed weights.
 
 Contract: docs/numerics.md and :mod:`schedules.bitserial_conv2d.compute`; numpy twin:
 :mod:`schedules.bitserial_conv2d.reference`; weight packing: :mod:`.packing`. The PrimFunc takes
-``(xp, wb, scale, offset, out)`` with int64 shapes and no ``global_symbol``.
+``(xcol, wk, scale, offset, out)`` with int64 shapes and no ``global_symbol``.
 """
 from __future__ import annotations
 
@@ -17,16 +17,17 @@ def _placeholder(shape, dtype: str, name: str) -> te.Tensor:
     return te.placeholder([tirx.IntImm("int64", int(s)) for s in shape], dtype, name=name)
 
 
-def bitserial_conv2d_prim_func(x_packed_shape, w_packed_shape, pack_dtype: str, *, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1, relu: bool = False, family: str | None = "x86", knobs=None) -> tirx.PrimFunc:
-    """PrimFunc ``(xp P[N, G, KC, A, H, W], wb P[O, KC, KH, KW], scale f32[O], offset f32[O]) ->
-    f32[N, O, Ho, Wo]``; ``family`` "x86" schedules it, None leaves it unscheduled."""
-    o_n = int(w_packed_shape[0])
-    xp = _placeholder(x_packed_shape, pack_dtype, "xp")
-    wb = _placeholder(w_packed_shape, pack_dtype, "wb")
+def bitserial_conv2d_prim_func(xcol_shape, wk_shape, pack_dtype: str = "uint64", *, relu: bool = False, family: str | None = "x86", knobs=None) -> tirx.PrimFunc:
+    """PrimFunc ``(xcol P[N, G, Ho, A, KR, Wo], wk P[O, KR], scale f32[O], offset f32[O]) ->
+    f32[N, O, Ho, Wo]``; ``family`` "x86" schedules it, None leaves it unscheduled. The conv geometry
+    (kernel, stride, padding, dilation) is in the im2col packing of ``xcol``."""
+    o_n = int(wk_shape[0])
+    xcol = _placeholder(xcol_shape, pack_dtype, "xcol")
+    wk = _placeholder(wk_shape, pack_dtype, "wk")
     scale = _placeholder((o_n,), "float32", "scale")
     offset = _placeholder((o_n,), "float32", "offset")
-    out = compute.bitserial_conv2d(xp, wb, scale, offset, strides=strides, padding=padding, dilation=dilation, groups=groups, relu=relu)
-    func = te.create_prim_func([xp, wb, scale, offset, out]).without_attr("global_symbol")
+    out = compute.bitserial_conv2d(xcol, wk, scale, offset, relu=relu)
+    func = te.create_prim_func([xcol, wk, scale, offset, out]).without_attr("global_symbol")
     if family is None:
         return func
     if family == "x86":

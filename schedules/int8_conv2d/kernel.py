@@ -10,17 +10,38 @@ from tvm import te, tirx
 
 from schedules.int8_conv2d import compute
 
-__all__ = ["int8_conv2d_prim_func"]
+__all__ = ["int8_conv2d_prim_func", "int8_conv2d_weight_plan"]
 
 
 def _placeholder(shape, dtype: str, name: str) -> te.Tensor:
     return te.placeholder([tirx.IntImm("int64", int(s)) for s in shape], dtype, name=name)
 
 
-def int8_conv2d_prim_func(x_shape, x_dtype: str, w_shape, *, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1, relu: bool = False, family: str | None = "x86", knobs=None) -> tirx.PrimFunc:
+def int8_conv2d_weight_plan(x_shape, w_shape, *, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1, family: str | None = "x86", knobs=None):
+    """The kernel-ready weight layout the kernel of this family / knobs wants (a dict for
+    :func:`schedules.int8_conv2d.packing.prepare_weights`), or None: stored OIHW ``wq``."""
+    if family != "x86":
+        return None
+    from schedules.int8_conv2d import x86
+
+    geo = compute.conv_geometry(x_shape, w_shape, strides=strides, padding=padding, dilation=dilation, groups=groups)
+    return x86.pair_plan(geo, knobs)
+
+
+def int8_conv2d_prim_func(x_shape, x_dtype: str, w_shape, *, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1, relu: bool = False, family: str | None = "x86", knobs=None, prepacked: bool = False) -> tirx.PrimFunc:
     """PrimFunc ``(xq x_dtype[N, C, H, W], wq int8[O, Cg, KH, KW], scale f32[O], offset f32[O]) ->
     f32[N, O, Ho, Wo]``; ``x_dtype`` is "uint8" or "int8"; ``family`` "x86" schedules it, None
-    leaves it unscheduled."""
+    leaves it unscheduled. With ``prepacked=True`` the weight parameter is
+    ``packing.prepare_weights(wq, int8_conv2d_weight_plan(...))`` instead of ``wq`` (same when the
+    plan is None)."""
+    if x_dtype not in ("uint8", "int8"):
+        raise ValueError(f"int8_conv2d wants uint8/int8 activations, got {x_dtype}")
+    plan = int8_conv2d_weight_plan(x_shape, w_shape, strides=strides, padding=padding, dilation=dilation, groups=groups, family=family, knobs=knobs)
+    if plan is not None:
+        from schedules.int8_conv2d import x86_pairs
+
+        geo = compute.conv_geometry(x_shape, w_shape, strides=strides, padding=padding, dilation=dilation, groups=groups)
+        return x86_pairs.build(geo, x_dtype, relu=relu, tile_o=plan["tile_o"], tile_p=plan["tile_p"], prepacked=prepacked, unroll_pairs=plan["unroll"])
     o_n = int(w_shape[0])
     xq = _placeholder(x_shape, x_dtype, "xq")
     wq = _placeholder(w_shape, "int8", "wq")

@@ -1,6 +1,12 @@
 """x86 schedule (AVX2 and up) of the int8 conv2d PrimFunc, and the conv tiling shared by the other
 x86 conv schedules (``decoded_weight_conv2d``, ``float_conv2d_exact``).
 
+Two algorithms (knob ``algorithm``): 1x1 convolutions without padding whose groups have at least
+``pair_min_channels`` input channels use the ``vpmaddwd`` kernel of
+:mod:`schedules.int8_conv2d.x86_pairs` (kernel-ready int16-pair weights, knobs ``pair_*``, see
+:func:`pair_plan`); everything else uses the tiled direct schedule described below (knobs
+``tile_o, tile_p, acc_registers, vector_bits, min_tasks, unroll, parallel``).
+
 The ``acc`` block is a register-tiled matmul per group, vectorized over output channels:
 
 - the output plane is flattened to one position axis ``p = y * Wo + x`` (the accumulator buffer and
@@ -23,6 +29,14 @@ from __future__ import annotations
 from tvm import DataType, s_tir, tirx
 
 DEFAULT_KNOBS = {
+    # pointwise (1x1, no padding) vpmaddwd kernel of schedules.int8_conv2d.x86_pairs
+    "algorithm": "auto",  # "pairs", "direct" (the tiled schedule below) or "auto": pairs for 1x1 when Cg >= pair_min_channels
+    "pair_min_channels": 24,  # auto: input channels per group from which the pairs kernel wins (measured: 16 loses, 24 wins)
+    "pair_tile_p": 5,  # pairs: max vectors of 8 pixels per register tile (the one wasting fewest padded vectors)
+    "pair_tile_o": 6,  # pairs: max output channels per register tile (a divisor of O / groups)
+    "pair_acc_registers": 12,  # pairs: tile_o * tile_p <= this many int32x8 accumulators
+    "pair_unroll": 2,  # pairs: unroll factor of the channel-pair loop (a divisor of ceil(Cg / 2))
+    # direct schedule (kxk, padded, or small Cg)
     "tile_o": 32,  # output channels per register tile = vector lanes (clamped to a divisor of O / groups)
     "tile_p": None,  # output positions per register tile, unrolled (None: from acc_registers)
     "acc_registers": 12,  # vector registers for the accumulator tile when tile_p is None
@@ -31,6 +45,24 @@ DEFAULT_KNOBS = {
     "unroll": ("kx",),  # reduction loops to unroll, from ("ic", "ky", "kx")
     "parallel": True,
 }
+
+
+def pair_plan(geo: dict, knobs=None):
+    """``{"layout": "pairs", "tile_o", "tile_p"}`` when the pairs kernel handles this conv geometry
+    (``compute.conv_geometry``) with these knobs, else None (direct schedule)."""
+    from schedules.int8_conv2d import x86_pairs
+
+    knobs = merge_knobs(DEFAULT_KNOBS, knobs, "int8_conv2d")
+    algo = knobs["algorithm"]
+    if algo not in ("auto", "pairs", "direct"):
+        raise ValueError(f"unknown int8_conv2d algorithm {algo!r}")
+    pointwise = geo["kh"] == 1 and geo["kw"] == 1 and tuple(geo["pad"]) == (0, 0, 0, 0)
+    if algo == "direct" or not pointwise or (algo == "auto" and geo["cg"] < knobs["pair_min_channels"]):
+        return None
+    tile_p = x86_pairs.choose_tile_p(geo["ho"] * geo["wo"], knobs["pair_tile_p"])
+    want_o = max(1, min(knobs["pair_tile_o"], knobs["pair_acc_registers"] // tile_p))
+    tile_o = x86_pairs.choose_tile_o(geo["og"], want_o)
+    return {"layout": "pairs", "tile_o": tile_o, "tile_p": tile_p, "unroll": knobs["pair_unroll"]}
 
 
 def merge_knobs(defaults: dict, knobs, op: str) -> dict:

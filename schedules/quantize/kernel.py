@@ -10,7 +10,7 @@ from tvm import te, tirx
 
 from schedules.quantize import compute
 
-__all__ = ["quantize_prim_func", "quantize_bitpack_prim_func"]
+__all__ = ["quantize_prim_func", "quantize_bitpack_prim_func", "quantize_bitpack_im2col_prim_func"]
 
 
 def _placeholders(shape):
@@ -43,4 +43,15 @@ def quantize_bitpack_prim_func(shape, *, bits: int, groups: int, pack_bits: int,
         raise ValueError(f"quantize_bitpack expects an NCHW shape, got {tuple(shape)}")
     x, inv_scale = _placeholders(shape)
     out = compute.quantize_bitpack(x, inv_scale, bits=bits, groups=groups, pack_bits=pack_bits)
+    return _finish([x, inv_scale], out, family, knobs)
+
+
+def quantize_bitpack_im2col_prim_func(shape, *, bits: int, groups: int, pack_bits: int = 64, kernel, strides=1, padding=0, dilation=1, family: str | None = "x86", knobs=None) -> tirx.PrimFunc:
+    """PrimFunc ``(x float32[N, C, H, W], inv_scale float32[1]) -> P[N, G, Ho, bits, KR, Wo]``: the
+    im2col bit layout of :func:`schedules.quantize.compute.bitpack_im2col` (``P`` = uint32/uint64)."""
+    if len(shape) != 4:
+        raise ValueError(f"quantize_bitpack expects an NCHW shape, got {tuple(shape)}")
+    x, inv_scale = _placeholders(shape)
+    out = compute.quantize_bitpack_im2col(x, inv_scale, bits=bits, groups=groups, pack_bits=pack_bits, kernel=kernel,
+                                          strides=strides, padding=padding, dilation=dilation)
     return _finish([x, inv_scale], out, family, knobs)

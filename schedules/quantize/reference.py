@@ -49,3 +49,54 @@ def quantize_bitpack(x: np.ndarray, inv_scale, bits: int, groups: int, pack_bits
     """Unsigned ``bits``-bit quantization of NCHW ``x`` then :func:`bitpack`."""
     q = quantize(x, inv_scale, 0, (1 << bits) - 1, np.uint8)
     return bitpack(q, bits, groups, pack_bits)
+
+
+def im2col_values(q: np.ndarray, groups: int, kernel, strides=1, padding=0, dilation=1) -> np.ndarray:
+    """``(N, G, Ho, Wo, KH*KW*Cg)`` values of the im2col taps ``r = (ky*KW + kx)*Cg + c`` (0 in the padding)."""
+    from schedules.common import conv_out_size, normalize_padding
+
+    n, c, h, w = q.shape
+    cg = c // groups
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    sh, sw = (strides, strides) if isinstance(strides, int) else strides
+    dh, dw = (dilation, dilation) if isinstance(dilation, int) else dilation
+    top, left, bottom, right = normalize_padding(padding)
+    ho = conv_out_size(h, kh, sh, top, bottom, dh)
+    wo = conv_out_size(w, kw, sw, left, right, dw)
+    qp = np.pad(q, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    cols = np.empty((n, groups, ho, wo, kh, kw, cg), q.dtype)
+    for ky in range(kh):
+        for kx in range(kw):
+            y0, x0 = ky * dh, kx * dw
+            win = qp[:, :, y0 : y0 + sh * (ho - 1) + 1 : sh, x0 : x0 + sw * (wo - 1) + 1 : sw]  # (N, C, Ho, Wo)
+            cols[:, :, :, :, ky, kx, :] = np.moveaxis(win.reshape(n, groups, cg, ho, wo), 2, -1)
+    return cols.reshape(n, groups, ho, wo, kh * kw * cg)
+
+
+def bitpack_im2col(q: np.ndarray, bits: int, groups: int, pack_bits: int, kernel, strides=1, padding=0, dilation=1) -> np.ndarray:
+    """Unsigned NCHW ``q`` -> im2col words ``xcol[n, g, y, a, kr, x]`` (docs/numerics.md)."""
+    cols = im2col_values(q, groups, kernel, strides, padding, dilation)  # (N, G, Ho, Wo, R)
+    n, g, ho, wo, r = cols.shape
+    kr = num_words(r, pack_bits)
+    padded = np.zeros((n, g, ho, wo, kr * pack_bits), np.uint8)
+    padded[..., :r] = cols
+    planes = np.stack([(padded >> a) & 1 for a in range(bits)], axis=3)  # (N, G, Ho, A, Wo, KR*P)
+    packed = np.packbits(planes, axis=-1, bitorder="little")
+    words = np.ascontiguousarray(packed).view(f"<u{pack_bits // 8}")  # (N, G, Ho, A, Wo, KR)
+    return np.ascontiguousarray(np.moveaxis(words, -1, 4)).astype(PACK_DTYPES[pack_bits])
+
+
+def unpack_im2col(xcol: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`bitpack_im2col` up to the padding bits: ``(N, G, Ho, Wo, KR*P)`` uint8 values."""
+    n, g, ho, bits, kr, wo = xcol.shape
+    nbytes = xcol.dtype.itemsize
+    words = np.ascontiguousarray(np.moveaxis(xcol, 5, 3)).astype(f"<u{nbytes}")  # (N, G, Ho, Wo, A, KR)
+    planes = np.unpackbits(words.view(np.uint8), axis=-1, bitorder="little")  # (N, G, Ho, Wo, A, KR*P)
+    weights = (1 << np.arange(bits, dtype=np.uint16)).reshape(1, 1, 1, 1, bits, 1)
+    return (planes.astype(np.uint16) * weights).sum(axis=4).astype(np.uint8)
+
+
+def quantize_bitpack_im2col(x: np.ndarray, inv_scale, bits: int, groups: int, pack_bits: int, kernel, strides=1, padding=0, dilation=1) -> np.ndarray:
+    """Unsigned ``bits``-bit quantization of NCHW ``x`` then :func:`bitpack_im2col`."""
+    q = quantize(x, inv_scale, 0, (1 << bits) - 1, np.uint8)
+    return bitpack_im2col(q, bits, groups, pack_bits, kernel, strides, padding, dilation)

@@ -3,7 +3,10 @@
 ``quantize``: leading loops fused and run in parallel, the innermost (W) loop vectorized.
 ``quantize_bitpack``: the quantize stage as above (into a uint8 buffer); the pack stage runs over
 (n, g, kc, h) in parallel, then (a, j, w) with the bit loop ``j`` unrolled and ``w`` vectorized, so one word row is
-OR-ed together from ``pack_bits`` vector loads of the quantized rows. Vector lanes are chosen by
+OR-ed together from ``pack_bits`` vector loads of the quantized rows. ``quantize_bitpack_im2col``: the
+same two stages (channel words), a parallel ``pad`` stage, then ``im2col`` in parallel over (n, g, y)
+with the word loop ``kr`` unrolled (its per-word select folds to constant shifts) and the output
+columns vectorized (``im2col_vector_width`` words per vector). Vector lanes are chosen by
 :func:`vector_lanes` to divide the loop: a predicated tail makes TVM scalarize the loop.
 """
 from __future__ import annotations
@@ -15,6 +18,8 @@ DEFAULT_KNOBS = {
     "pack_vector_width": 8,  # lanes of the W loop of the pack stage (one word per lane)
     "parallel_axes": 2,  # leading loops of the quantize stage fused into its parallel loop (n, c)
     "unroll_pack": True,  # unroll the bit loop j of the pack stage
+    "im2col_vector_width": 4,  # lanes of the output-column loop of the im2col stage (one word per lane)
+    "im2col_unroll": True,  # unroll the word loop kr of the im2col stage (resolves its per-word select)
 }
 
 
@@ -79,12 +84,32 @@ def _schedule_bitpack(sch: s_tir.Schedule, block, knobs: dict) -> None:
     sch.vectorize(sch.get_loops(init)[-1])
 
 
+def _schedule_pad(sch: s_tir.Schedule, block) -> None:
+    loops = sch.get_loops(block)
+    sch.parallel(sch.fuse(*loops[:-2]))
+    vectorize_inner(sch, loops[-1], 8)
+
+
+def _schedule_im2col(sch: s_tir.Schedule, block, knobs: dict) -> None:
+    n, g, y, a, kr, x = sch.get_loops(block)
+    xo, xi = sch.split(x, factors=[None, vector_lanes(int(sch.get(x).extent), knobs["im2col_vector_width"])])
+    sch.parallel(sch.fuse(n, g, y))
+    sch.vectorize(xi)
+    if knobs["im2col_unroll"]:
+        sch.unroll(kr)
+
+
 def schedule(func: tirx.PrimFunc, knobs=None) -> tirx.PrimFunc:
-    """Schedule a ``quantize`` or ``quantize_bitpack`` PrimFunc (block names ``quantize``, ``bitpack``)."""
+    """Schedule a ``quantize``, ``quantize_bitpack`` or ``quantize_bitpack_im2col`` PrimFunc (block
+    names ``quantize``, ``bitpack``, ``pad``, ``im2col``)."""
     knobs = _knobs(knobs)
     sch = s_tir.Schedule(func)
     _schedule_elementwise(sch, sch.get_sblock("quantize"), knobs)
     names = {sch.get(b).name_hint for b in sch.get_child_blocks(sch.get_sblock("root"))}
     if "bitpack" in names:
         _schedule_bitpack(sch, sch.get_sblock("bitpack"), knobs)
+    if "pad" in names:
+        _schedule_pad(sch, sch.get_sblock("pad"))
+    if "im2col" in names:
+        _schedule_im2col(sch, sch.get_sblock("im2col"), knobs)
     return sch.mod["main"]

@@ -163,3 +163,51 @@ def test_rejects_bad_inputs():
         int8_conv2d_prim_func((1, 8, 4, 4), "uint8", (4, 3, 1, 1), groups=2, family=None)
     with pytest.raises(KeyError):
         int8_conv2d_prim_func((1, 8, 4, 4), "uint8", (4, 8, 1, 1), knobs={"tile_q": 4})
+
+
+# pointwise vpmaddwd kernel (schedules.int8_conv2d.x86_pairs): (x_shape, x_dtype, w_shape, strides, groups, relu, knobs)
+PAIR_CASES = [
+    ((1, 64, 7, 7), "uint8", (40, 16, 1, 1), (1, 1), 4, True, {"algorithm": "pairs"}),  # 49 pixels: ragged last vector
+    ((1, 50, 14, 14), "int8", (20, 25, 1, 1), (1, 1), 2, False, {}),  # odd Cg, int8 activations
+    ((2, 24, 9, 10), "uint8", (12, 24, 1, 1), (2, 2), 1, True, {}),  # strided 1x1, batch 2
+    ((1, 12, 5, 5), "int8", (8, 3, 1, 1), (1, 1), 4, False, {"algorithm": "pairs"}),  # tiny odd groups, forced
+    ((1, 96, 14, 14), "uint8", (96, 24, 1, 1), (1, 1), 4, True, {"pair_tile_p": 3, "pair_tile_o": 8, "pair_unroll": 4}),
+]
+
+
+@pytest.mark.parametrize("prepacked", [False, True])
+@pytest.mark.parametrize("x_shape,x_dtype,w_shape,strides,groups,relu,knobs", PAIR_CASES)
+def test_pairs_kernel_matches_reference(target, x_shape, x_dtype, w_shape, strides, groups, relu, knobs, prepacked):
+    from schedules.int8_conv2d.kernel import int8_conv2d_weight_plan
+    from schedules.int8_conv2d.packing import prepare_weights
+
+    rng = np.random.default_rng(sum(x_shape) + sum(w_shape))
+    xq, wq, scale, offset = random_case(rng, x_shape, x_dtype, w_shape)
+    scale[1], offset[1] = 0.0, 2.5
+    conv = dict(strides=strides, groups=groups, relu=relu)
+    plan = int8_conv2d_weight_plan(x_shape, w_shape, strides=strides, groups=groups, knobs=knobs)
+    assert plan is not None and plan["layout"] == "pairs"
+    expected = reference.int8_conv2d(xq, wq, scale, offset, **conv)
+    func = int8_conv2d_prim_func(x_shape, x_dtype, w_shape, knobs=knobs, prepacked=prepacked, **conv)
+    w_arg = prepare_weights(wq, plan) if prepacked else wq
+    got = run_prim_func(func, target, [xq, w_arg, scale, offset], expected.shape)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_weight_plan_choice():
+    from schedules.int8_conv2d.kernel import int8_conv2d_weight_plan
+    from schedules.int8_conv2d.packing import prepare_weights
+
+    assert int8_conv2d_weight_plan((1, 640, 7, 7), (1000, 640, 1, 1))["layout"] == "pairs"
+    assert int8_conv2d_weight_plan((1, 64, 56, 56), (64, 16, 1, 1), groups=4) is None  # Cg 16: direct
+    assert int8_conv2d_weight_plan((1, 64, 8, 8), (64, 64, 3, 3)) is None  # kxk: direct
+    assert int8_conv2d_weight_plan((1, 64, 8, 8), (64, 64, 1, 1), padding=1) is None
+    assert int8_conv2d_weight_plan((1, 640, 7, 7), (1000, 640, 1, 1), knobs={"algorithm": "direct"}) is None
+    assert int8_conv2d_weight_plan((1, 640, 7, 7), (1000, 640, 1, 1), family=None) is None
+    wq = np.arange(-30, 30, dtype=np.int8).reshape(4, 15, 1, 1)
+    wk = prepare_weights(wq, {"layout": "pairs", "tile_o": 2})
+    assert wk.dtype == np.int32 and wk.shape == (2, 8, 2)
+    lo = (wk.astype(np.int64) & 0xFFFF).astype(np.uint16).view(np.int16)
+    hi = (wk >> 16).astype(np.int16)
+    assert lo[1, 3, 1] == wq[3, 6, 0, 0] and hi[1, 3, 1] == wq[3, 7, 0, 0] and hi[0, 7, 0] == 0
+    assert prepare_weights(wq, None) is wq or np.array_equal(prepare_weights(wq, None), wq)

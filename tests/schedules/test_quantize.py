@@ -162,3 +162,74 @@ def test_prim_func_signature():
     assert [len(s) for s in shapes] == [4, 1, 6]
     assert all(str(dim.ty) == "int64" for s in shapes for dim in s)
     assert [int(d) for d in shapes[2]] == [1, 2, 1, 2, 5, 5]
+
+
+# ---------------------------------------------------------------- im2col bit layout (bitserial_conv2d input)
+
+
+def test_bitpack_im2col_reference_matches_definition():
+    from schedules.common import conv_out_size
+
+    rng = np.random.default_rng(2)
+    n, c, h, w, bits, groups, k, s, pad, d = 1, 10, 6, 7, 3, 2, 3, 2, (0, 1, 2, 1), 1
+    q = rng.integers(0, 1 << bits, (n, c, h, w)).astype(np.uint8)
+    for pbits in (32, 64):
+        xcol = ref.bitpack_im2col(q, bits, groups, pbits, k, s, pad, d)
+        cg = c // groups
+        ho, wo = conv_out_size(h, k, s, 0, 2, d), conv_out_size(w, k, s, 1, 1, d)
+        assert xcol.shape == (n, groups, ho, bits, num_words(k * k * cg, pbits), wo)
+        for nn, g, y, a, kr, x in np.ndindex(xcol.shape):
+            word = 0
+            for j in range(pbits):
+                r = kr * pbits + j
+                if r >= k * k * cg:
+                    continue
+                t, ch = divmod(r, cg)
+                ky, kx = divmod(t, k)
+                iy, ix = y * s + ky * d - pad[0], x * s + kx * d - pad[1]
+                if 0 <= iy < h and 0 <= ix < w:
+                    word |= ((int(q[nn, g * cg + ch, iy, ix]) >> a) & 1) << j
+            assert int(xcol[nn, g, y, a, kr, x]) == word
+        vals = ref.unpack_im2col(xcol)[..., : k * k * cg]
+        np.testing.assert_array_equal(vals, ref.im2col_values(q, groups, k, s, pad, d))
+
+
+IM2COL_CASES = [
+    # shape, bits, groups, pack_bits, kernel, stride, padding, dilation
+    ((1, 3, 7, 9), 1, 1, 64, 3, 1, 1, 1),  # odd channels
+    ((2, 10, 9, 8), 2, 2, 64, 3, 2, 1, 1),  # Cg = 5, stride 2
+    ((1, 48, 9, 11), 4, 4, 32, 5, 1, 2, 1),  # 5x5, padding 2, 32-bit words
+    ((1, 40, 5, 6), 8, 1, 64, 1, 1, 0, 1),  # 1x1, padding 0
+    ((1, 64, 14, 14), 4, 4, 64, 3, 1, 1, 1),  # SEP-Net shape (Cg = 16)
+    ((1, 96, 7, 7), 2, 4, 64, 3, 2, 0, 1),  # Cg = 24, stride 2, padding 0
+    ((1, 130, 6, 7), 1, 2, 64, 3, 1, (0, 1, 2, 1), 2),  # Cg = 65: two channel words, dilation 2
+    ((1, 66, 6, 6), 8, 2, 32, 3, 1, 1, 1),  # Cg = 33 in 32-bit words
+]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("shape, bits, groups, pbits, k, s, pad, d", IM2COL_CASES)
+def test_quantize_bitpack_im2col_tvm(family, shape, bits, groups, pbits, k, s, pad, d, target):
+    from schedules.quantize.kernel import quantize_bitpack_im2col_prim_func
+
+    rng = np.random.default_rng(sum(shape) + bits + k)
+    inv = np.array([1.0 / 0.21], np.float32)
+    x = _activations(rng, shape, inv[0], (1 << bits) - 1)
+    expected = ref.quantize_bitpack_im2col(x, inv, bits, groups, pbits, k, s, pad, d)
+    func = quantize_bitpack_im2col_prim_func(shape, bits=bits, groups=groups, pack_bits=pbits, kernel=k, strides=s,
+                                             padding=pad, dilation=d, family=family)
+    np.testing.assert_array_equal(_run(func, target, [x, inv], expected.shape, PACK_DTYPES[pbits]), expected)
+
+
+@pytest.mark.parametrize("knobs", [{"im2col_vector_width": 3, "im2col_unroll": False, "pack_vector_width": 5},
+                                   {"im2col_vector_width": 8, "vector_width": 16}])
+def test_quantize_bitpack_im2col_x86_knobs(knobs, target):
+    from schedules.quantize.kernel import quantize_bitpack_im2col_prim_func
+
+    rng = np.random.default_rng(9)
+    shape, bits, groups = (1, 20, 6, 29), 3, 2
+    inv = np.array([2.0], np.float32)
+    x = _activations(rng, shape, inv[0], (1 << bits) - 1)
+    expected = ref.quantize_bitpack_im2col(x, inv, bits, groups, 64, 3, 1, 1, 1)
+    func = quantize_bitpack_im2col_prim_func(shape, bits=bits, groups=groups, kernel=3, padding=1, knobs=knobs)
+    np.testing.assert_array_equal(_run(func, target, [x, inv], expected.shape, "uint64"), expected)
