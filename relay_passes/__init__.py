@@ -2,6 +2,7 @@
 
 One pass per module, verb-first names, each usable in ``tvm.transform.Sequential``."""
 from .binarize_pattern_convs import BinarizePatternConvs
+from .choose_kxk_kernels import ChooseKxkKernels
 from .expose_layer_outputs import ExposeLayerOutputs
 from .fold_batch_norm import FoldBatchNorm
 from .fuse_relu import FuseReLU
@@ -12,7 +13,7 @@ from .quantize_pointwise_convs import QuantizePointwiseConvs
 from .wrap_conv_layers import WrapConvLayers
 
 __all__ = [
-    "BinarizePatternConvs", "ExposeLayerOutputs", "FoldBatchNorm", "FuseReLU", "LowerToKernels", "QuantizeActivations",
+    "BinarizePatternConvs", "ChooseKxkKernels", "ExposeLayerOutputs", "FoldBatchNorm", "FuseReLU", "LowerToKernels", "QuantizeActivations",
     "QuantizePointwiseConvs", "WrapConvLayers", "quantize_weights_pipeline", "lowering_pipeline",
     "DEFAULT_RANGE",
 ]

@@ -8,7 +8,8 @@ weights            activations  kernels (``call_tir``)
 float (float64)    float        ``float_conv2d_exact`` (the default accumulation)
 float (float32)    float        ``relax.nn.conv2d`` + bias add (+ relu): stock TVM legalization
 binary / int8      float        ``decoded_weight_conv2d``
-binary             uint A-bit   ``quantize_bitpack`` → ``bitserial_conv2d``
+binary             uint A-bit   ``quantize_bitpack`` → ``bitserial_conv2d`` (``impl`` bitserial/auto)
+binary             uint A-bit   ``quantize`` → ``int8_conv2d`` on ±1 int8 weights (``impl="int8"``)
 int8               8-bit        ``quantize`` → ``int8_conv2d``
 =================  ===========  ===========================================================
 
@@ -25,7 +26,7 @@ from tvm.relax.expr_functor import mutator
 
 from schedules.bitserial_conv2d import x86 as bitserial_x86
 from schedules.bitserial_conv2d.kernel import bitserial_conv2d_prim_func
-from schedules.bitserial_conv2d.packing import prepare_weights
+from schedules.bitserial_conv2d.packing import prepare_weights, unpack_weights
 from schedules.common import epilogue_params
 from schedules.decoded_weight_conv2d.kernel import decoded_weight_conv2d_prim_func
 from schedules.float_conv2d_exact.kernel import float_conv2d_exact_prim_func
@@ -95,6 +96,12 @@ class _Lowerer(BindingRewriter):
                                   relax.TensorType(out_shape, "float32"))
         scale, offset = epilogue_params(act["scale"], conv.w_scale, conv.bias)
         inv = c(np.array([act["inv_scale"]], np.float32))
+        if fmt == "binary" and a.impl == "int8":
+            # ±1 weights expanded to int8 for the int8 kernel; A-bit activations as uint8 (same integers)
+            signs = unpack_weights(conv.w, a.channels_per_group).astype(np.int8)
+            self.choices[a.name] = f"int8(±1)/uint{act['bits']}"
+            return self._int8_conv(x, x_shape, signs, (0, (1 << act["bits"]) - 1, "uint8"), inv, scale, offset,
+                                   geo, knobs, out_shape)
         if fmt == "binary":
             # im2col bit layout (docs/numerics.md): the producer packs taps (ky, kx, c) of a group into
             # pack_bits words; the stored wb (O, KC, KH, KW) becomes the kernel-ready wk (O, KR).
@@ -120,20 +127,26 @@ class _Lowerer(BindingRewriter):
             else:
                 hi = (1 << (act["bits"] - 1)) - 1
                 lo, qdtype = -hi, "int8"
-            xq = self._call(f"quantize({x_shape},{lo},{hi},{qdtype})",
-                            lambda: quantize_prim_func(x_shape, lo=lo, hi=hi, out_dtype=qdtype, family=self.family),
-                            [x, inv], x_shape, qdtype)
-            plan = int8_conv2d_weight_plan(x_shape, conv.w.shape, family=self.family, knobs=knobs,
-                                           **{k: v for k, v in geo.items() if k != "relu"})
-            wk = prepare_int8_weights(conv.w, plan)  # kernel-ready layout (the stored wq when plan is None)
-            key = f"int8_conv2d({x_shape},{qdtype},{conv.w.shape},{geo},{plan})"
-            build = lambda: int8_conv2d_prim_func(x_shape, qdtype, conv.w.shape, family=self.family,
-                                                  knobs=knobs, prepacked=True, **geo)
-            return relax.call_tir(self._kernel(key, build), [xq, c(wk), c(scale), c(offset)],
-                                  relax.TensorType(out_shape, "float32"))
+            return self._int8_conv(x, x_shape, conv.w, (lo, hi, qdtype), inv, scale, offset, geo, knobs, out_shape)
         raise UnsupportedOpError(
             f"layer {a.name!r}: weights {fmt!r} with {act['kind']} activations have no kernel; "
             "quantize the layer's weights (binary or int8) or keep its activations float")
+
+    def _int8_conv(self, x, x_shape, wq, qrange, inv, scale, offset, geo, knobs, out_shape):
+        """quantize (to ``qrange`` = (lo, hi, dtype)) then the int8 conv kernel on stored int8 weights."""
+        c = relax.const
+        lo, hi, qdtype = qrange
+        xq = self._call(f"quantize({x_shape},{lo},{hi},{qdtype})",
+                        lambda: quantize_prim_func(x_shape, lo=lo, hi=hi, out_dtype=qdtype, family=self.family),
+                        [x, inv], x_shape, qdtype)
+        plan = int8_conv2d_weight_plan(x_shape, wq.shape, family=self.family, knobs=knobs,
+                                       **{k: v for k, v in geo.items() if k != "relu"})
+        wk = prepare_int8_weights(wq, plan)  # kernel-ready layout (the stored wq when plan is None)
+        key = f"int8_conv2d({x_shape},{qdtype},{wq.shape},{geo},{plan})"
+        build = lambda: int8_conv2d_prim_func(x_shape, qdtype, wq.shape, family=self.family,
+                                              knobs=knobs, prepacked=True, **geo)
+        return relax.call_tir(self._kernel(key, build), [xq, c(wk), c(scale), c(offset)],
+                              relax.TensorType(out_shape, "float32"))
 
     def _stock_conv(self, conv):
         a = conv.attrs

@@ -18,7 +18,7 @@ from tvm import relax
 
 from relay_passes.pipeline import build_pipeline
 from relay_passes.utils import apply_pass
-from relay_passes import ExposeLayerOutputs, LowerToKernels, QuantizeActivations, quantize_weights_pipeline
+from relay_passes import ChooseKxkKernels, ExposeLayerOutputs, LowerToKernels, QuantizeActivations, quantize_weights_pipeline
 
 from .calibrate import calibrate, load_calibration, synthetic_inputs
 from .errors import InputMismatchError, InvalidWeightsError, SepnetError
@@ -49,7 +49,8 @@ def _check_constants(mod: tvm.IRModule) -> None:
 
 
 def quantize_model(mod: tvm.IRModule, params=None, *, kxk="binary", pointwise="int8", act_bits=4,
-                   keep_first=True, skip=(), calib=None, calibration="minmax", layer_names=None) -> tvm.IRModule:
+                   keep_first=True, skip=(), calib=None, calibration="minmax", layer_names=None,
+                   kernel_choice="model", target="x86") -> tvm.IRModule:
     """The quantized ``sepnet`` dialect module (before lowering) of a float Relax model."""
     if params:
         mod = relax.transform.BindParams("main", params)(mod)
@@ -67,7 +68,8 @@ def quantize_model(mod: tvm.IRModule, params=None, *, kxk="binary", pointwise="i
     else:
         samples = [executor.check_inputs(s) for s in calib]
     ranges = calibrate(executor, samples, calibration)
-    return QuantizeActivations(ranges, act_bits=act_bits)(mod)
+    mod = QuantizeActivations(ranges, act_bits=act_bits)(mod)
+    return ChooseKxkKernels(kernel_choice, target=target)(mod)
 
 
 class Artifact:
@@ -185,7 +187,7 @@ class Artifact:
 
 def build(mod: tvm.IRModule, target="x86", params=None, *, kxk="binary", pointwise="int8", act_bits=4,
           keep_first=True, skip=(), calib=None, calibration="minmax", knobs=None, layer_names=None,
-          probe_layers=False) -> Artifact:
+          probe_layers=False, kernel_choice="model") -> Artifact:
     """Compile a float Relax model (function ``main``) into a pattern network for ``target``.
 
     kxk: ``binary`` (pattern-binarize k×k convs) or ``float``; pointwise: ``int8`` or ``float``;
@@ -193,11 +195,14 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, kxk="binary", pointwi
     keep activations float (the paper's numerics); calib: None (synthetic data, see calibrate.py),
     an ``.npz`` path or a list of input dicts; knobs: per-layer schedule knobs; layer_names: names
     for the conv layers in program order (the ONNX node names); probe_layers: ``main`` also returns every
-    conv layer's output (for :meth:`Artifact.check_layers`).
+    conv layer's output (for :meth:`Artifact.check_layers`); kernel_choice: how binary layers with
+    quantized activations pick bitserial or int8 (``model``, ``measure``, ``bitserial``, ``int8``;
+    relay_passes/choose_kxk_kernels.py).
     """
     preset = get_target(target)
     qmod = quantize_model(mod, params, kxk=kxk, pointwise=pointwise, act_bits=act_bits, keep_first=keep_first,
-                          skip=skip, calib=calib, calibration=calibration, layer_names=layer_names)
+                          skip=skip, calib=calib, calibration=calibration, layer_names=layer_names,
+                          kernel_choice=kernel_choice, target=preset)
     graph, consts = export_graph(qmod)
     lower = LowerToKernels(preset, knobs)
     probes = []
@@ -208,6 +213,7 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, kxk="binary", pointwi
     tvm_target = preset.tvm_target()
     lib = tvm.compile(lowered, target=tvm_target, relax_pipeline=build_pipeline(preset))
     config = {"kxk": kxk, "pointwise": pointwise, "act_bits": act_bits, "keep_first": keep_first,
+              "kernel_choice": kernel_choice,
               "calibration": calibration if act_bits is not None else None,
               "calib": "synthetic" if calib is None else ("file" if isinstance(calib, (str, os.PathLike)) else "data")}
     table = layer_table(graph, consts, lower.choices)

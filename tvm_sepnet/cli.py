@@ -48,7 +48,7 @@ def cmd_compile(args) -> dict:
         cfg["act_bits"] = None if args.act_bits == "float" else args.act_bits
     art = build(model.mod, args.target, kxk=cfg["kxk"], pointwise=cfg["pointwise"], act_bits=cfg["act_bits"],
                 keep_first=not args.binarize_first, calib=args.calib, calibration=args.calibration,
-                layer_names=model.layer_names)
+                layer_names=model.layer_names, kernel_choice=args.kernel_choice)
     art.meta["model"] = model.name
     path = art.export(args.output)
     result = {"artifact": path, "model": model.name, "target": art.meta["target"], "config": art.meta["config"],
@@ -160,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calib", help="calibration inputs (.npz keyed by input name)")
     p.add_argument("--calibration", choices=["minmax", "percentile"], default="minmax")
     p.add_argument("--binarize-first", action="store_true", help="binarize the first conv too")
+    p.add_argument("--kernel-choice", choices=["model", "measure", "bitserial", "int8"], default="model",
+                   help="kernel of binary layers with quantized activations (default: cost model)")
     p.add_argument("-o", "--output", required=True, help="artifact folder to write")
     _add_zoo_args(p)
     p.set_defaults(func=cmd_compile)

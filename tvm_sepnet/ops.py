@@ -11,7 +11,8 @@ A layer is ``R.call_pure_packed("sepnet.conv2d", x, w, w_scale, bias, R.str(attr
 * attrs (JSON): geometry (``strides``, ``padding`` (top, left, bottom, right), ``dilation``, ``groups``,
   ``kernel``, ``channels``, ``in_channels``), ``relu``, ``name``, ``weight_format``, ``act``
   (``{"kind": "float"}``, ``{"kind": "uint", "bits": A, "scale": s}`` or
-  ``{"kind": "int", "bits": 8, "scale": s}``) and ``accumulate`` (``float32`` or ``float64``).
+  ``{"kind": "int", "bits": 8, "scale": s}``), ``accumulate`` (``float32`` or ``float64``) and ``impl``
+  (the kernel of a binary layer with quantized activations: ``auto``/``bitserial`` or ``int8``).
 
 Layout and quantization parameters travel as these explicit attributes, never as global state.
 """
@@ -41,6 +42,7 @@ class ConvAttrs:
     weight_format: str = "float"
     act: dict = field(default_factory=lambda: {"kind": "float"})
     accumulate: str = "float64"
+    impl: str = "auto"  # binary layers with quantized activations: bitserial | int8 (ChooseKxkKernels)
 
     @property
     def is_pointwise(self) -> bool:
@@ -69,6 +71,7 @@ class ConvAttrs:
     @classmethod
     def from_json(cls, text: str) -> "ConvAttrs":
         d = json.loads(text)
+        d.setdefault("impl", "auto")
         for key in ("kernel", "strides", "padding", "dilation"):
             d[key] = tuple(d[key])
         return cls(**d)
