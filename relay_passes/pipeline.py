@@ -39,7 +39,6 @@ def lowering_pipeline(target="x86", knobs=None) -> tvm.transform.Sequential:
 def build_pipeline(target="x86"):
     """Relax → VM pipeline for a preset: TVM's CPU pipeline with the generic ops scheduled
     (schedules/generic) after fusion; our kernels arrive already scheduled (``tirx.is_scheduled``)."""
-    from tvm import relax
     from tvm.relax.backend.cpu_generic import pipeline as cpu_generic
     from tvm.s_tir import dlight
 

@@ -77,3 +77,19 @@ def epilogue_params(act_scale: float, weight_scale: np.ndarray, bias: np.ndarray
     offset[~nz] = bias[~nz]
     scale[~nz] = 0.0
     return scale, offset
+
+
+def merge_knobs(defaults: dict, knobs, op: str) -> dict:
+    """``defaults`` updated with ``knobs``; an unknown knob name raises ``KeyError``."""
+    merged = dict(defaults)
+    if knobs:
+        unknown = set(knobs) - set(defaults)
+        if unknown:
+            raise KeyError(f"unknown {op} knobs: {sorted(unknown)}")
+        merged.update(knobs)
+    return merged
+
+
+def divisor_at_most(extent: int, want: int) -> int:
+    """Largest divisor of ``extent`` that is at most ``want`` (at least 1)."""
+    return max(d for d in range(1, max(1, min(extent, want)) + 1) if extent % d == 0)

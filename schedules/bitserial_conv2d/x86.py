@@ -31,6 +31,7 @@ from __future__ import annotations
 from tvm import s_tir, tirx
 
 from schedules.quantize.x86 import vector_lanes
+from schedules.common import divisor_at_most, merge_knobs
 
 DEFAULT_KNOBS = {
     "tile_o": 8,
@@ -43,29 +44,15 @@ DEFAULT_KNOBS = {
 }
 
 
-def _knobs(knobs) -> dict:
-    merged = dict(DEFAULT_KNOBS)
-    if knobs:
-        unknown = set(knobs) - set(DEFAULT_KNOBS)
-        if unknown:
-            raise KeyError(f"unknown bitserial_conv2d knobs: {sorted(unknown)}")
-        merged.update(knobs)
-    return merged
-
-
-def _divisor_at_most(extent: int, want: int) -> int:
-    return max(d for d in range(1, min(extent, want) + 1) if extent % d == 0)
-
-
 def schedule(func: tirx.PrimFunc, knobs=None) -> tirx.PrimFunc:
     """Schedule a ``bitserial_conv2d`` PrimFunc (blocks ``acc``, ``out``)."""
-    knobs = _knobs(knobs)
+    knobs = merge_knobs(DEFAULT_KNOBS, knobs, "bitserial_conv2d")
     sch = s_tir.Schedule(func)
     groups = int(func.params[0].ty.shape[1])  # xcol: (N, G, Ho, A, KR, Wo)
     o_total = int(func.params[1].ty.shape[0])  # wk: (O, KR)
     acc = sch.get_sblock("acc")
     out = sch.get_sblock("out")
-    tile_o = _divisor_at_most(o_total // groups, knobs["tile_o"])
+    tile_o = divisor_at_most(o_total // groups, knobs["tile_o"])
 
     n, o, y, x, a, kr = sch.get_loops(acc)
     tile_x = vector_lanes(int(sch.get(x).extent), knobs["tile_x"])

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from tvm import s_tir, tirx
 
-from schedules.int8_conv2d.x86 import merge_knobs, schedule_conv, schedule_pad
+from schedules.common import merge_knobs
+from schedules.int8_conv2d.x86 import schedule_conv, schedule_pad
 
 DEFAULT_KNOBS = {
     "tile_o": 16,  # output channels per register tile = vector lanes (clamped to a divisor of O / groups)

@@ -7,9 +7,10 @@ float64 lanes are half as many per register, so the default channel tile is 8 (t
 """
 from __future__ import annotations
 
-from tvm import s_tir, tirx
+from tvm import tirx
 
-from schedules.int8_conv2d.x86 import merge_knobs, schedule_conv, schedule_pad
+from schedules.common import merge_knobs
+from schedules.int8_conv2d.x86 import schedule_oihw_conv
 
 DEFAULT_KNOBS = {
     "tile_o": 8,  # output channels per register tile = vector lanes (clamped to a divisor of O / groups)
@@ -24,10 +25,4 @@ DEFAULT_KNOBS = {
 
 def schedule(func: tirx.PrimFunc, knobs=None) -> tirx.PrimFunc:
     """Schedule a ``float_conv2d_exact`` PrimFunc (blocks ``pad`` (optional), ``acc``, ``out``)."""
-    knobs = merge_knobs(DEFAULT_KNOBS, knobs, "float_conv2d_exact")
-    sch = s_tir.Schedule(func)
-    schedule_pad(sch, knobs["parallel"])
-    c_total = int(func.params[0].ty.shape[1])
-    o_total, cg = (int(v) for v in func.params[1].ty.shape[:2])
-    schedule_conv(sch, weight="w", o_per_group=o_total * cg // c_total, knobs=knobs)
-    return sch.mod["main"]
+    return schedule_oihw_conv(func, merge_knobs(DEFAULT_KNOBS, knobs, "float_conv2d_exact"), "w")

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from tvm import DataType, s_tir, tirx
 
+from schedules.common import divisor_at_most, merge_knobs
+
 DEFAULT_KNOBS = {
     # pointwise (1x1, no padding) vpmaddwd kernel of schedules.int8_conv2d.x86_pairs
     "algorithm": "auto",  # "pairs", "direct" (the tiled schedule below) or "auto": pairs for 1x1 when Cg >= pair_min_channels
@@ -63,22 +65,6 @@ def pair_plan(geo: dict, knobs=None):
     want_o = max(1, min(knobs["pair_tile_o"], knobs["pair_acc_registers"] // tile_p))
     tile_o = x86_pairs.choose_tile_o(geo["og"], want_o)
     return {"layout": "pairs", "tile_o": tile_o, "tile_p": tile_p, "unroll": knobs["pair_unroll"]}
-
-
-def merge_knobs(defaults: dict, knobs, op: str) -> dict:
-    """``defaults`` updated with ``knobs``; an unknown knob name raises ``KeyError``."""
-    merged = dict(defaults)
-    if knobs:
-        unknown = set(knobs) - set(defaults)
-        if unknown:
-            raise KeyError(f"unknown {op} knobs: {sorted(unknown)}")
-        merged.update(knobs)
-    return merged
-
-
-def divisor_at_most(extent: int, want: int) -> int:
-    """Largest divisor of ``extent`` that is at most ``want`` (at least 1)."""
-    return max(d for d in range(1, max(1, min(extent, want)) + 1) if extent % d == 0)
 
 
 def block_names(sch: s_tir.Schedule) -> set[str]:
@@ -163,12 +149,17 @@ def schedule_conv(sch: s_tir.Schedule, *, weight: str, o_per_group: int, knobs: 
     sch.vectorize(i_o)
 
 
-def schedule(func: tirx.PrimFunc, knobs=None) -> tirx.PrimFunc:
-    """Schedule an ``int8_conv2d`` PrimFunc (blocks ``pad`` (optional), ``acc``, ``out``)."""
-    knobs = merge_knobs(DEFAULT_KNOBS, knobs, "int8_conv2d")
+def schedule_oihw_conv(func: tirx.PrimFunc, knobs: dict, weight: str) -> tirx.PrimFunc:
+    """Tiled schedule of a grouped conv PrimFunc whose second parameter is an OIHW kernel named
+    ``weight`` (blocks ``pad`` (optional), ``acc``, ``out``); ``knobs`` already merged."""
     sch = s_tir.Schedule(func)
     schedule_pad(sch, knobs["parallel"])
     c_total = int(func.params[0].ty.shape[1])
     o_total, cg = (int(v) for v in func.params[1].ty.shape[:2])
-    schedule_conv(sch, weight="wq", o_per_group=o_total * cg // c_total, knobs=knobs)
+    schedule_conv(sch, weight=weight, o_per_group=o_total * cg // c_total, knobs=knobs)
     return sch.mod["main"]
+
+
+def schedule(func: tirx.PrimFunc, knobs=None) -> tirx.PrimFunc:
+    """Schedule an ``int8_conv2d`` PrimFunc (blocks ``pad`` (optional), ``acc``, ``out``)."""
+    return schedule_oihw_conv(func, merge_knobs(DEFAULT_KNOBS, knobs, "int8_conv2d"), "wq")

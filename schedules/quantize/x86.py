@@ -12,6 +12,7 @@ columns vectorized (``im2col_vector_width`` words per vector). Vector lanes are 
 from __future__ import annotations
 
 from tvm import s_tir, tirx
+from schedules.common import merge_knobs
 
 DEFAULT_KNOBS = {
     "vector_width": 8,  # lanes of the innermost W loop of the quantize stage (float32 in, int8 out)
@@ -21,16 +22,6 @@ DEFAULT_KNOBS = {
     "im2col_vector_width": 4,  # lanes of the output-column loop of the im2col stage (one word per lane)
     "im2col_unroll": True,  # unroll the word loop kr of the im2col stage (resolves its per-word select)
 }
-
-
-def _knobs(knobs) -> dict:
-    merged = dict(DEFAULT_KNOBS)
-    if knobs:
-        unknown = set(knobs) - set(DEFAULT_KNOBS)
-        if unknown:
-            raise KeyError(f"unknown quantize knobs: {sorted(unknown)}")
-        merged.update(knobs)
-    return merged
 
 
 def vector_lanes(extent: int, want: int) -> int:
@@ -102,7 +93,7 @@ def _schedule_im2col(sch: s_tir.Schedule, block, knobs: dict) -> None:
 def schedule(func: tirx.PrimFunc, knobs=None) -> tirx.PrimFunc:
     """Schedule a ``quantize``, ``quantize_bitpack`` or ``quantize_bitpack_im2col`` PrimFunc (block
     names ``quantize``, ``bitpack``, ``pad``, ``im2col``)."""
-    knobs = _knobs(knobs)
+    knobs = merge_knobs(DEFAULT_KNOBS, knobs, "quantize")
     sch = s_tir.Schedule(func)
     _schedule_elementwise(sch, sch.get_sblock("quantize"), knobs)
     names = {sch.get(b).name_hint for b in sch.get_child_blocks(sch.get_sblock("root"))}

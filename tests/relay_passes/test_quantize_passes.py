@@ -98,7 +98,6 @@ def test_lower_float32_accumulation_uses_stock_tvm_conv():
     layers = conv_layers(mod)
     from relay_passes.utils import BindingRewriter  # noqa: F401  (the pass API under test)
     from tvm_sepnet.ops import parse_conv
-    from tvm import relax
     from tvm.relax.expr_functor import mutator
 
     @mutator

@@ -2,26 +2,12 @@
 (float32 accumulation), for binary (all pack widths) and int8 weights."""
 import numpy as np
 import pytest
-import tvm
+
+from tests.schedules.conftest import run_prim_func
 
 from schedules.common import PACK_DTYPES, num_words, pack_bits_for
 from schedules.decoded_weight_conv2d import reference
 from schedules.decoded_weight_conv2d.kernel import decoded_weight_conv2d_prim_func
-from tvm_sepnet.targets import host_mcpu
-
-
-@pytest.fixture(scope="module")
-def target():
-    return tvm.target.Target({"kind": "llvm", "mcpu": host_mcpu(), "num-cores": 2})
-
-
-def run_prim_func(func, target, inputs, out_shape):
-    """Compile a call_tir-style PrimFunc (no global_symbol) on its own and run it once."""
-    ex = tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target)
-    dev = tvm.cpu()
-    out = tvm.runtime.empty(out_shape, "float32", dev)
-    ex["main"](*[tvm.runtime.tensor(a, dev) for a in inputs], out)
-    return out.numpy()
 
 
 def pack_signs(signs, pack_bits):

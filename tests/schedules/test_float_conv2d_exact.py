@@ -1,25 +1,11 @@
 """float_conv2d_exact: TVM kernel (unscheduled and x86) bit for bit against the float64 numpy twin."""
 import numpy as np
 import pytest
-import tvm
+
+from tests.schedules.conftest import run_prim_func
 
 from schedules.float_conv2d_exact import reference
 from schedules.float_conv2d_exact.kernel import float_conv2d_exact_prim_func
-from tvm_sepnet.targets import host_mcpu
-
-
-@pytest.fixture(scope="module")
-def target():
-    return tvm.target.Target({"kind": "llvm", "mcpu": host_mcpu(), "num-cores": 2})
-
-
-def run_prim_func(func, target, inputs, out_shape):
-    """Compile a call_tir-style PrimFunc (no global_symbol) on its own and run it once."""
-    ex = tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target)
-    dev = tvm.cpu()
-    out = tvm.runtime.empty(out_shape, "float32", dev)
-    ex["main"](*[tvm.runtime.tensor(a, dev) for a in inputs], out)
-    return out.numpy()
 
 
 # (x_shape, w_shape, strides, padding, dilation, groups, relu, family)

@@ -4,28 +4,14 @@ import itertools
 
 import numpy as np
 import pytest
+
+from tests.schedules.conftest import run_prim_func
 import tvm
 
 from schedules.common import conv_out_size, integer_epilogue_np, normalize_padding
 from schedules.int8_conv2d import reference
 from schedules.int8_conv2d.kernel import int8_conv2d_prim_func
 from schedules.int8_conv2d.packing import quantize_weights_int8
-from tvm_sepnet.targets import host_mcpu
-
-
-@pytest.fixture(scope="module")
-def target():
-    return tvm.target.Target({"kind": "llvm", "mcpu": host_mcpu(), "num-cores": 2})
-
-
-def run_prim_func(func, target, inputs, out_shape):
-    """Compile a call_tir-style PrimFunc (no global_symbol) on its own and run it once."""
-    ex = tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target)
-    dev = tvm.cpu()
-    args = [tvm.runtime.tensor(a, dev) for a in inputs]
-    out = tvm.runtime.empty(out_shape, "float32", dev)
-    ex["main"](*args, out)
-    return out.numpy()
 
 
 def random_case(rng, x_shape, x_dtype, w_shape):
