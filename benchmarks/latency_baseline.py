@@ -10,28 +10,16 @@ import argparse
 import json
 import os
 import platform
-import time
-
 import numpy as np
 
 import tvm_sepnet  # noqa: F401  (sets TVM_NUM_THREADS before the TVM runtime starts)
 import tvm
 from tvm import relax
 
+from tvm_sepnet.bench.timing import median_seconds
 from tvm_sepnet.builder import build
 from tvm_sepnet.models import default_config, get_model, to_onnx, to_relax
 from tvm_sepnet.targets import get_target
-
-
-def median_ms(fn, warmup=3, runs=30) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
 
 
 def main(argv=None):
@@ -64,7 +52,7 @@ def main(argv=None):
     opts.intra_op_num_threads = threads
     sess = ort.InferenceSession(to_onnx(net).SerializeToString(), opts, providers=["CPUExecutionProvider"])
     feed = {sess.get_inputs()[0].name: x}
-    results["sepnet_r_onnxruntime_fp32_ms"] = median_ms(lambda: sess.run(None, feed), runs=args.runs)
+    results["sepnet_r_onnxruntime_fp32_ms"] = 1e3 * median_seconds(lambda: sess.run(None, feed), args.runs)
 
     base = results["sepnet_r_onnxruntime_fp32_ms"]
     results["ratio_bq_vs_onnxruntime"] = results["sepnet_bq_tvm_sepnet_ms"] / base

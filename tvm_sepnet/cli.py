@@ -129,10 +129,16 @@ def cmd_export_onnx(args) -> dict:
 def cmd_models(args) -> dict:
     from .models import default_config, list_models
 
-    result = {"models": {name: default_config(name) for name in list_models()}}
+    from .models import get_model
+
+    result = {"models": {}}
+    for name in list_models():
+        net = get_model(name, seed=None)  # shapes only: counts need no weights
+        result["models"][name] = {"config": default_config(name), "params": int(net.num_params()),
+                                  "macs": int(net.macs())}
     if not args.json:
-        for name, cfg in result["models"].items():
-            print(f"{name:16} {cfg}")
+        for name, info in result["models"].items():
+            print(f"{name:16} {info['params']:>10,} params {info['macs'] / 1e9:6.3f} GMAC  {info['config']}")
     return result
 
 

@@ -86,3 +86,10 @@ def test_bench_quick_writes_valid_json(tmp_path):
     assert saved["peaks"]["popcount"] > 0 and saved["peaks"]["int16_mac"] > 0
     e2e = saved["end_to_end"]
     assert {"ort_fp32_ms", "ort_int8_qdq_ms", "sepnet_bq_a2_ms"} <= set(e2e)
+
+
+def test_models_lists_counts():
+    res, _ = cli_json("models")
+    assert 1.2e6 <= res["models"]["sepnet-bq"]["params"] <= 1.35e6
+    assert res["models"]["sepnet-bq"]["config"] == {"kxk": "binary", "pointwise": "int8", "act_bits": 4}
+    assert set(res["models"]) == {"sepnet-r", "sepnet-b", "sepnet-bq", "squeezenet1.1", "mobilenet-0.5"}
