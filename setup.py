@@ -1,11 +1,13 @@
 """tvm-sepnet: compile SEP-Nets (pattern networks) to bitserial and int8 kernels with Apache TVM."""
+import os
+
 from setuptools import find_packages, setup
 
 setup(
     name="tvm-sepnet",
     version="0.1.0",
     description="Apache TVM extension compiling pattern networks (SEP-Nets) to low-bit kernels",
-    long_description=open("README.md", encoding="utf-8").read() if __import__("os").path.exists("README.md") else "",
+    long_description=open("README.md", encoding="utf-8").read() if os.path.exists("README.md") else "",
     long_description_content_type="text/markdown",
     packages=find_packages(include=["tvm_sepnet*", "relay_passes*", "schedules*"]),
     package_data={"tvm_sepnet.bench": ["peak.c"]},

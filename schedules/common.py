@@ -93,3 +93,26 @@ def merge_knobs(defaults: dict, knobs, op: str) -> dict:
 def divisor_at_most(extent: int, want: int) -> int:
     """Largest divisor of ``extent`` that is at most ``want`` (at least 1)."""
     return max(d for d in range(1, max(1, min(extent, want)) + 1) if extent % d == 0)
+
+
+def grouped_conv2d_f64(x: np.ndarray, w: np.ndarray, *, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1) -> np.ndarray:
+    """float64 ``(N, O, Ho, Wo)`` grouped convolution of NCHW ``x`` with OIHW ``w`` (zero padding,
+    ``padding = (top, left, bottom, right)``), all arithmetic in float64."""
+    n, c, h, wd = x.shape
+    o_n, cg, kh, kw = w.shape
+    if c != cg * groups or o_n % groups:
+        raise ValueError(f"inconsistent conv shapes: x {x.shape}, w {w.shape}, groups {groups}")
+    sh, sw = (int(strides),) * 2 if isinstance(strides, int) else (int(v) for v in strides)
+    dh, dw = (int(dilation),) * 2 if isinstance(dilation, int) else (int(v) for v in dilation)
+    top, left, bottom, right = normalize_padding(padding)
+    ho = conv_out_size(h, kh, sh, top, bottom, dh)
+    wo = conv_out_size(wd, kw, sw, left, right, dw)
+    xp = np.pad(np.asarray(x, np.float64), ((0, 0), (0, 0), (top, bottom), (left, right)))
+    cols = np.empty((n, c, kh, kw, ho, wo), np.float64)
+    for ky in range(kh):
+        for kx in range(kw):
+            y0, x0 = ky * dh, kx * dw
+            cols[:, :, ky, kx] = xp[:, :, y0 : y0 + sh * (ho - 1) + 1 : sh, x0 : x0 + sw * (wo - 1) + 1 : sw]
+    cols = cols.reshape(n, groups, cg * kh * kw, ho * wo)
+    wmat = np.asarray(w, np.float64).reshape(groups, o_n // groups, cg * kh * kw)
+    return np.matmul(wmat[None], cols).reshape(n, o_n, ho, wo)

@@ -31,9 +31,8 @@ ARTIFACT_FORMAT = 1
 LIB_NAME, GRAPH_JSON, GRAPH_NPZ, META_JSON = "model.so", "graph.json", "graph.npz", "meta.json"
 
 
-def _check_constants(mod: tvm.IRModule) -> None:
+def _check_constants(graph: dict, consts: dict) -> None:
     """Raise InvalidWeightsError for a NaN/Inf constant left outside conv layers (e.g. dense)."""
-    graph, consts = export_graph(mod)
     owner = {}
     for node in graph["nodes"]:
         for a in node["args"]:
@@ -56,10 +55,10 @@ def quantize_model(mod: tvm.IRModule, params=None, *, kxk="binary", pointwise="i
         mod = relax.transform.BindParams("main", params)(mod)
     mod = apply_pass(quantize_weights_pipeline(kxk=kxk, pointwise=pointwise, keep_first=keep_first, skip=skip,
                                                layer_names=layer_names), mod)
-    _check_constants(mod)
+    graph, consts = export_graph(mod)
+    _check_constants(graph, consts)
     if act_bits is None:
         return mod
-    graph, consts = export_graph(mod)
     executor = ReferenceExecutor(graph, consts)
     if calib is None:
         samples = synthetic_inputs(graph["inputs"])

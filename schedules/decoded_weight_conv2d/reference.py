@@ -1,7 +1,7 @@
 """numpy twin of :mod:`schedules.decoded_weight_conv2d.compute`.
 
 Weights are decoded to ±1 (binary words, LSB first) or ``float(wq)`` (int8), the grouped convolution
-runs in float64 (``schedules.int8_conv2d.reference.grouped_conv2d_f64``), then
+runs in float64 (``schedules.common.grouped_conv2d_f64``), then
 ``acc * scale[o] + bias[o]`` (float64), optional ReLU, one rounding to float32. The kernel
 accumulates in float32, so compare with a tolerance.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from schedules.int8_conv2d.reference import grouped_conv2d_f64
+from schedules.common import grouped_conv2d_f64
 
 
 def _decode_binary(wb: np.ndarray, channels_per_group: int) -> np.ndarray:

@@ -11,17 +11,9 @@ from __future__ import annotations
 from tvm import s_tir, tirx
 
 from schedules.common import merge_knobs
-from schedules.int8_conv2d.x86 import schedule_conv, schedule_pad
+from schedules.int8_conv2d.x86 import TILED_CONV_KNOBS, schedule_conv, schedule_pad
 
-DEFAULT_KNOBS = {
-    "tile_o": 16,  # output channels per register tile = vector lanes (clamped to a divisor of O / groups)
-    "tile_p": None,  # output positions per register tile, unrolled (None: from acc_registers)
-    "acc_registers": 12,  # vector registers for the accumulator tile when tile_p is None
-    "vector_bits": 256,  # register width (AVX2)
-    "min_tasks": 8,  # split positions into chunks until there are at least this many parallel tasks
-    "unroll": ("kx",),  # reduction loops to unroll, from ("ic", "ky", "kx")
-    "parallel": True,
-}
+DEFAULT_KNOBS = {**TILED_CONV_KNOBS, "tile_o": 16}  # see schedules.int8_conv2d.x86.TILED_CONV_KNOBS
 
 
 def _channels_per_group(sch: s_tir.Schedule) -> int:

@@ -1,11 +1,11 @@
 """numpy twin of :mod:`schedules.float_conv2d_exact.compute`: the grouped convolution in float64
-(``schedules.int8_conv2d.reference.grouped_conv2d_f64``), plus the float64 bias, one rounding to
+(``schedules.common.grouped_conv2d_f64``), plus the float64 bias, one rounding to
 float32, then the optional ReLU."""
 from __future__ import annotations
 
 import numpy as np
 
-from schedules.int8_conv2d.reference import grouped_conv2d_f64
+from schedules.common import grouped_conv2d_f64
 
 
 def float_conv2d_exact(x: np.ndarray, w: np.ndarray, bias: np.ndarray, *, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1, relu: bool = False) -> np.ndarray:

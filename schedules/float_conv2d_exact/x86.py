@@ -10,17 +10,9 @@ from __future__ import annotations
 from tvm import tirx
 
 from schedules.common import merge_knobs
-from schedules.int8_conv2d.x86 import schedule_oihw_conv
+from schedules.int8_conv2d.x86 import TILED_CONV_KNOBS, schedule_oihw_conv
 
-DEFAULT_KNOBS = {
-    "tile_o": 8,  # output channels per register tile = vector lanes (clamped to a divisor of O / groups)
-    "tile_p": None,  # output positions per register tile, unrolled (None: from acc_registers)
-    "acc_registers": 12,  # vector registers for the accumulator tile when tile_p is None
-    "vector_bits": 256,  # register width (AVX2)
-    "min_tasks": 8,  # split positions into chunks until there are at least this many parallel tasks
-    "unroll": ("kx",),  # reduction loops to unroll, from ("ic", "ky", "kx")
-    "parallel": True,
-}
+DEFAULT_KNOBS = dict(TILED_CONV_KNOBS)  # see schedules.int8_conv2d.x86.TILED_CONV_KNOBS
 
 
 def schedule(func: tirx.PrimFunc, knobs=None) -> tirx.PrimFunc:

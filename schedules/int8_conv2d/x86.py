@@ -30,6 +30,17 @@ from tvm import DataType, s_tir, tirx
 
 from schedules.common import divisor_at_most, merge_knobs
 
+# Knobs of the tiled direct-conv schedule (schedule_conv), shared by every OIHW conv kernel.
+TILED_CONV_KNOBS = {
+    "tile_o": 8,  # output channels per register tile = vector lanes (clamped to a divisor of O / groups)
+    "tile_p": None,  # output positions per register tile, unrolled (None: from acc_registers)
+    "acc_registers": 12,  # vector registers for the accumulator tile when tile_p is None
+    "vector_bits": 256,  # register width (AVX2)
+    "min_tasks": 8,  # split positions into chunks until there are at least this many parallel tasks
+    "unroll": ("kx",),  # reduction loops to unroll, from ("ic", "ky", "kx")
+    "parallel": True,
+}
+
 DEFAULT_KNOBS = {
     # pointwise (1x1, no padding) vpmaddwd kernel of schedules.int8_conv2d.x86_pairs
     "algorithm": "auto",  # "pairs", "direct" (the tiled schedule below) or "auto": pairs for 1x1 when Cg >= pair_min_channels
@@ -39,13 +50,8 @@ DEFAULT_KNOBS = {
     "pair_acc_registers": 12,  # pairs: tile_o * tile_p <= this many int32x8 accumulators
     "pair_unroll": 2,  # pairs: unroll factor of the channel-pair loop (a divisor of ceil(Cg / 2))
     # direct schedule (kxk, padded, or small Cg)
-    "tile_o": 32,  # output channels per register tile = vector lanes (clamped to a divisor of O / groups)
-    "tile_p": None,  # output positions per register tile, unrolled (None: from acc_registers)
-    "acc_registers": 12,  # vector registers for the accumulator tile when tile_p is None
-    "vector_bits": 256,  # register width (AVX2)
-    "min_tasks": 8,  # split positions into chunks until there are at least this many parallel tasks
-    "unroll": ("kx",),  # reduction loops to unroll, from ("ic", "ky", "kx")
-    "parallel": True,
+    **TILED_CONV_KNOBS,
+    "tile_o": 32,
 }
 
 
