@@ -10,8 +10,12 @@ float (float32)    float        ``relax.nn.conv2d`` + bias add (+ relu): stock T
 binary / int8      float        ``decoded_weight_conv2d``
 binary             uint A-bit   ``quantize_bitpack`` → ``bitserial_conv2d`` (``impl`` bitserial/auto)
 binary             uint A-bit   ``quantize`` → ``int8_conv2d`` on ±1 int8 weights (``impl="int8"``)
-int8               8-bit        ``quantize`` → ``int8_conv2d``
+int8               8-bit        ``quantize`` → ``int8_conv2d`` (the quantize fused into the kernel
+                                when its weight plan is the pairs kernel: ``fuses_quantize``)
 =================  ===========  ===========================================================
+
+A residual layer (``attrs.residual``, from ``FuseResidualAdd``) passes its residual operand to the
+integer kernels, which add it in their epilogue before the ReLU.
 
 The schedule of each kernel comes from the target preset's family (``schedules/<op>/<family>.py``);
 identical kernels are added once. Epilogue constants are computed with
@@ -30,7 +34,7 @@ from schedules.bitserial_conv2d.packing import prepare_weights, unpack_weights
 from schedules.common import epilogue_params
 from schedules.decoded_weight_conv2d.kernel import decoded_weight_conv2d_prim_func
 from schedules.float_conv2d_exact.kernel import float_conv2d_exact_prim_func
-from schedules.int8_conv2d.kernel import int8_conv2d_prim_func, int8_conv2d_weight_plan
+from schedules.int8_conv2d.kernel import fuses_quantize, int8_conv2d_prim_func, int8_conv2d_weight_plan
 from schedules.int8_conv2d.packing import prepare_weights as prepare_int8_weights
 from schedules.quantize.kernel import quantize_bitpack_im2col_prim_func, quantize_prim_func
 from tvm_sepnet.errors import UnsupportedOpError
@@ -79,6 +83,11 @@ class _Lowerer(BindingRewriter):
         fmt, act = a.weight_format, a.act
         self.choices[a.name] = fmt if act["kind"] == "float" else f"{fmt}/{act['kind']}{act['bits']}"
         c = relax.const
+        if a.residual and act["kind"] == "float":
+            raise UnsupportedOpError(
+                f"layer {a.name!r}: a fused residual add needs an integer kernel (quantized activations); "
+                "build with fuse_epilogues=False or quantize the layer's activations")
+        res = [conv.residual] if a.residual else []
         if act["kind"] == "float" and fmt == "float" and a.accumulate == "float32":
             return self._stock_conv(conv)
         if act["kind"] == "float" and fmt == "float":
@@ -101,7 +110,7 @@ class _Lowerer(BindingRewriter):
             signs = unpack_weights(conv.w, a.channels_per_group).astype(np.int8)
             self.choices[a.name] = f"int8(±1)/uint{act['bits']}"
             return self._int8_conv(x, x_shape, signs, (0, (1 << act["bits"]) - 1, "uint8"), inv, scale, offset,
-                                   geo, knobs, out_shape)
+                                   geo, knobs, out_shape, res)
         if fmt == "binary":
             # im2col bit layout (docs/numerics.md): the producer packs taps (ky, kx, c) of a group into
             # pack_bits words; the stored wb (O, KC, KH, KW) becomes the kernel-ready wk (O, KR).
@@ -116,10 +125,10 @@ class _Lowerer(BindingRewriter):
                             lambda: quantize_bitpack_im2col_prim_func(x_shape, bits=bits, groups=groups, pack_bits=pack_bits,
                                                                       family=self.family, **pgeo),
                             [x, inv], xp_shape, pdt)
-            key = f"bitserial_conv2d({xp_shape},{wk.shape},{pdt},{geo['relu']})"
-            build = lambda: bitserial_conv2d_prim_func(xp_shape, wk.shape, pdt, relu=geo["relu"],
+            key = f"bitserial_conv2d({xp_shape},{wk.shape},{pdt},{geo['relu']},{a.residual})"
+            build = lambda: bitserial_conv2d_prim_func(xp_shape, wk.shape, pdt, relu=geo["relu"], residual=a.residual,
                                                        family=self.family, knobs=knobs)
-            return relax.call_tir(self._kernel(key, build), [xp, c(wk), c(scale), c(offset)],
+            return relax.call_tir(self._kernel(key, build), [xp, c(wk), c(scale), c(offset), *res],
                                   relax.TensorType(out_shape, "float32"))
         if fmt == "int8":
             if act["kind"] == "uint":
@@ -127,26 +136,32 @@ class _Lowerer(BindingRewriter):
             else:
                 hi = (1 << (act["bits"] - 1)) - 1
                 lo, qdtype = -hi, "int8"
-            return self._int8_conv(x, x_shape, conv.w, (lo, hi, qdtype), inv, scale, offset, geo, knobs, out_shape)
+            return self._int8_conv(x, x_shape, conv.w, (lo, hi, qdtype), inv, scale, offset, geo, knobs, out_shape, res)
         raise UnsupportedOpError(
             f"layer {a.name!r}: weights {fmt!r} with {act['kind']} activations have no kernel; "
             "quantize the layer's weights (binary or int8) or keep its activations float")
 
-    def _int8_conv(self, x, x_shape, wq, qrange, inv, scale, offset, geo, knobs, out_shape):
-        """quantize (to ``qrange`` = (lo, hi, dtype)) then the int8 conv kernel on stored int8 weights."""
+    def _int8_conv(self, x, x_shape, wq, qrange, inv, scale, offset, geo, knobs, out_shape, res):
+        """quantize (to ``qrange`` = (lo, hi, dtype)) then the int8 conv kernel on stored int8 weights;
+        the quantize runs inside the kernel when its plan allows (``fuses_quantize``)."""
         c = relax.const
         lo, hi, qdtype = qrange
-        xq = self._call(f"quantize({x_shape},{lo},{hi},{qdtype})",
-                        lambda: quantize_prim_func(x_shape, lo=lo, hi=hi, out_dtype=qdtype, family=self.family),
-                        [x, inv], x_shape, qdtype)
         plan = int8_conv2d_weight_plan(x_shape, wq.shape, family=self.family, knobs=knobs,
                                        **{k: v for k, v in geo.items() if k != "relu"})
         wk = prepare_int8_weights(wq, plan)  # kernel-ready layout (the stored wq when plan is None)
-        key = f"int8_conv2d({x_shape},{qdtype},{wq.shape},{geo},{plan})"
-        build = lambda: int8_conv2d_prim_func(x_shape, qdtype, wq.shape, family=self.family,
-                                              knobs=knobs, prepacked=True, **geo)
-        return relax.call_tir(self._kernel(key, build), [xq, c(wk), c(scale), c(offset)],
-                              relax.TensorType(out_shape, "float32"))
+        fused = fuses_quantize(plan)
+        if fused:
+            args = [x, c(wk), c(scale), c(offset), inv, *res]
+        else:
+            xq = self._call(f"quantize({x_shape},{lo},{hi},{qdtype})",
+                            lambda: quantize_prim_func(x_shape, lo=lo, hi=hi, out_dtype=qdtype, family=self.family),
+                            [x, inv], x_shape, qdtype)
+            args = [xq, c(wk), c(scale), c(offset), *res]
+        quantize = (lo, hi) if fused else None
+        key = f"int8_conv2d({x_shape},{qdtype},{wq.shape},{geo},{plan},{quantize},{bool(res)})"
+        build = lambda: int8_conv2d_prim_func(x_shape, qdtype, wq.shape, family=self.family, knobs=knobs,
+                                              prepacked=True, residual=bool(res), quantize=quantize, **geo)
+        return relax.call_tir(self._kernel(key, build), args, relax.TensorType(out_shape, "float32"))
 
     def _stock_conv(self, conv):
         a = conv.attrs

@@ -11,6 +11,7 @@ import tvm
 from .binarize_pattern_convs import BinarizePatternConvs
 from .fold_batch_norm import FoldBatchNorm
 from .fuse_relu import FuseReLU
+from .fuse_residual_add import FuseResidualAdd
 from .lower_to_kernels import LowerToKernels
 from .quantize_pointwise_convs import QuantizePointwiseConvs
 from .wrap_conv_layers import WrapConvLayers
@@ -29,6 +30,12 @@ def quantize_weights_pipeline(kxk: str = "binary", pointwise: str = "int8", keep
     if pointwise == "int8":
         passes.append(QuantizePointwiseConvs(skip=skip))
     return tvm.transform.Sequential(passes, name="sepnet.quantize_weights")
+
+
+def fuse_epilogues_pipeline() -> tvm.transform.Sequential:
+    """Fold residual adds (PRB add, identity skip) and the ReLU after them into integer conv layers
+    (runs after activation quantization: only integer kernels take a residual operand)."""
+    return tvm.transform.Sequential([FuseResidualAdd(), FuseReLU()], name="sepnet.fuse_epilogues")
 
 
 def lowering_pipeline(target="x86", knobs=None) -> tvm.transform.Sequential:

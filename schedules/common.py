@@ -3,6 +3,9 @@
 The integer epilogue (docs/numerics.md) turns an int32 accumulator into float32:
 ``y = (float32(acc) + offset[o]) * scale[o]`` if ``scale[o] != 0`` else ``offset[o]``, then
 ``max(y, 0)`` with ``relu``. Add-then-multiply, so no FMA contraction can change the result.
+A residual layer adds a float32 ``r`` (same shape as the output) before the ReLU:
+``relu?(y + r)``, with an ``llvm.arithmetic.fence`` on ``y`` so that LLVM cannot contract the multiply
+into that add (measured: without it the scalar tails of the pairs kernel became FMAs).
 """
 from __future__ import annotations
 
@@ -42,24 +45,31 @@ def normalize_padding(padding) -> tuple[int, int, int, int]:
     raise ValueError(f"padding must be an int, (h, w) or (top, left, bottom, right), got {padding}")
 
 
-def integer_epilogue_te(acc, scale, offset, o, relu: bool):
-    """TE expression of the integer epilogue for one element (acc: int32 expr, o: channel index)."""
+def integer_epilogue_te(acc, scale, offset, o, relu: bool, residual=None):
+    """TE expression of the integer epilogue for one element (acc: int32 expr, o: channel index,
+    residual: the float32 residual element or None)."""
     from tvm import tirx
 
     accf = acc.astype("float32")
     y = tirx.Select(scale[o] != tirx.const(0.0, "float32"), (accf + offset[o]) * scale[o], offset[o])
+    if residual is not None:  # the fence keeps LLVM from contracting the multiply into this add (FMA)
+        y = tirx.call_llvm_pure_intrin("float32", "llvm.arithmetic.fence", y) + residual
     if relu:
         y = tirx.max(y, tirx.const(0.0, "float32"))
     return y
 
 
-def integer_epilogue_np(acc: np.ndarray, scale: np.ndarray, offset: np.ndarray, relu: bool) -> np.ndarray:
-    """numpy twin of :func:`integer_epilogue_te`; acc is (N, O, H, W) integer."""
+def integer_epilogue_np(acc: np.ndarray, scale: np.ndarray, offset: np.ndarray, relu: bool,
+                        residual: np.ndarray | None = None) -> np.ndarray:
+    """numpy twin of :func:`integer_epilogue_te`; acc is (N, O, H, W) integer, residual float32 of
+    the same shape or None."""
     accf = acc.astype(np.float32)
     s = scale.astype(np.float32).reshape(1, -1, 1, 1)
     b = offset.astype(np.float32).reshape(1, -1, 1, 1)
     with np.errstate(invalid="ignore", over="ignore"):
         y = np.where(s != 0, (accf + b) * s, b).astype(np.float32)
+    if residual is not None:
+        y = (y + np.asarray(residual, np.float32)).astype(np.float32)
     if relu:
         y = np.maximum(y, np.float32(0))
     return y

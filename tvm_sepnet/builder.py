@@ -16,7 +16,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from relay_passes.pipeline import build_pipeline
+from relay_passes.pipeline import build_pipeline, fuse_epilogues_pipeline
 from relay_passes.utils import apply_pass
 from relay_passes import ChooseKxkKernels, ExposeLayerOutputs, LowerToKernels, QuantizeActivations, quantize_weights_pipeline
 
@@ -49,8 +49,9 @@ def _check_constants(graph: dict, consts: dict) -> None:
 
 def quantize_model(mod: tvm.IRModule, params=None, *, kxk="binary", pointwise="int8", act_bits=4,
                    keep_first=True, skip=(), calib=None, calibration="minmax", layer_names=None,
-                   kernel_choice="model", target="x86") -> tvm.IRModule:
-    """The quantized ``sepnet`` dialect module (before lowering) of a float Relax model."""
+                   kernel_choice="model", target="x86", fuse_epilogues=True) -> tvm.IRModule:
+    """The quantized ``sepnet`` dialect module (before lowering) of a float Relax model;
+    ``fuse_epilogues`` folds residual adds + ReLU into the integer conv layers."""
     if params:
         mod = relax.transform.BindParams("main", params)(mod)
     mod = apply_pass(quantize_weights_pipeline(kxk=kxk, pointwise=pointwise, keep_first=keep_first, skip=skip,
@@ -68,7 +69,8 @@ def quantize_model(mod: tvm.IRModule, params=None, *, kxk="binary", pointwise="i
         samples = [executor.check_inputs(s) for s in calib]
     ranges = calibrate(executor, samples, calibration)
     mod = QuantizeActivations(ranges, act_bits=act_bits)(mod)
-    return ChooseKxkKernels(kernel_choice, target=target)(mod)
+    mod = ChooseKxkKernels(kernel_choice, target=target)(mod)
+    return apply_pass(fuse_epilogues_pipeline(), mod) if fuse_epilogues else mod
 
 
 class Artifact:
@@ -186,7 +188,7 @@ class Artifact:
 
 def build(mod: tvm.IRModule, target="x86", params=None, *, kxk="binary", pointwise="int8", act_bits=4,
           keep_first=True, skip=(), calib=None, calibration="minmax", knobs=None, layer_names=None,
-          probe_layers=False, kernel_choice="model") -> Artifact:
+          probe_layers=False, kernel_choice="model", fuse_epilogues=True) -> Artifact:
     """Compile a float Relax model (function ``main``) into a pattern network for ``target``.
 
     kxk: ``binary`` (pattern-binarize k×k convs) or ``float``; pointwise: ``int8`` or ``float``;
@@ -196,12 +198,13 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, kxk="binary", pointwi
     for the conv layers in program order (the ONNX node names); probe_layers: ``main`` also returns every
     conv layer's output (for :meth:`Artifact.check_layers`); kernel_choice: how binary layers with
     quantized activations pick bitserial or int8 (``model``, ``measure``, ``bitserial``, ``int8``;
-    relay_passes/choose_kxk_kernels.py).
+    relay_passes/choose_kxk_kernels.py); fuse_epilogues: fold residual adds and their ReLU into the
+    integer conv kernels (relay_passes/fuse_residual_add.py; False keeps them separate ops).
     """
     preset = get_target(target)
     qmod = quantize_model(mod, params, kxk=kxk, pointwise=pointwise, act_bits=act_bits, keep_first=keep_first,
                           skip=skip, calib=calib, calibration=calibration, layer_names=layer_names,
-                          kernel_choice=kernel_choice, target=preset)
+                          kernel_choice=kernel_choice, target=preset, fuse_epilogues=fuse_epilogues)
     graph, consts = export_graph(qmod)
     lower = LowerToKernels(preset, knobs)
     probes = []
@@ -212,7 +215,7 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, kxk="binary", pointwi
     tvm_target = preset.tvm_target()
     lib = tvm.compile(lowered, target=tvm_target, relax_pipeline=build_pipeline(preset))
     config = {"kxk": kxk, "pointwise": pointwise, "act_bits": act_bits, "keep_first": keep_first,
-              "kernel_choice": kernel_choice,
+              "kernel_choice": kernel_choice, "fuse_epilogues": fuse_epilogues,
               "calibration": calibration if act_bits is not None else None,
               "calib": "synthetic" if calib is None else ("file" if isinstance(calib, (str, os.PathLike)) else "data")}
     table = layer_table(graph, consts, lower.choices)

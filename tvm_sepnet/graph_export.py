@@ -99,8 +99,9 @@ class _Exporter:
         if op == "relax.call_pure_packed" and value.args[0].global_symbol == CONV_OP:
             attrs = json.loads(str(value.args[5].value))
             ConvAttrs.from_json(json.dumps(attrs))  # validates
+            operands = list(value.args[1:5]) + list(value.args[6:])  # x, w, w_scale, bias[, residual]
             self.nodes.append({"name": name, "op": CONV_OP,
-                               "args": [self.arg(a, name) for a in value.args[1:5]], "attrs": attrs})
+                               "args": [self.arg(a, name) for a in operands], "attrs": attrs})
             return
         short = op[len("relax."):] if op and op.startswith("relax.") else op
         if short not in _OP_ATTRS:

@@ -1,6 +1,6 @@
 """The tvm-sepnet graph dialect: one ``sepnet.conv2d`` op that every pass rewrites.
 
-A layer is ``R.call_pure_packed("sepnet.conv2d", x, w, w_scale, bias, R.str(attrs_json))``:
+A layer is ``R.call_pure_packed("sepnet.conv2d", x, w, w_scale, bias, R.str(attrs_json)[, residual])``:
 
 * ``x``: float32 NCHW activations (always float at the graph level; an activation quantizer is an
   attribute of the op, expanded into a kernel by ``LowerToKernels``);
@@ -8,10 +8,13 @@ A layer is ``R.call_pure_packed("sepnet.conv2d", x, w, w_scale, bias, R.str(attr
   bits ``(O, KC, KH, KW)``, docs/numerics.md) or ``int8`` (int8 OIHW);
 * ``w_scale``: float32 ``(O,)`` (alpha for binary, the int8 step for int8, ones for float);
 * ``bias``: float32 ``(O,)``;
+* ``residual`` (only with ``attrs.residual``): a float32 tensor of the output's shape added to the
+  layer's epilogue result before the ReLU (the pattern residual block's add, or a skip connection;
+  fused by ``relay_passes.FuseResidualAdd``): ``out = relu?(epilogue(acc) + residual)``;
 * attrs (JSON): geometry (``strides``, ``padding`` (top, left, bottom, right), ``dilation``, ``groups``,
   ``kernel``, ``channels``, ``in_channels``), ``relu``, ``name``, ``weight_format``, ``act``
   (``{"kind": "float"}``, ``{"kind": "uint", "bits": A, "scale": s}`` or
-  ``{"kind": "int", "bits": 8, "scale": s}``), ``accumulate`` (``float32`` or ``float64``) and ``impl``
+  ``{"kind": "int", "bits": 8, "scale": s}``), ``accumulate`` (``float32`` or ``float64``), ``residual`` (bool: a residual operand follows) and ``impl``
   (the kernel of a binary layer with quantized activations: ``auto``/``bitserial`` or ``int8``).
 
 Layout and quantization parameters travel as these explicit attributes, never as global state.
@@ -43,6 +46,7 @@ class ConvAttrs:
     act: dict = field(default_factory=lambda: {"kind": "float"})
     accumulate: str = "float64"
     impl: str = "auto"  # binary layers with quantized activations: bitserial | int8 (ChooseKxkKernels)
+    residual: bool = False  # a residual tensor is added after the epilogue, before the ReLU
 
     @property
     def is_pointwise(self) -> bool:
@@ -72,6 +76,7 @@ class ConvAttrs:
     def from_json(cls, text: str) -> "ConvAttrs":
         d = json.loads(text)
         d.setdefault("impl", "auto")
+        d.setdefault("residual", False)
         for key in ("kernel", "strides", "padding", "dilation"):
             d[key] = tuple(d[key])
         return cls(**d)
@@ -85,12 +90,16 @@ class ConvAttrs:
         return (n, self.channels, ho, wo)
 
 
-def make_conv(x, w: np.ndarray, w_scale: np.ndarray, bias: np.ndarray, attrs: ConvAttrs):
-    """Build a ``sepnet.conv2d`` call on relax expression ``x`` with constant parameters."""
+def make_conv(x, w: np.ndarray, w_scale: np.ndarray, bias: np.ndarray, attrs: ConvAttrs, residual=None):
+    """Build a ``sepnet.conv2d`` call on relax expression ``x`` with constant parameters
+    (``residual``: the expression added before the ReLU, iff ``attrs.residual``)."""
     from tvm import relax
 
+    if (residual is not None) != bool(attrs.residual):
+        raise ValueError(f"layer {attrs.name!r}: attrs.residual={attrs.residual} but residual operand {residual!r}")
     x_shape = [int(v) for v in x.ty.shape]
     out_ty = relax.TensorType(attrs.out_shape(x_shape), "float32")
+    extra = [] if residual is None else [residual]
     return relax.call_pure_packed(
         CONV_OP,
         x,
@@ -98,6 +107,7 @@ def make_conv(x, w: np.ndarray, w_scale: np.ndarray, bias: np.ndarray, attrs: Co
         relax.const(np.asarray(w_scale, np.float32)),
         relax.const(np.asarray(bias, np.float32)),
         relax.expr.String(attrs.to_json()),
+        *extra,
         ty_args=out_ty,
     )
 
@@ -111,12 +121,15 @@ class ConvCall:
     w_scale: np.ndarray
     bias: np.ndarray
     attrs: ConvAttrs
+    residual: object = None
 
     def rebuild(self, x=None, **changes):
-        """A new call with some of (w, w_scale, bias, attrs) replaced."""
-        fields = {"w": self.w, "w_scale": self.w_scale, "bias": self.bias, "attrs": self.attrs}
+        """A new call with some of (w, w_scale, bias, attrs, residual) replaced."""
+        fields = {"w": self.w, "w_scale": self.w_scale, "bias": self.bias, "attrs": self.attrs,
+                  "residual": self.residual}
         fields.update(changes)
-        return make_conv(self.x if x is None else x, fields["w"], fields["w_scale"], fields["bias"], fields["attrs"])
+        return make_conv(self.x if x is None else x, fields["w"], fields["w_scale"], fields["bias"], fields["attrs"],
+                         fields["residual"])
 
 
 def parse_conv(expr) -> ConvCall | None:
@@ -128,11 +141,12 @@ def parse_conv(expr) -> ConvCall | None:
     callee = expr.args[0]
     if not isinstance(callee, relax.ExternFunc) or callee.global_symbol != CONV_OP:
         return None
-    x, w, w_scale, bias, attrs = expr.args[1:]
+    x, w, w_scale, bias, attrs = expr.args[1:6]
     return ConvCall(
         x=x,
         w=w.value.numpy(),
         w_scale=w_scale.value.numpy(),
         bias=bias.value.numpy(),
         attrs=ConvAttrs.from_json(str(attrs.value)),
+        residual=expr.args[6] if len(expr.args) > 6 else None,
     )

@@ -27,8 +27,14 @@ def _geometry(a: dict) -> dict:
             "dilation": tuple(a["dilation"]), "groups": a["groups"]}
 
 
-def run_conv_layer(x: np.ndarray, w, w_scale, bias, a: dict) -> np.ndarray:
-    """One ``sepnet.conv2d`` layer (attrs ``a`` as in tvm_sepnet.ops) on float32 input ``x``."""
+def run_conv_layer(x: np.ndarray, w, w_scale, bias, a: dict, residual: np.ndarray | None = None) -> np.ndarray:
+    """One ``sepnet.conv2d`` layer (attrs ``a`` as in tvm_sepnet.ops) on float32 input ``x``; with
+    ``a["residual"]`` the float32 ``residual`` is added to the epilogue result before the ReLU."""
+    if a.get("residual"):
+        if residual is None:
+            raise UnsupportedOpError(f"layer {a['name']!r}: residual layer without its residual operand")
+        y = run_conv_layer(x, w, w_scale, bias, {**a, "residual": False, "relu": False}) + residual
+        return np.maximum(y, np.float32(0)) if a["relu"] else y
     geo = _geometry(a)
     act, fmt, relu = a["act"], a["weight_format"], a["relu"]
     cg = a["in_channels"] // a["groups"]
@@ -207,7 +213,7 @@ class ReferenceExecutor:
             if observe is not None:
                 observe(node, args)
             if node["op"] == "sepnet.conv2d":
-                env[node["name"]] = run_conv_layer(*args, node["attrs"])
+                env[node["name"]] = run_conv_layer(*args[:4], node["attrs"], *args[4:])
             elif node["op"] in _SIMPLE:
                 env[node["name"]] = _SIMPLE[node["op"]](node["attrs"], *args)
             else:

@@ -18,7 +18,8 @@ Contract (docs/numerics.md, "Bit packing"):
   integer, so ``popcount(x)`` is shared by all output channels of a tile.
 - ``out[n, o, y, x]`` (float32, NCHW) is the integer epilogue of ``acc``
   (``schedules.common.integer_epilogue_te``): ``(float32(acc) + offset[o]) * scale[o]``, or
-  ``offset[o]`` where ``scale[o] == 0``, then ``max(., 0)`` with ``relu``.
+  ``offset[o]`` where ``scale[o] == 0``; with a ``residual[n, o, y, x]`` (float32) operand that is
+  added next; then ``max(., 0)`` with ``relu``.
 """
 from __future__ import annotations
 
@@ -60,10 +61,12 @@ def bitserial_accumulate(xcol: te.Tensor, wk: te.Tensor, name: str = "acc") -> t
     return te.compute(shape, body, name=name)
 
 
-def bitserial_conv2d(xcol: te.Tensor, wk: te.Tensor, scale: te.Tensor, offset: te.Tensor, *, relu: bool) -> te.Tensor:
+def bitserial_conv2d(xcol: te.Tensor, wk: te.Tensor, scale: te.Tensor, offset: te.Tensor, *, relu: bool, residual: te.Tensor | None = None) -> te.Tensor:
     """float32 ``(N, O, Ho, Wo)``: the integer epilogue of :func:`bitserial_accumulate`.
 
-    ``scale`` and ``offset`` are float32 ``(O,)``; stages ``acc``, ``out``.
+    ``scale`` and ``offset`` are float32 ``(O,)``, ``residual`` None or float32 ``(N, O, Ho, Wo)``;
+    stages ``acc``, ``out``.
     """
     acc = bitserial_accumulate(xcol, wk)
-    return te.compute(acc.shape, lambda nn, oo, yy, xx: integer_epilogue_te(acc[nn, oo, yy, xx], scale, offset, oo, relu), name="out")
+    return te.compute(acc.shape, lambda nn, oo, yy, xx: integer_epilogue_te(
+        acc[nn, oo, yy, xx], scale, offset, oo, relu, None if residual is None else residual[nn, oo, yy, xx]), name="out")

@@ -10,7 +10,8 @@ Contract (docs/numerics.md):
   ``padding = (top, left, bottom, right)``). Exact: no overflow for ``Cg*KH*KW < 2^16``.
 - ``out[n, o, y, x]`` (float32, NCHW) is the integer epilogue of ``acc``
   (``schedules.common.integer_epilogue_te``): ``(float32(acc) + offset[o]) * scale[o]``, or
-  ``offset[o]`` where ``scale[o] == 0``, then ``max(., 0)`` with ``relu``.
+  ``offset[o]`` where ``scale[o] == 0``, plus ``residual[n, o, y, x]`` (float32) for a residual
+  layer, then ``max(., 0)`` with ``relu``.
 
 Stages: ``pad`` (only with non-zero padding), ``acc``, ``out``.
 """
@@ -102,10 +103,11 @@ def int8_accumulate(xq: te.Tensor, wq: te.Tensor, *, strides, padding, dilation,
     )
 
 
-def int8_conv2d(xq: te.Tensor, wq: te.Tensor, scale: te.Tensor, offset: te.Tensor, *, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1, relu: bool = False) -> te.Tensor:
+def int8_conv2d(xq: te.Tensor, wq: te.Tensor, scale: te.Tensor, offset: te.Tensor, *, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1, relu: bool = False, residual: te.Tensor | None = None) -> te.Tensor:
     """float32 ``(N, O, Ho, Wo)``: the integer epilogue of :func:`int8_accumulate`.
 
-    ``scale`` and ``offset`` are float32 ``(O,)``.
+    ``scale`` and ``offset`` are float32 ``(O,)``; ``residual`` None or float32 ``(N, O, Ho, Wo)``.
     """
     acc = int8_accumulate(xq, wq, strides=strides, padding=padding, dilation=dilation, groups=groups)
-    return te.compute(acc.shape, lambda nn, oo, yy, xx: integer_epilogue_te(acc[nn, oo, yy, xx], scale, offset, oo, relu), name="out")
+    return te.compute(acc.shape, lambda nn, oo, yy, xx: integer_epilogue_te(
+        acc[nn, oo, yy, xx], scale, offset, oo, relu, None if residual is None else residual[nn, oo, yy, xx]), name="out")

@@ -10,7 +10,7 @@ from tvm import te, tirx
 
 from schedules.int8_conv2d import compute
 
-__all__ = ["int8_conv2d_prim_func", "int8_conv2d_weight_plan"]
+__all__ = ["fuses_quantize", "int8_conv2d_prim_func", "int8_conv2d_weight_plan"]
 
 
 def _placeholder(shape, dtype: str, name: str) -> te.Tensor:
@@ -28,12 +28,20 @@ def int8_conv2d_weight_plan(x_shape, w_shape, *, strides=(1, 1), padding=0, dila
     return x86.pair_plan(geo, knobs)
 
 
-def int8_conv2d_prim_func(x_shape, x_dtype: str, w_shape, *, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1, relu: bool = False, family: str | None = "x86", knobs=None, prepacked: bool = False) -> tirx.PrimFunc:
-    """PrimFunc ``(xq x_dtype[N, C, H, W], wq int8[O, Cg, KH, KW], scale f32[O], offset f32[O]) ->
-    f32[N, O, Ho, Wo]``; ``x_dtype`` is "uint8" or "int8"; ``family`` "x86" schedules it, None
-    leaves it unscheduled. With ``prepacked=True`` the weight parameter is
-    ``packing.prepare_weights(wq, int8_conv2d_weight_plan(...))`` instead of ``wq`` (same when the
-    plan is None)."""
+def fuses_quantize(plan) -> bool:
+    """Whether the kernel of weight plan ``plan`` can quantize its float input itself (the pairs
+    kernel does it in its repacking stage)."""
+    return plan is not None and plan.get("layout") == "pairs"
+
+
+def int8_conv2d_prim_func(x_shape, x_dtype: str, w_shape, *, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1, relu: bool = False, residual: bool = False, quantize=None, family: str | None = "x86", knobs=None, prepacked: bool = False) -> tirx.PrimFunc:
+    """PrimFunc ``(xq x_dtype[N, C, H, W], wq int8[O, Cg, KH, KW], scale f32[O], offset f32[O]
+    [, inv_scale f32[1]][, residual f32[N, O, Ho, Wo]]) -> f32[N, O, Ho, Wo]``; ``x_dtype`` is "uint8"
+    or "int8"; ``family`` "x86" schedules it, None leaves it unscheduled. With ``prepacked=True`` the
+    weight parameter is ``packing.prepare_weights(wq, int8_conv2d_weight_plan(...))`` instead of
+    ``wq`` (same when the plan is None). ``residual`` adds a residual operand before the ReLU;
+    ``quantize=(lo, hi)`` (only where :func:`fuses_quantize` of the plan) makes the first parameter the
+    float32 activations, quantized to ``x_dtype`` in the kernel with ``inv_scale``."""
     if x_dtype not in ("uint8", "int8"):
         raise ValueError(f"int8_conv2d wants uint8/int8 activations, got {x_dtype}")
     plan = int8_conv2d_weight_plan(x_shape, w_shape, strides=strides, padding=padding, dilation=dilation, groups=groups, family=family, knobs=knobs)
@@ -41,14 +49,20 @@ def int8_conv2d_prim_func(x_shape, x_dtype: str, w_shape, *, strides=(1, 1), pad
         from schedules.int8_conv2d import x86_pairs
 
         geo = compute.conv_geometry(x_shape, w_shape, strides=strides, padding=padding, dilation=dilation, groups=groups)
-        return x86_pairs.build(geo, x_dtype, relu=relu, tile_o=plan["tile_o"], tile_p=plan["tile_p"], prepacked=prepacked, unroll_pairs=plan["unroll"])
+        return x86_pairs.build(geo, x_dtype, relu=relu, tile_o=plan["tile_o"], tile_p=plan["tile_p"], prepacked=prepacked,
+                               unroll_pairs=plan["unroll"], quantize=quantize, residual=residual)
+    if quantize is not None:
+        raise ValueError("int8_conv2d: this kernel does not fuse the input quantization (see fuses_quantize)")
     o_n = int(w_shape[0])
     xq = _placeholder(x_shape, x_dtype, "xq")
     wq = _placeholder(w_shape, "int8", "wq")
     scale = _placeholder((o_n,), "float32", "scale")
     offset = _placeholder((o_n,), "float32", "offset")
-    out = compute.int8_conv2d(xq, wq, scale, offset, strides=strides, padding=padding, dilation=dilation, groups=groups, relu=relu)
-    func = te.create_prim_func([xq, wq, scale, offset, out]).without_attr("global_symbol")
+    geo = compute.conv_geometry(x_shape, w_shape, strides=strides, padding=padding, dilation=dilation, groups=groups)
+    res = [_placeholder((geo["n"], o_n, geo["ho"], geo["wo"]), "float32", "residual")] if residual else []
+    out = compute.int8_conv2d(xq, wq, scale, offset, strides=strides, padding=padding, dilation=dilation, groups=groups,
+                              relu=relu, residual=res[0] if res else None)
+    func = te.create_prim_func([xq, wq, scale, offset, *res, out]).without_attr("global_symbol")
     if family is None:
         return func
     if family == "x86":

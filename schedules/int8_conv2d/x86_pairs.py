@@ -21,9 +21,17 @@ Main stage: one parallel task per (n, output block of ``tile_o`` channels, pixel
 the pair loop runs: per pair one int32x8 activation load per pixel vector, one broadcast weight pair
 per channel, one ``vpmaddwd`` + ``vpaddd`` per accumulator. The epilogue is vectorized over pixels
 and stores NCHW rows directly (only the ragged last vector of a row is stored lane by lane).
+
+Fusions (parameters of :func:`build`): ``quantize=(lo, hi)`` makes the kernel take the float32
+activations and ``inv_scale`` instead of ``xq``; stage 1 quantizes as it repacks
+(``clip(rint(x * inv_scale), lo, hi)``, the contract of ``schedules.quantize``), so no separate
+quantize kernel runs and no 8-bit tensor is written. ``residual=True`` adds a float32
+``residual[n, o, y, x]`` operand in the epilogue before the ReLU. PrimFunc parameters:
+``(x, w, scale, offset[, inv_scale][, residual], out)``.
 """
 from __future__ import annotations
 
+from tvm import tirx
 from tvm.script import tirx as T
 
 LANES = 8  # int32 lanes of a 256-bit register
@@ -50,7 +58,14 @@ def choose_tile_p(positions: int, want: int) -> int:
     return best[1]
 
 
-def build(geo: dict, x_dtype: str, *, relu: bool, tile_o: int, tile_p: int, prepacked: bool, unroll_pairs: int):
+def _drop_params(func, names):
+    """``func`` without the (unused) buffer parameters called ``names``."""
+    keep = [p for p in func.params if p.name not in names]
+    return tirx.PrimFunc(keep, func.body, func.ret_type, func.attrs)
+
+
+def build(geo: dict, x_dtype: str, *, relu: bool, tile_o: int, tile_p: int, prepacked: bool, unroll_pairs: int,
+          quantize=None, residual: bool = False):
     n_n, c_n, h_n, w_n = geo["n"], geo["c"], geo["h"], geo["w"]
     o_n, cg, og = geo["o"], geo["cg"], geo["og"]
     ho, wo, sh, sw = geo["ho"], geo["wo"], geo["sh"], geo["sw"]
@@ -66,6 +81,9 @@ def build(geo: dict, x_dtype: str, *, relu: bool, tile_o: int, tile_p: int, prep
     full = p_n // LANES * LANES  # pixels covered by whole vectors
     contiguous = sh == 1 and sw == 1 and ho == h_n and wo == w_n
     signed = x_dtype == "int8"
+    with_residual = bool(residual)
+    in_dtype = "float32" if quantize is not None else x_dtype
+    q_lo, q_hi = (float(v) for v in quantize) if quantize is not None else (0.0, 0.0)
     hw = h_n * w_n
     tasks = n_n * ob_n * pt_n
     rep_tasks = n_n * groups * r2
@@ -104,13 +122,21 @@ def build(geo: dict, x_dtype: str, *, relu: bool, tile_o: int, tile_p: int, prep
     def w_base(t):
         return (t // pt_n % ob_n) * r2 * to
 
-    def epilogue(scale, offset, accv, o, lanes):
+    def epilogue(scale, offset, accv, o, lanes, res=None):
         """Integer epilogue (schedules.common) of an int32 vector of ``lanes`` lanes, channel ``o``."""
         def bc(value):
             return T.broadcast(value, lanes) if lanes > 1 else value
         accf = T.Cast("float32x8" if lanes > 1 else "float32", accv)
         y = T.Select(bc(scale[o] != T.float32(0)), (accf + bc(offset[o])) * bc(scale[o]), bc(offset[o]))
+        if res is not None:  # the fence keeps LLVM from contracting the multiply into this add (FMA)
+            y = T.call_llvm_pure_intrin("float32x8" if lanes > 1 else "float32", "llvm.arithmetic.fence", y) + res
         return T.max(y, bc(T.float32(0))) if relu else y
+
+    def code(value, inv):
+        """int32 of an 8-bit activation: the value itself, or its quantization (fused quantize)."""
+        if quantize is None:
+            return T.Cast("int32", value)
+        return T.Cast("int32", T.min(T.max(T.nearbyint(value * inv), T.float32(q_lo)), T.float32(q_hi)))
 
     def in_index(p):
         if contiguous:
@@ -125,15 +151,19 @@ def build(geo: dict, x_dtype: str, *, relu: bool, tile_o: int, tile_p: int, prep
 
     @T.prim_func(private=True)
     def func(
-        xq: T.Buffer((n_n, c_n, h_n, w_n), x_dtype),
+        xq: T.Buffer((n_n, c_n, h_n, w_n), in_dtype),
         wq: T.Buffer(w_shape, w_dtype),
         scale: T.Buffer((o_n,), "float32"),
         offset: T.Buffer((o_n,), "float32"),
+        inv_scale: T.Buffer((1,), "float32"),
+        residual: T.Buffer((n_n, o_n, ho, wo), "float32"),
         out: T.Buffer((n_n, o_n, ho, wo), "float32"),
     ):
         T.func_attr({"tirx.noalias": True})
-        xflat = T.decl_buffer((n_n * c_n * hw,), x_dtype, data=xq.data)
+        xflat = T.decl_buffer((n_n * c_n * hw,), in_dtype, data=xq.data)
         oflat = T.decl_buffer((n_n * o_n * p_n,), "float32", data=out.data)
+        if with_residual:
+            rflat = T.decl_buffer((n_n * o_n * p_n,), "float32", data=residual.data)
         xs = T.decl_buffer((n_n * groups * r2 * ppad,), "int32")
         wk = T.decl_buffer((ob_n * r2 * to,), "int32")
         if prepacked:
@@ -149,17 +179,17 @@ def build(geo: dict, x_dtype: str, *, relu: bool, tile_o: int, tile_p: int, prep
                 for v in range(full // LANES):
                     for l in T.vectorized(LANES):
                         xs[t * ppad + v * LANES + l] = pair_word(
-                            T.Cast("int32", xflat[rep_base(t) + v * LANES + l]),
-                            hi_of(T.Cast("int32", xflat[hi_index(rep_base(t) + hw + v * LANES + l)]), t % r2))
+                            code(xflat[rep_base(t) + v * LANES + l], inv_scale[0]),
+                            hi_of(code(xflat[hi_index(rep_base(t) + hw + v * LANES + l)], inv_scale[0]), t % r2))
                 for q in range(p_n - full):
                     xs[t * ppad + full + q] = pair_word(
-                        T.Cast("int32", xflat[rep_base(t) + full + q]),
-                        hi_of(T.Cast("int32", xflat[hi_index(rep_base(t) + hw + full + q)]), t % r2))
+                        code(xflat[rep_base(t) + full + q], inv_scale[0]),
+                        hi_of(code(xflat[hi_index(rep_base(t) + hw + full + q)], inv_scale[0]), t % r2))
             else:
                 for p in range(p_n):
                     xs[t * ppad + p] = pair_word(
-                        T.Cast("int32", xflat[rep_base(t) + in_index(p)]),
-                        hi_of(T.Cast("int32", xflat[hi_index(rep_base(t) + hw + in_index(p))]), t % r2))
+                        code(xflat[rep_base(t) + in_index(p)], inv_scale[0]),
+                        hi_of(code(xflat[hi_index(rep_base(t) + hw + in_index(p))], inv_scale[0]), t % r2))
         # stage 2: register-tiled vpmaddwd
         for t in T.parallel(tasks):
             acc = T.decl_buffer((to * tp,), "int32x8", scope="local")
@@ -179,10 +209,15 @@ def build(geo: dict, x_dtype: str, *, relu: bool, tile_o: int, tile_p: int, prep
             for j in T.unroll(to):
                 for v in T.unroll(tp):
                     if p_of(t, v) + LANES <= p_n:
-                        oflat[T.ramp(o_row(t, j) + p_of(t, v), 1, LANES)] = epilogue(scale, offset, acc[j * tp + v], o_of(t, j), LANES)
+                        oflat[T.ramp(o_row(t, j) + p_of(t, v), 1, LANES)] = epilogue(
+                            scale, offset, acc[j * tp + v], o_of(t, j), LANES,
+                            rflat[T.ramp(o_row(t, j) + p_of(t, v), 1, LANES)] if with_residual else None)
                     elif p_of(t, v) < p_n:
                         for l in T.unroll(LANES):
                             if p_of(t, v) + l < p_n:
-                                oflat[o_row(t, j) + p_of(t, v) + l] = epilogue(scale, offset, T.Shuffle([acc[j * tp + v]], [l]), o_of(t, j), 1)
+                                oflat[o_row(t, j) + p_of(t, v) + l] = epilogue(
+                                    scale, offset, T.Shuffle([acc[j * tp + v]], [l]), o_of(t, j), 1,
+                                    rflat[o_row(t, j) + p_of(t, v) + l] if with_residual else None)
 
-    return func
+    unused = ([] if quantize is not None else ["inv_scale"]) + ([] if residual else ["residual"])
+    return _drop_params(func, unused)

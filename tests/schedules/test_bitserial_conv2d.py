@@ -197,3 +197,19 @@ def test_prim_func_signature():
     shapes = [tuple(p.ty.shape) for p in func.params]
     assert [tuple(int(d) for d in s) for s in shapes] == [(1, 2, 9, 2, 1, 9), (8, 1), (8,), (8,), (1, 8, 9, 9)]
     assert all(str(d.ty) == "int64" for s in shapes for d in s)
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_residual_added_before_relu(relu, target):
+    rng = np.random.default_rng(11)
+    _, _, xcol, wk, scale, offset = _problem(rng, 1, 64, 9, 9, 32, 3, 4, 2, 64, padding=1)
+    n, _, ho, _, _, wo = xcol.shape
+    residual = rng.standard_normal((n, wk.shape[0], ho, wo)).astype(np.float32) * 50
+    expected = ref.bitserial_conv2d(xcol, wk, scale, offset, relu=relu, residual=residual)
+    want = ref.bitserial_conv2d(xcol, wk, scale, offset, relu=False) + residual
+    np.testing.assert_array_equal(expected, np.maximum(want, 0) if relu else want)
+    func = bitserial_conv2d_prim_func(xcol.shape, wk.shape, str(xcol.dtype), relu=relu, residual=True)
+    ex = tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target)
+    out = tvm.runtime.empty(expected.shape, "float32", tvm.cpu())
+    ex["main"](*[tvm.runtime.tensor(a) for a in (xcol, wk, scale, offset, residual)], out)
+    np.testing.assert_array_equal(out.numpy(), expected)

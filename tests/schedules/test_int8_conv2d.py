@@ -197,3 +197,49 @@ def test_weight_plan_choice():
     hi = (wk >> 16).astype(np.int16)
     assert lo[1, 3, 1] == wq[3, 6, 0, 0] and hi[1, 3, 1] == wq[3, 7, 0, 0] and hi[0, 7, 0] == 0
     assert prepare_weights(wq, None) is wq or np.array_equal(prepare_weights(wq, None), wq)
+
+
+# fused epilogue / prologue: (x_shape, x_dtype, w_shape, strides, padding, groups, relu, quantize)
+FUSED_CASES = [
+    ((1, 64, 7, 7), "uint8", (40, 16, 1, 1), (1, 1), 0, 4, True, False),  # tiled kernel + residual
+    ((1, 10, 9, 9), "int8", (6, 5, 3, 3), (2, 2), 1, 2, False, False),  # 3x3 odd channels, stride 2
+    ((1, 96, 14, 14), "uint8", (96, 24, 1, 1), (1, 1), 0, 4, True, True),  # pairs: quantize + residual
+    ((1, 50, 9, 9), "int8", (20, 25, 1, 1), (2, 2), 0, 2, False, True),  # pairs, odd Cg, signed, strided
+]
+
+
+@pytest.mark.parametrize("x_shape,x_dtype,w_shape,strides,padding,groups,relu,quantize", FUSED_CASES)
+def test_fused_residual_and_quantize_match_reference(target, x_shape, x_dtype, w_shape, strides, padding, groups, relu, quantize):
+    """A residual operand is added before the ReLU; with ``quantize`` the pairs kernel takes float
+    activations and quantizes them as ``schedules.quantize`` does (bit-exact to quantize + conv)."""
+    from schedules.int8_conv2d.kernel import fuses_quantize, int8_conv2d_weight_plan
+    from schedules.int8_conv2d.packing import prepare_weights
+    from schedules.quantize.reference import quantize as quantize_ref
+
+    rng = np.random.default_rng(sum(x_shape) + 5)
+    _, wq, scale, offset = random_case(rng, x_shape, x_dtype, w_shape)
+    lo, hi = (0, 255) if x_dtype == "uint8" else (-127, 127)
+    x = (rng.standard_normal(x_shape) * 40).astype(np.float32)
+    inv = np.float32(1.7)
+    xq = quantize_ref(x, inv, lo, hi, x_dtype)
+    conv = dict(strides=strides, padding=padding, groups=groups)
+    plan = int8_conv2d_weight_plan(x_shape, w_shape, **conv)
+    assert fuses_quantize(plan) == quantize
+    ho = conv_out_size(x_shape[2], w_shape[2], strides[0], padding, padding)
+    wo = conv_out_size(x_shape[3], w_shape[3], strides[1], padding, padding)
+    residual = rng.standard_normal((1, w_shape[0], ho, wo)).astype(np.float32) * 3
+    expected = reference.int8_conv2d(xq, wq, scale, offset, relu=relu, residual=residual, **conv)
+    plain = reference.int8_conv2d(xq, wq, scale, offset, **conv)
+    want = plain + residual
+    np.testing.assert_array_equal(expected, np.maximum(want, 0) if relu else want)
+    func = int8_conv2d_prim_func(x_shape, x_dtype, w_shape, relu=relu, residual=True, prepacked=True,
+                                 quantize=(lo, hi) if quantize else None, **conv)
+    inputs = [x if quantize else xq, prepare_weights(wq, plan), scale, offset]
+    inputs += [np.array([inv], np.float32)] if quantize else []
+    got = run_prim_func(func, target, inputs + [residual], expected.shape)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_unfusable_quantize_is_refused():
+    with pytest.raises(ValueError, match="does not fuse the input quantization"):
+        int8_conv2d_prim_func((1, 8, 6, 6), "uint8", (4, 8, 3, 3), quantize=(0, 255))

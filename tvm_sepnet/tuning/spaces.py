@@ -1,0 +1,70 @@
+"""MetaSchedule design spaces of our kernels: the knobs of the hand schedules, sampled.
+
+Each space is a function ``space(sch)`` for ``ms.space_generator.ScheduleFn`` over the *unscheduled*
+kernel PrimFunc (``family=None``). The loop structure is the hand schedule's (so every sampled point
+is a valid, fast-shaped kernel); only the knobs are decisions in the trace, so MetaSchedule can
+replay and mutate them:
+
+- ``bitserial_conv2d`` (schedules/bitserial_conv2d/x86.py): ``tile_o`` and ``tile_x`` are
+  ``sample_perfect_tile`` splits of the output-channel (within a group) and column loops (innermost
+  factor at most 16 / 32), the unroll depth of the reduction is a ``sample_categorical`` of
+  ``meta_schedule.unroll_explicit``; two structures (the ``o_inner`` knob) are two design spaces.
+- ``int8_conv2d`` tiled direct kernel (schedules/int8_conv2d/x86.py ``schedule_conv``): ``tile_p``
+  (positions per register tile) and the position chunking are ``sample_perfect_tile`` splits; the
+  vector width of output channels stays the hand value (a whole register).
+
+The pointwise pairs kernel (x86_pairs.py) is written directly in TIR with its weight layout tied to
+its tiles, so it is not a MetaSchedule space: its knobs are left at the hand defaults.
+"""
+from __future__ import annotations
+
+from tvm import s_tir
+
+UNROLL_STEPS = [0, 16, 64, 512]
+
+
+def _annotate_unroll(sch: s_tir.Schedule) -> None:
+    root = sch.get_sblock("root")
+    step = sch.sample_categorical(UNROLL_STEPS, [0.25] * 4)
+    sch.annotate(root, "meta_schedule.unroll_explicit", step)
+
+
+def bitserial_conv2d_space(sch: s_tir.Schedule) -> list[s_tir.Schedule]:
+    """Design spaces of an unscheduled ``bitserial_conv2d`` PrimFunc (blocks ``acc``, ``out``)."""
+    spaces = []
+    for o_inner in (False, True):
+        s = sch.copy()
+        _bitserial_structure(s, o_inner)
+        spaces.append(s)
+    return spaces
+
+
+def _bitserial_structure(sch: s_tir.Schedule, o_inner: bool) -> None:
+    func = sch.mod["main"]
+    groups = int(func.params[0].ty.shape[1])  # xcol: (N, G, Ho, A, KR, Wo)
+    o_total = int(func.params[1].ty.shape[0])
+    acc = sch.get_sblock("acc")
+    out = sch.get_sblock("out")
+    n, o, y, x, a, kr = sch.get_loops(acc)
+    og, oi = sch.split(o, factors=[groups, o_total // groups])  # tiles never straddle a group
+    oo, oi = sch.split(oi, factors=sch.sample_perfect_tile(oi, n=2, max_innermost_factor=16))
+    xo, xi = sch.split(x, factors=sch.sample_perfect_tile(x, n=2, max_innermost_factor=32))
+    if o_inner:
+        sch.reorder(n, y, xo, og, oo, a, kr, oi, xi)
+        par = sch.fuse(n, y)
+        tile = oo
+    else:
+        sch.reorder(n, og, oo, y, xo, a, kr, oi, xi)
+        par = sch.fuse(n, og, oo, y)
+        tile = xo
+    sch.parallel(par)
+    sch.unroll(oi)
+    sch.vectorize(xi)
+    sch.reverse_compute_at(out, tile, preserve_unit_loops=True)  # a fixed loop count for trace replay
+    e_oi, e_xi = sch.get_loops(out)[-2:]
+    sch.unroll(e_oi)
+    sch.vectorize(e_xi)
+    _annotate_unroll(sch)  # the reduction init is decomposed by the RewriteReductionBlock postproc
+
+
+SPACES = {"bitserial_conv2d": bitserial_conv2d_space}
