@@ -21,10 +21,11 @@ setup(
         "tornado",
         "cloudpickle",
         "psutil",
+        "matplotlib",  # tuning curves and benchmark plots
     ],
     extras_require={
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],
-        "test": ["pytest>=7", "onnx>=1.15", "onnxruntime>=1.17", "pygments", "matplotlib"],
+        "test": ["pytest>=7", "onnx>=1.15", "onnxruntime>=1.17", "pygments"],
     },
     entry_points={"console_scripts": ["tvm-sepnet=tvm_sepnet.cli:main"]},
 )

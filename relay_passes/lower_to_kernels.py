@@ -52,17 +52,36 @@ def _geometry(a) -> dict:
 
 @mutator
 class _Lowerer(BindingRewriter):
-    def __init__(self, mod, family: str, knobs: dict):
+    def __init__(self, mod, family: str, knobs: dict, tuning=None):
         super().__init__(mod)
         self.family = family
         self.knobs = knobs
+        self.tuning = tuning
         self.kernels: dict[str, object] = {}
         self.choices: dict[str, str] = {}
+        self.tasks: dict[str, dict] = {}  # tunable kernels: key -> {kind, unscheduled, hand, layers, calls, source}
+        self.layer = None
 
-    def _kernel(self, key: str, build):
-        """GlobalVar of a kernel PrimFunc, built and added once per distinct key."""
+    def _kernel(self, key: str, build, tunable=None):
+        """GlobalVar of a kernel PrimFunc, built and added once per distinct key. ``tunable`` =
+        (kind, unscheduled builder) marks a kernel with a MetaSchedule space (tvm_sepnet.tuning): its
+        tuned schedule replaces the hand one when ``self.tuning`` has a record for it."""
+        if tunable is not None:
+            task = self.tasks.get(key)
+            if task is None:
+                kind, unscheduled = tunable
+                task = self.tasks[key] = {"kind": kind, "unscheduled": unscheduled(), "layers": [], "calls": 0}
+            task["calls"] += 1
+            task["layers"].append(self.layer)
         if key not in self.kernels:
-            func = build().with_attr("op_pattern", OPAQUE).with_attr("tirx.is_scheduled", True)
+            func = None
+            if tunable is not None:
+                task = self.tasks[key]
+                task["hand"] = build()
+                func = self.tuning.lookup(task) if self.tuning is not None else None
+                task["source"] = "hand" if func is None else "tuned"
+                func = task["hand"] if func is None else func
+            func = (func if func is not None else build()).with_attr("op_pattern", OPAQUE).with_attr("tirx.is_scheduled", True)
             name = key.split("(")[0]
             self.kernels[key] = self.builder_.add_func(func, name)
         return self.kernels[key]
@@ -76,6 +95,7 @@ class _Lowerer(BindingRewriter):
         if conv is None:
             return None
         a, x = conv.attrs, conv.x
+        self.layer = a.name
         x_shape = tuple(int(v) for v in x.ty.shape)
         out_shape = a.out_shape(x_shape)
         geo = _geometry(a)
@@ -126,9 +146,10 @@ class _Lowerer(BindingRewriter):
                                                                       family=self.family, **pgeo),
                             [x, inv], xp_shape, pdt)
             key = f"bitserial_conv2d({xp_shape},{wk.shape},{pdt},{geo['relu']},{a.residual})"
-            build = lambda: bitserial_conv2d_prim_func(xp_shape, wk.shape, pdt, relu=geo["relu"], residual=a.residual,
-                                                       family=self.family, knobs=knobs)
-            return relax.call_tir(self._kernel(key, build), [xp, c(wk), c(scale), c(offset), *res],
+            build = lambda family=self.family: bitserial_conv2d_prim_func(
+                xp_shape, wk.shape, pdt, relu=geo["relu"], residual=a.residual, family=family, knobs=knobs)
+            tunable = ("bitserial_conv2d", lambda: build(None)) if self.family == "x86" else None
+            return relax.call_tir(self._kernel(key, build, tunable), [xp, c(wk), c(scale), c(offset), *res],
                                   relax.TensorType(out_shape, "float32"))
         if fmt == "int8":
             if act["kind"] == "uint":
@@ -177,16 +198,21 @@ class _Lowerer(BindingRewriter):
 class LowerToKernels:
     """Lower ``sepnet.conv2d`` layers to scheduled kernels of the target preset's family.
 
-    ``knobs`` maps a layer name to schedule knobs (tuning records); ``self.choices`` reports the
-    kernel chosen per layer after the pass ran."""
+    ``knobs`` maps a layer name to schedule knobs; ``tuning`` (``tvm_sepnet.tuning.TuningRecords``)
+    supplies tuned schedules of the tunable kernels. After the pass ran, ``self.choices`` reports the
+    kernel chosen per layer and ``self.tasks`` the tunable kernels (unscheduled and hand-scheduled
+    PrimFuncs, layers, calls, and whether the tuned or the hand schedule was used)."""
 
-    def __init__(self, target="x86", knobs=None):
+    def __init__(self, target="x86", knobs=None, tuning=None):
         self.family = get_target(target).family
         self.knobs = dict(knobs or {})
+        self.tuning = tuning
         self.choices: dict[str, str] = {}
+        self.tasks: dict[str, dict] = {}
 
     def rewrite_module(self, mod):
-        lowerer = _Lowerer(mod, self.family, self.knobs)
+        lowerer = _Lowerer(mod, self.family, self.knobs, self.tuning)
         out = lowerer.run()
         self.choices = lowerer.choices
+        self.tasks = lowerer.tasks
         return out

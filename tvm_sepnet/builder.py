@@ -188,7 +188,7 @@ class Artifact:
 
 def build(mod: tvm.IRModule, target="x86", params=None, *, kxk="binary", pointwise="int8", act_bits=4,
           keep_first=True, skip=(), calib=None, calibration="minmax", knobs=None, layer_names=None,
-          probe_layers=False, kernel_choice="model", fuse_epilogues=True) -> Artifact:
+          probe_layers=False, kernel_choice="model", fuse_epilogues=True, tuning=None) -> Artifact:
     """Compile a float Relax model (function ``main``) into a pattern network for ``target``.
 
     kxk: ``binary`` (pattern-binarize k×k convs) or ``float``; pointwise: ``int8`` or ``float``;
@@ -199,19 +199,29 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, kxk="binary", pointwi
     conv layer's output (for :meth:`Artifact.check_layers`); kernel_choice: how binary layers with
     quantized activations pick bitserial or int8 (``model``, ``measure``, ``bitserial``, ``int8``;
     relay_passes/choose_kxk_kernels.py); fuse_epilogues: fold residual adds and their ReLU into the
-    integer conv kernels (relay_passes/fuse_residual_add.py; False keeps them separate ops).
+    integer conv kernels (relay_passes/fuse_residual_add.py; False keeps them separate ops);
+    tuning: a ``tvm-sepnet tune`` work directory whose records replace hand schedules where they were
+    measured faster (``meta["tuning"]`` reports how many kernels got a tuned schedule); records that
+    match none of the model's kernels raise ``TuningMismatchError``.
     """
     preset = get_target(target)
     qmod = quantize_model(mod, params, kxk=kxk, pointwise=pointwise, act_bits=act_bits, keep_first=keep_first,
                           skip=skip, calib=calib, calibration=calibration, layer_names=layer_names,
                           kernel_choice=kernel_choice, target=preset, fuse_epilogues=fuse_epilogues)
     graph, consts = export_graph(qmod)
-    lower = LowerToKernels(preset, knobs)
+    records = None
+    if tuning is not None:
+        from .tuning.records import TuningRecords
+
+        records = TuningRecords(str(tuning), preset)
+    lower = LowerToKernels(preset, knobs, tuning=records)
     probes = []
     if probe_layers:
         probes = [{"node": n["name"], "layer": n["attrs"]["name"]} for n in graph["nodes"] if n["op"] == "sepnet.conv2d"]
         qmod = ExposeLayerOutputs()(qmod)
     lowered = lower(qmod)
+    if records is not None:
+        records.check_matched()
     tvm_target = preset.tvm_target()
     lib = tvm.compile(lowered, target=tvm_target, relax_pipeline=build_pipeline(preset))
     config = {"kxk": kxk, "pointwise": pointwise, "act_bits": act_bits, "keep_first": keep_first,
@@ -230,6 +240,7 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, kxk="binary", pointwi
         "inputs": graph["inputs"],
         "outputs": graph["outputs"],
         "probes": probes,
+        "tuning": None if records is None else {"work_dir": os.path.abspath(str(tuning)), **records.summary()},
         **table,
     }
     return Artifact(lib, graph, consts, meta)

@@ -48,16 +48,46 @@ def cmd_compile(args) -> dict:
         cfg["act_bits"] = None if args.act_bits == "float" else args.act_bits
     art = build(model.mod, args.target, kxk=cfg["kxk"], pointwise=cfg["pointwise"], act_bits=cfg["act_bits"],
                 keep_first=not args.binarize_first, calib=args.calib, calibration=args.calibration,
-                layer_names=model.layer_names, kernel_choice=args.kernel_choice)
+                layer_names=model.layer_names, kernel_choice=args.kernel_choice, tuning=args.tuning)
     art.meta["model"] = model.name
     path = art.export(args.output)
     result = {"artifact": path, "model": model.name, "target": art.meta["target"], "config": art.meta["config"],
               "layers": art.layers, "weight_bytes_total": art.meta["weight_bytes_total"],
               "weight_bytes_theoretical": art.meta["weight_bytes_theoretical"]}
+    if art.meta.get("tuning"):
+        tuned = art.meta["tuning"]
+        result["tuning"] = tuned
+        if not args.json:
+            print(f"tuning {tuned['work_dir']}: {tuned['tuned']} kernel(s) tuned, {tuned['hand_faster']} kept the "
+                  f"faster hand schedule, {tuned['no_record']} without a record (hand schedule)")
     if not args.json:
         print(format_table(art.meta))
         print(f"wrote {path}")
     return result
+
+
+def cmd_tune(args) -> dict:
+    from .tuning import tune
+    from .tuning.curve import plot_curves, read_curves
+
+    config = {}
+    if args.act_bits is not None:
+        config["act_bits"] = None if args.act_bits == "float" else args.act_bits
+    summary = tune(args.model, args.target, args.trials, args.work_dir, tracker=args.tracker, key=args.key,
+                   search=args.search, trials_per_iter=args.trials_per_iter, search_seed=args.seed_tuning,
+                   only=args.only, config=config, timeout=args.timeout, **_zoo_options(args))
+    plot = args.plot or f"{args.work_dir}/tuning.png"
+    curves = read_curves(args.work_dir, summary["tasks"])
+    summary["plot"] = plot_curves({args.search: curves}, plot)
+    summary["curve_end_to_end_ms"] = [v * 1e3 for v in curves["end_to_end"]]
+    if not args.json:
+        for r in summary["tasks"]:
+            best = f"{r['best_ms']:.4f}" if r["best_ms"] else "-"
+            print(f"{r['task']:<44} calls {r['calls']:>2}  trials {r['trials']:>4}  hand {r['hand_ms']:.4f} ms  "
+                  f"best {best} ms  x{(r['speedup'] or 0):.2f}")
+        print(f"tuned kernels: {summary['hand_kernel_ms']:.3f} ms (hand) -> {summary['tuned_kernel_ms']:.3f} ms; "
+              f"{summary['trials_this_run']} trials in {summary['seconds']:.0f} s; plot {summary['plot']}")
+    return summary
 
 
 def _read_inputs(art, specs: list[str]) -> dict:
@@ -168,9 +198,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--binarize-first", action="store_true", help="binarize the first conv too")
     p.add_argument("--kernel-choice", choices=["model", "measure", "bitserial", "int8"], default="model",
                    help="kernel of binary layers with quantized activations (default: cost model)")
+    p.add_argument("--tuning", help="work directory of tvm-sepnet tune: use its tuned schedules")
     p.add_argument("-o", "--output", required=True, help="artifact folder to write")
     _add_zoo_args(p)
     p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("tune", help="autotune a model's kernels (MetaSchedule + XGBoost), resumable")
+    p.add_argument("model", help="zoo name or .onnx path")
+    p.add_argument("--target", default="x86")
+    p.add_argument("--trials", type=int, default=64, help="total trials for the work directory, split across tasks by time share; "
+                   "a rerun does only the missing ones (raise it to tune further)")
+    p.add_argument("--work-dir", required=True, help="database directory; a second run continues it")
+    p.add_argument("--tracker", help="HOST:PORT of a TVM RPC tracker to measure on (builds stay local)")
+    p.add_argument("--key", help="device key of the RPC servers under --tracker")
+    p.add_argument("--search", choices=["xgb", "random"], default="xgb", help="cost model: XGBoost or random")
+    p.add_argument("--trials-per-iter", type=int, default=8)
+    p.add_argument("--only", action="append", help="tune only tasks whose name contains this (repeatable)")
+    p.add_argument("--act-bits", type=_act_bits, default=None)
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per build / run before a trial fails")
+    p.add_argument("--seed-tuning", type=int, default=0, help="random seed of the search")
+    p.add_argument("--plot", help="PNG of the tuning curves (default WORK_DIR/tuning.png)")
+    _add_zoo_args(p)
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("run", help="run an artifact on an input (.npy)")
     p.add_argument("artifact")

@@ -46,8 +46,16 @@ DEFAULT_KNOBS = {
 
 def schedule(func: tirx.PrimFunc, knobs=None) -> tirx.PrimFunc:
     """Schedule a ``bitserial_conv2d`` PrimFunc (blocks ``acc``, ``out``)."""
-    knobs = merge_knobs(DEFAULT_KNOBS, knobs, "bitserial_conv2d")
     sch = s_tir.Schedule(func)
+    apply(sch, knobs)
+    return sch.mod["main"]
+
+
+def apply(sch: s_tir.Schedule, knobs=None) -> None:
+    """The hand schedule's steps on ``sch`` (whose ``main`` is an unscheduled ``bitserial_conv2d``);
+    its trace is the hand default's record in a tuning database (tvm_sepnet.tuning)."""
+    knobs = merge_knobs(DEFAULT_KNOBS, knobs, "bitserial_conv2d")
+    func = sch.mod["main"]
     groups = int(func.params[0].ty.shape[1])  # xcol: (N, G, Ho, A, KR, Wo)
     o_total = int(func.params[1].ty.shape[0])  # wk: (O, KR)
     acc = sch.get_sblock("acc")
@@ -84,4 +92,3 @@ def schedule(func: tirx.PrimFunc, knobs=None) -> tirx.PrimFunc:
     i_oi, i_xi = sch.get_loops(init)[-2:]
     sch.unroll(i_oi)
     sch.vectorize(i_xi) if knobs["vectorize_x"] else sch.unroll(i_xi)
-    return sch.mod["main"]

@@ -1,0 +1,2 @@
+"""Fixtures of the tuning tests."""
+from tests.schedules.conftest import target  # noqa: F401  (the host kernel target)

@@ -1,0 +1,71 @@
+"""Design spaces (every sampled point is a correct kernel), trial allocation, and the work
+directory's lock and crash repair."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tvm
+from tvm import s_tir
+
+from schedules.bitserial_conv2d import reference as ref
+from schedules.bitserial_conv2d.kernel import bitserial_conv2d_prim_func
+from tvm_sepnet.tuning.spaces import bitserial_conv2d_space
+from tvm_sepnet.tuning.tasks import workload_module
+from tvm_sepnet.tuning.tuner import allocate_trials
+from tvm_sepnet.tuning.workdir import RECORDS, WorkDir, WorkDirBusyError, repair_json_lines
+from tests.schedules.test_bitserial_conv2d import _problem
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_sampled_bitserial_schedules_are_bit_exact(target, residual):
+    rng = np.random.default_rng(5)
+    _, _, xcol, wk, scale, offset = _problem(rng, 1, 64, 10, 12, 32, 3, 4, 2, 64, padding=1)
+    n, _, ho, _, _, wo = xcol.shape
+    res = rng.standard_normal((n, wk.shape[0], ho, wo)).astype(np.float32)
+    expected = ref.bitserial_conv2d(xcol, wk, scale, offset, relu=True, residual=res if residual else None)
+    func = bitserial_conv2d_prim_func(xcol.shape, wk.shape, "uint64", relu=True, residual=residual, family=None)
+    mod = workload_module(func)
+    seen = set()
+    for seed in range(1, 7):
+        for sch in bitserial_conv2d_space(s_tir.Schedule(mod, seed=seed)):
+            decisions = tuple(str(v) for v in sch.trace.decisions.values())
+            seen.add(decisions)
+            lib = tvm.compile(sch.mod, target)
+            out = tvm.runtime.empty(expected.shape, "float32")
+            args = [xcol, wk, scale, offset] + ([res] if residual else [])
+            lib["main"](*[tvm.runtime.tensor(a) for a in args], out)
+            np.testing.assert_array_equal(out.numpy(), expected)
+    assert len(seen) > 3  # the space is really sampled
+
+
+def test_allocate_trials_by_share():
+    assert allocate_trials([3.0, 1.0], 8) == [6, 2]
+    assert sum(allocate_trials([5.0, 3.0, 1.0, 1.0], 7)) == 7
+    assert allocate_trials([1.0, 0.0], 3) == [3, 0]
+    assert allocate_trials([2.0, 1.0], 0) == [0, 0]
+
+
+def test_second_run_on_a_locked_dir_is_refused(tmp_path):
+    with WorkDir(str(tmp_path / "w")):
+        with pytest.raises(WorkDirBusyError, match=r"in use by another tvm-sepnet tune \(pid \d+\)"):
+            WorkDir(str(tmp_path / "w"))
+    WorkDir(str(tmp_path / "w")).close()  # released on exit
+
+
+def test_truncated_last_record_is_dropped_and_the_rest_kept(tmp_path):
+    path = tmp_path / RECORDS
+    good = [json.dumps([0, [["trace"], [1e-5], {"kind": "llvm"}, []]]), json.dumps([1, [["t"], [2e-5], {}, []]])]
+    path.write_text("\n".join(good) + "\n" + good[0][:17])
+    assert repair_json_lines(str(path)) == 1
+    assert path.read_text().splitlines() == good
+    assert (tmp_path / (RECORDS + ".corrupt")).read_text().strip() == good[0][:17]
+    assert repair_json_lines(str(path)) == 0
+
+
+def test_missing_dir_for_build_is_a_clear_error(tmp_path):
+    from tvm_sepnet.errors import SepnetError
+
+    with pytest.raises(SepnetError, match="does not exist; run tvm-sepnet tune"):
+        WorkDir(str(tmp_path / "nope"), lock=False, create=False)
+    assert not os.path.exists(tmp_path / "nope")

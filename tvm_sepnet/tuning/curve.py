@@ -1,0 +1,110 @@
+"""Tuning curves from a work directory: best latency vs trials, per task and end to end.
+
+Records are read in the order they were measured (the database file is append-only). The first
+record of every workload is its hand schedule (committed by ``tune`` before searching), so each
+curve starts at the hand default. The end-to-end curve is the sum over tasks of ``calls x best so
+far`` after each trial of the whole run (tasks not reached yet count at their hand time).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from .workdir import HAND, RECORDS, WORKLOADS, WorkDir
+
+FAILED = 1e9
+
+
+def _median(v):
+    v = sorted(float(x) for x in v)
+    return v[len(v) // 2] if len(v) % 2 else 0.5 * (v[len(v) // 2 - 1] + v[len(v) // 2])
+
+
+def read_curves(work_dir: str, tasks: list[dict] | None = None) -> dict:
+    """``{"tasks": {key: {"name", "calls", "hand", "best": [best after trial i]}}, "end_to_end": [...]}``.
+
+    ``tasks`` (from ``tune``'s summary rows or ``runs.jsonl``) gives names and call counts; by
+    default they come from ``runs.jsonl`` (calls 1 where unknown)."""
+    wd = WorkDir(work_dir, lock=False, create=False)
+    keys = []
+    if os.path.exists(wd.file(WORKLOADS)):
+        with open(wd.file(WORKLOADS), encoding="utf-8") as f:
+            keys = [str(json.loads(line)[0]) for line in f if line.strip()]
+    names = {r["key"]: r["task"] for r in wd.runs()}
+    calls = {}
+    for t in tasks or []:
+        if "key" in t:
+            names[t["key"]] = t.get("task", names.get(t["key"]))
+            calls[t["key"]] = t.get("calls", 1)
+    hand = wd.hand()
+    order = []
+    if os.path.exists(wd.file(RECORDS)):
+        with open(wd.file(RECORDS), encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    idx, rec = json.loads(line)
+                    order.append((keys[idx], _median(rec[1]) if rec[1] else 1e10))
+    curves: dict[str, dict] = {}
+    seen_first = set()
+    current = {k: v for k, v in hand.items()}
+    e2e = []
+    for key, secs in order:
+        if key not in seen_first:  # the hand record
+            seen_first.add(key)
+            curves.setdefault(key, {"name": names.get(key, key), "calls": calls.get(key, 1), "hand": hand.get(key, secs),
+                                    "best": []})
+            continue
+        c = curves[key]
+        prev = c["best"][-1] if c["best"] else c["hand"]
+        c["best"].append(min(prev, secs) if secs < FAILED else prev)
+        current[key] = c["best"][-1]
+        e2e.append(sum(curves[k]["calls"] * current.get(k, curves[k]["hand"]) for k in curves))
+    return {"tasks": curves, "end_to_end": e2e}
+
+
+def trials_to_reach(best: list[float], fraction: float = 0.05) -> int | None:
+    """Trials after which ``best`` is within ``fraction`` of its final value (1-based), or None."""
+    if not best:
+        return None
+    final = best[-1]
+    for i, v in enumerate(best):
+        if v <= final * (1 + fraction):
+            return i + 1
+    return None
+
+
+def plot_curves(curve_sets: dict[str, dict], path: str, top: int = 4) -> str:
+    """PNG of best latency vs trials: one panel per task (the ``top`` heaviest) and one end to end;
+    ``curve_sets`` maps a label (e.g. "xgb", "random") to :func:`read_curves` output."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first = next(iter(curve_sets.values()))
+    heavy = sorted(first["tasks"], key=lambda k: -first["tasks"][k]["calls"] * first["tasks"][k]["hand"])[:top]
+    fig, axes = plt.subplots(1, len(heavy) + 1, figsize=(4 * (len(heavy) + 1), 3.4), squeeze=False)
+    for ax, key in zip(axes[0], heavy):
+        for label, cs in curve_sets.items():
+            t = cs["tasks"].get(key)
+            if t and t["best"]:
+                ax.plot(range(0, len(t["best"]) + 1), [t["hand"] * 1e3] + [b * 1e3 for b in t["best"]], label=label)
+        ax.set_title(first["tasks"][key]["name"][:40], fontsize=8)
+        ax.set_xlabel("trials")
+        ax.set_ylabel("best latency (ms)")
+    ax = axes[0][-1]
+    for label, cs in curve_sets.items():
+        if cs["end_to_end"]:
+            ax.plot(range(1, len(cs["end_to_end"]) + 1), [v * 1e3 for v in cs["end_to_end"]], label=label)
+    ax.set_title("tuned kernels, end to end (sum of calls x best)", fontsize=8)
+    ax.set_xlabel("trials (all tasks)")
+    ax.set_ylabel("ms")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+__all__ = ["read_curves", "plot_curves", "trials_to_reach", "HAND"]

@@ -1,0 +1,162 @@
+"""The tuning work directory: one MetaSchedule JSON database, locked, repaired after a crash.
+
+Layout of ``--work-dir DIR``::
+
+    DIR/database_workload.json        MetaSchedule JSONDatabase (one JSON line per workload)
+    DIR/database_tuning_record.json   one JSON line per measured trial, appended as trials finish
+    DIR/hand.json                     measured latency of every task's hand schedule (by workload)
+    DIR/runs.jsonl                    one line per tuning run and task: trials, best, time
+    DIR/.lock                         held (flock) while a run uses the directory
+    DIR/logs/                         MetaSchedule's own logs
+
+Crash safety: MetaSchedule appends a record line per finished trial. A run killed with SIGKILL can
+at worst leave the last line incomplete; :meth:`WorkDir.open` drops such a line (keeping a copy in
+``*.corrupt``) before the database is loaded, so every completed record survives and no corrupt line
+reaches MetaSchedule. Our own files are written atomically (temporary file + rename).
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+
+from ..errors import SepnetError
+
+WORKLOADS = "database_workload.json"
+RECORDS = "database_tuning_record.json"
+HAND = "hand.json"
+RUNS = "runs.jsonl"
+LOCK = ".lock"
+
+
+class WorkDirBusyError(SepnetError):
+    """Another process holds the work directory's lock."""
+
+
+def write_json_atomic(path: str, data) -> None:
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def repair_json_lines(path: str) -> int:
+    """Drop lines of ``path`` that are not complete JSON values (a crash mid-append); returns how many
+    were dropped. The dropped text goes to ``path + '.corrupt'``; the file is rewritten atomically."""
+    if not os.path.exists(path):
+        return 0
+    with open(path, "rb") as f:
+        raw = f.read()
+    good, bad = [], []
+    for line in raw.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            json.loads(line)
+            good.append(line)
+        except ValueError:
+            bad.append(line)
+    if not bad and (not raw or raw.endswith(b"\n")):
+        return 0
+    with open(path + ".corrupt", "ab") as f:
+        f.write(b"\n".join(bad) + b"\n")
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
+    with os.fdopen(fd, "wb") as f:
+        f.write(b"".join(line + b"\n" for line in good))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return len(bad)
+
+
+class WorkDir:
+    """An opened (and, with ``lock=True``, exclusively locked) tuning work directory."""
+
+    def __init__(self, path: str, lock: bool = True, create: bool = True):
+        self.path = os.path.abspath(path)
+        if not os.path.isdir(self.path):
+            if not create:
+                raise SepnetError(f"tuning directory {path!r} does not exist; run tvm-sepnet tune --work-dir {path} first")
+            os.makedirs(self.path)
+        self._lock_fd = None
+        if lock:
+            self._acquire()
+        self.dropped = repair_json_lines(self.file(RECORDS)) + repair_json_lines(self.file(WORKLOADS))
+        self._database = None
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    def _acquire(self) -> None:
+        fd = os.open(self.file(LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise WorkDirBusyError(
+                f"tuning directory {self.path!r} is in use by another tvm-sepnet tune (pid {holder}); "
+                "wait for it to finish or use another --work-dir") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def database(self):
+        """The MetaSchedule JSONDatabase of this directory (loaded once)."""
+        if self._database is None:
+            from tvm.s_tir import meta_schedule as ms
+
+            self._database = ms.database.JSONDatabase(
+                path_workload=self.file(WORKLOADS), path_tuning_record=self.file(RECORDS), allow_missing=True)
+        return self._database
+
+    def hand(self) -> dict:
+        """{workload key: hand-schedule seconds}."""
+        if not os.path.exists(self.file(HAND)):
+            return {}
+        with open(self.file(HAND), encoding="utf-8") as f:
+            return json.load(f)
+
+    def save_hand(self, hand: dict) -> None:
+        write_json_atomic(self.file(HAND), hand)
+
+    def log_run(self, entry: dict) -> None:
+        with open(self.file(RUNS), "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def runs(self) -> list[dict]:
+        if not os.path.exists(self.file(RUNS)):
+            return []
+        out = []
+        with open(self.file(RUNS), encoding="utf-8") as f:
+            for line in f:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    continue  # a line cut by a kill
+        return out
