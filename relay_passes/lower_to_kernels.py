@@ -180,9 +180,12 @@ class _Lowerer(BindingRewriter):
             args = [xq, c(wk), c(scale), c(offset), *res]
         quantize = (lo, hi) if fused else None
         key = f"int8_conv2d({x_shape},{qdtype},{wq.shape},{geo},{plan},{quantize},{bool(res)})"
-        build = lambda: int8_conv2d_prim_func(x_shape, qdtype, wq.shape, family=self.family, knobs=knobs,
-                                              prepacked=True, residual=bool(res), quantize=quantize, **geo)
-        return relax.call_tir(self._kernel(key, build), args, relax.TensorType(out_shape, "float32"))
+        build = lambda family=self.family: int8_conv2d_prim_func(
+            x_shape, qdtype, wq.shape, family=family, knobs=knobs, prepacked=True, residual=bool(res),
+            quantize=quantize, **geo)
+        # the direct (tiled) kernel has a MetaSchedule space; the pairs kernel is TIR written by hand
+        tunable = ("int8_conv2d", lambda: build(None)) if self.family == "x86" and plan is None else None
+        return relax.call_tir(self._kernel(key, build, tunable), args, relax.TensorType(out_shape, "float32"))
 
     def _stock_conv(self, conv):
         a = conv.attrs

@@ -114,10 +114,13 @@ def _positions_per_tile(sch: s_tir.Schedule, block, tile_o: int, knobs: dict) ->
     return max(1, knobs["acc_registers"] // regs_per_position)
 
 
-def schedule_conv(sch: s_tir.Schedule, *, weight: str, o_per_group: int, knobs: dict, acc: str = "acc", out: str = "out") -> None:
+def schedule_conv(sch: s_tir.Schedule, *, weight: str, o_per_group: int, knobs: dict, acc: str = "acc", out: str = "out",
+                  sample_positions: bool = False) -> None:
     """Tile the grouped-conv reduction block ``acc`` (loops n, o, y, x, ic, ky, kx; weight buffer
     named ``weight``, indexed ``[o, ...]``) and its elementwise consumer ``out`` as described in the
-    module docstring."""
+    module docstring. With ``sample_positions`` (a MetaSchedule design space, tvm_sepnet.tuning) the
+    position split (chunks, tiles, positions per tile) is a ``sample_perfect_tile`` decision and the
+    reduction init is left to MetaSchedule's postprocessor (a fixed loop count for trace replay)."""
     tile_o = divisor_at_most(o_per_group, knobs["tile_o"])
     flatten_plane(sch, acc, out, tile_o)
     block = sch.get_sblock(acc)
@@ -130,7 +133,11 @@ def schedule_conv(sch: s_tir.Schedule, *, weight: str, o_per_group: int, knobs: 
     sch.transform_layout(wcache, ("write", 0), lambda oo, *rest: (oo // tile_o, *rest, oo % tile_o))
 
     ot, oi = sch.split(o, factors=[None, tile_o])
-    pc, pt, pi = sch.split(p, factors=[chunks, None, tile_p])
+    if sample_positions:
+        p_factors = sch.sample_perfect_tile(p, n=3, max_innermost_factor=16)
+    else:
+        p_factors = [chunks, None, tile_p]
+    pc, pt, pi = sch.split(p, factors=p_factors)
     sch.reorder(n, ot, pc, pt, ic, ky, kx, pi, oi)
     par = sch.fuse(n, ot, pc)
     if knobs["parallel"]:
@@ -148,7 +155,8 @@ def schedule_conv(sch: s_tir.Schedule, *, weight: str, o_per_group: int, knobs: 
     sch.reorder(e_p, e_o)
     sch.unroll(e_p)
     sch.vectorize(e_o)
-
+    if sample_positions:
+        return
     init = sch.decompose_reduction(block, ic)
     i_p, i_o = sch.get_loops(init)[-2:]
     sch.unroll(i_p)
@@ -159,11 +167,23 @@ def schedule_oihw_conv(func: tirx.PrimFunc, knobs: dict, weight: str) -> tirx.Pr
     """Tiled schedule of a grouped conv PrimFunc whose second parameter is an OIHW kernel named
     ``weight`` (blocks ``pad`` (optional), ``acc``, ``out``); ``knobs`` already merged."""
     sch = s_tir.Schedule(func)
+    apply_oihw_conv(sch, knobs, weight)
+    return sch.mod["main"]
+
+
+def apply_oihw_conv(sch: s_tir.Schedule, knobs: dict, weight: str, sample_positions: bool = False) -> None:
+    """The steps of :func:`schedule_oihw_conv` on ``sch`` (its ``main`` unscheduled)."""
+    func = sch.mod["main"]
     schedule_pad(sch, knobs["parallel"])
     c_total = int(func.params[0].ty.shape[1])
     o_total, cg = (int(v) for v in func.params[1].ty.shape[:2])
-    schedule_conv(sch, weight=weight, o_per_group=o_total * cg // c_total, knobs=knobs)
-    return sch.mod["main"]
+    schedule_conv(sch, weight=weight, o_per_group=o_total * cg // c_total, knobs=knobs, sample_positions=sample_positions)
+
+
+def apply(sch: s_tir.Schedule, knobs=None) -> None:
+    """The hand schedule of an unscheduled direct (tiled) ``int8_conv2d`` on ``sch`` (its trace is the
+    hand default's record in a tuning database)."""
+    apply_oihw_conv(sch, merge_knobs(DEFAULT_KNOBS, knobs, "int8_conv2d"), "wq")
 
 
 def schedule(func: tirx.PrimFunc, knobs=None) -> tirx.PrimFunc:

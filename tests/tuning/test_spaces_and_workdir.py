@@ -69,3 +69,31 @@ def test_missing_dir_for_build_is_a_clear_error(tmp_path):
     with pytest.raises(SepnetError, match="does not exist; run tvm-sepnet tune"):
         WorkDir(str(tmp_path / "nope"), lock=False, create=False)
     assert not os.path.exists(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("x_shape,w_shape,padding,groups,residual", [
+    ((1, 64, 14, 14), (64, 16, 1, 1), 0, 4, True),  # the PRB 1x1 (Cg 16: direct kernel)
+    ((1, 24, 9, 9), (16, 12, 3, 3), 1, 2, False),  # 3x3 with a pad stage
+])
+def test_sampled_int8_direct_schedules_are_bit_exact(target, x_shape, w_shape, padding, groups, residual):
+    from schedules.int8_conv2d import reference as int8_ref
+    from schedules.int8_conv2d.kernel import int8_conv2d_prim_func
+    from tvm_sepnet.tuning.spaces import int8_conv2d_space
+    from tests.schedules.test_int8_conv2d import random_case
+
+    rng = np.random.default_rng(9)
+    xq, wq, scale, offset = random_case(rng, x_shape, "uint8", w_shape)
+    geo = dict(padding=padding, groups=groups)
+    ho = x_shape[2] + 2 * padding - w_shape[2] + 1
+    res = rng.standard_normal((1, w_shape[0], ho, ho)).astype(np.float32)
+    expected = int8_ref.int8_conv2d(xq, wq, scale, offset, relu=True, residual=res if residual else None, **geo)
+    func = int8_conv2d_prim_func(x_shape, "uint8", w_shape, relu=True, residual=residual, family=None, **geo)
+    seen = set()
+    for seed in range(1, 6):
+        sch = int8_conv2d_space(s_tir.Schedule(workload_module(func), seed=seed))
+        seen.add(tuple(str(v) for v in sch.trace.decisions.values()))
+        lib = tvm.compile(sch.mod, target)
+        out = tvm.runtime.empty(expected.shape, "float32")
+        lib["main"](*[tvm.runtime.tensor(a) for a in [xq, wq, scale, offset] + ([res] if residual else [])], out)
+        np.testing.assert_array_equal(out.numpy(), expected)
+    assert len(seen) > 2

@@ -9,9 +9,10 @@ replay and mutate them:
   ``sample_perfect_tile`` splits of the output-channel (within a group) and column loops (innermost
   factor at most 16 / 32), the unroll depth of the reduction is a ``sample_categorical`` of
   ``meta_schedule.unroll_explicit``; two structures (the ``o_inner`` knob) are two design spaces.
-- ``int8_conv2d`` tiled direct kernel (schedules/int8_conv2d/x86.py ``schedule_conv``): ``tile_p``
-  (positions per register tile) and the position chunking are ``sample_perfect_tile`` splits; the
-  vector width of output channels stays the hand value (a whole register).
+- ``int8_conv2d`` tiled direct kernel (schedules/int8_conv2d/x86.py ``schedule_conv``): the position
+  split (parallel chunks x tiles x positions per register tile) is one ``sample_perfect_tile``; the
+  vector of output channels stays the hand value (a whole register: the weight cache layout depends
+  on it), plus the same unroll decision.
 
 The pointwise pairs kernel (x86_pairs.py) is written directly in TIR with its weight layout tied to
 its tiles, so it is not a MetaSchedule space: its knobs are left at the hand defaults.
@@ -67,4 +68,12 @@ def _bitserial_structure(sch: s_tir.Schedule, o_inner: bool) -> None:
     _annotate_unroll(sch)  # the reduction init is decomposed by the RewriteReductionBlock postproc
 
 
-SPACES = {"bitserial_conv2d": bitserial_conv2d_space}
+def int8_conv2d_space(sch: s_tir.Schedule) -> s_tir.Schedule:
+    """Design space of an unscheduled direct ``int8_conv2d`` (blocks ``pad``?, ``acc``, ``out``): the
+    hand schedule's structure with the position tiling sampled."""
+    from schedules.common import merge_knobs
+    from schedules.int8_conv2d import x86 as int8_x86
+
+    int8_x86.apply_oihw_conv(sch, merge_knobs(int8_x86.DEFAULT_KNOBS, None, "int8_conv2d"), "wq", sample_positions=True)
+    _annotate_unroll(sch)
+    return sch

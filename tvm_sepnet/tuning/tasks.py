@@ -12,12 +12,14 @@ import tvm
 from tvm import s_tir
 
 from schedules.bitserial_conv2d import x86 as bitserial_x86
+from schedules.int8_conv2d import x86 as int8_x86
 
 from . import spaces
 
 #: kind -> (MetaSchedule space function, hand-schedule function applying the default knobs to a Schedule)
 KINDS = {
     "bitserial_conv2d": (spaces.bitserial_conv2d_space, bitserial_x86.apply),
+    "int8_conv2d": (spaces.int8_conv2d_space, int8_x86.apply),  # the direct (tiled) kernel only
 }
 
 
