@@ -7,6 +7,7 @@ from .expose_layer_outputs import ExposeLayerOutputs
 from .fold_batch_norm import FoldBatchNorm
 from .fuse_relu import FuseReLU
 from .fuse_residual_add import FuseResidualAdd
+from .lower_global_avg_pool import LowerGlobalAvgPool
 from .lower_to_kernels import LowerToKernels
 from .pipeline import lowering_pipeline, quantize_weights_pipeline
 from .quantize_activations import DEFAULT_RANGE, QuantizeActivations
@@ -14,7 +15,7 @@ from .quantize_pointwise_convs import QuantizePointwiseConvs
 from .wrap_conv_layers import WrapConvLayers
 
 __all__ = [
-    "BinarizePatternConvs", "ChooseKxkKernels", "ExposeLayerOutputs", "FoldBatchNorm", "FuseReLU", "FuseResidualAdd", "LowerToKernels", "QuantizeActivations",
+    "BinarizePatternConvs", "ChooseKxkKernels", "ExposeLayerOutputs", "FoldBatchNorm", "FuseReLU", "FuseResidualAdd", "LowerGlobalAvgPool", "LowerToKernels", "QuantizeActivations",
     "QuantizePointwiseConvs", "WrapConvLayers", "quantize_weights_pipeline", "lowering_pipeline",
     "DEFAULT_RANGE",
 ]

@@ -12,6 +12,7 @@ from .binarize_pattern_convs import BinarizePatternConvs
 from .fold_batch_norm import FoldBatchNorm
 from .fuse_relu import FuseReLU
 from .fuse_residual_add import FuseResidualAdd
+from .lower_global_avg_pool import LowerGlobalAvgPool
 from .lower_to_kernels import LowerToKernels
 from .quantize_pointwise_convs import QuantizePointwiseConvs
 from .wrap_conv_layers import WrapConvLayers
@@ -40,7 +41,7 @@ def fuse_epilogues_pipeline() -> tvm.transform.Sequential:
 
 def lowering_pipeline(target="x86", knobs=None) -> tvm.transform.Sequential:
     """Lower the sepnet dialect to the target preset's kernels (then Relax's default pipeline runs)."""
-    return tvm.transform.Sequential([LowerToKernels(target, knobs)], name=f"sepnet.lower.{target}")
+    return tvm.transform.Sequential([LowerToKernels(target, knobs), LowerGlobalAvgPool()], name=f"sepnet.lower.{target}")
 
 
 def build_pipeline(target="x86"):

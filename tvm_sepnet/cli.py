@@ -90,8 +90,8 @@ def cmd_tune(args) -> dict:
     return summary
 
 
-def _read_inputs(art, specs: list[str]) -> dict:
-    names = [s["name"] for s in art.input_specs]
+def _read_inputs(input_specs: list[dict], specs: list[str]) -> dict:
+    names = [s["name"] for s in input_specs]
     inputs = {}
     for spec in specs:
         name, _, path = spec.rpartition("=")
@@ -110,7 +110,7 @@ def cmd_run(args) -> dict:
     from .builder import load
 
     art = load(args.artifact)
-    inputs = _read_inputs(art, args.input)
+    inputs = _read_inputs(art.input_specs, args.input)
     result = {"artifact": args.artifact}
     if args.check:
         res = art.check(inputs)
@@ -182,6 +182,52 @@ def cmd_bench(args) -> dict:
     return results
 
 
+def cmd_device(args) -> dict:
+    from .device import board
+
+    log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
+    if args.action == "start":
+        return board.start(args.arch, cpu=args.cpu, port=args.port, tracker=args.tracker, key=args.key, log=log)
+    if args.action == "stop":
+        stopped = board.stop(args.port)
+        if not args.json:
+            print(f"stopped {len(stopped)} board(s)" + "".join(f"\n  pid {s['pid']} port {s['port']}" for s in stopped))
+        return {"stopped": stopped}
+    boards = board.status()
+    if not args.json:
+        for s in boards:
+            print(f"{s['arch']} {s['cpu']} port {s['port']} pid {s['pid']} {'alive' if s['alive'] else 'dead'}"
+                  + (f" tracker {s['tracker']} key {s['key']}" if s.get("tracker") else ""))
+        if not boards:
+            print("no boards")
+    return {"boards": boards}
+
+
+def cmd_deploy(args) -> dict:
+    from .device.deploy import deploy
+
+    inputs = None
+    if args.input:
+        from .reference import ReferenceExecutor
+
+        try:
+            ref = ReferenceExecutor.load(f"{args.artifact}/graph.json", f"{args.artifact}/graph.npz")
+        except OSError as err:
+            raise SepnetError(f"{args.artifact!r} is not a tvm-sepnet artifact: {err}") from None
+        inputs = _read_inputs(ref.input_specs, args.input)
+    res = deploy(args.artifact, host=args.host, port=args.port, tracker=args.tracker, key=args.key, inputs=inputs,
+                 check=args.check, repeat=args.repeat, timeout=args.timeout, output=args.output)
+    outputs = res.pop("outputs")
+    res["output_shapes"] = [list(o.shape) for o in outputs]
+    if not args.json:
+        kind = "emulated" if res["emulated"] else "measured"
+        print(f"ran {args.artifact} ({res['target']}) on {res['device']}: {res['remote_ms']:.2f} ms per run ({kind})")
+        if "check" in res:
+            c = res["check"]
+            print(f"check vs reference: bit_exact {c['bit_exact']}, max_rel_err {c['max_rel_err']:.3g}, match {c['match']}")
+    return res
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tvm-sepnet", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -244,6 +290,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plot", action="store_true")
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser("device", help="start / stop / list emulated ARM boards (TVM RPC servers under qemu)")
+    p.add_argument("action", choices=["start", "stop", "status"])
+    p.add_argument("--arch", default="arm64")
+    p.add_argument("--cpu", default="cortex-a72", help="emulated core (pinned; never qemu's 'max')")
+    p.add_argument("--port", type=int, help="server port (start: default a free one; stop: default all)")
+    p.add_argument("--tracker", help="HOST:PORT of a TVM RPC tracker to register with")
+    p.add_argument("--key", help="device key under the tracker")
+    p.set_defaults(func=cmd_device)
+
+    p = sub.add_parser("deploy", help="upload an artifact to a TVM RPC device, run it there, time it")
+    p.add_argument("artifact")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--tracker", help="HOST:PORT")
+    p.add_argument("--key")
+    p.add_argument("--input", action="append", help="FILE.npy or NAME=FILE.npy (default: seeded random)")
+    p.add_argument("--check", action="store_true", help="compare with the reference executor")
+    p.add_argument("--repeat", type=int, default=10)
+    p.add_argument("--timeout", type=float, default=120.0)
+    p.add_argument("--output", help="save the first output as .npy (written before timing)")
+    p.set_defaults(func=cmd_deploy)
+
     p = sub.add_parser("models", help="list the zoo")
     p.set_defaults(func=cmd_models)
 
@@ -264,5 +332,7 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(result))
     if args.command == "run" and args.check and not result.get("match"):
+        return 1
+    if args.command == "deploy" and args.check and not result["check"]["match"]:
         return 1
     return 0

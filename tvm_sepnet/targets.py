@@ -1,6 +1,6 @@
 """Target presets: the single switch that picks TVM target, kernel family and export compiler.
 
-A preset name (``x86``, later ``arm64``, ``armv7``, ``fpga-sim:<board>``) maps to a TVM target dict,
+A preset name (``x86``, ``x86-avx2``, ``x86-avx512``, ``arm64``, ``arm64-dotprod``, ``armv7``) maps to a TVM target dict,
 the schedule family used by ``schedules/<op>/<family>.py`` and the compiler used by
 ``export_library``. Nothing else in the code branches on the target name.
 """
@@ -28,6 +28,8 @@ class TargetPreset:
     target_dict: dict = field(default_factory=dict)
     export_cc: str | None = None  # None: the host compiler
     requires: tuple = ()  # CPU flags (/proc/cpuinfo names) the code needs to run
+    cpu: str | None = None  # the core the code is built for (qemu -cpu when emulated; llvm-mca -mcpu)
+    machine: str | None = None  # uname -m of a device that runs it (None: this x86 host)
 
     def tvm_target(self):
         import tvm
@@ -97,7 +99,47 @@ def _x86_avx512() -> TargetPreset:
     )
 
 
-_PRESETS = {"x86": _x86_host, "x86-avx2": _x86_avx2, "x86-avx512": _x86_avx512}
+def _arm64() -> TargetPreset:
+    return TargetPreset(
+        name="arm64",
+        family="arm",
+        description="aarch64 Cortex-A72 (Raspberry Pi 4), NEON; 4 cores",
+        target_dict={"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "cortex-a72", "mattr": ["+neon"],
+                     "num-cores": 4},
+        export_cc="aarch64-linux-gnu-g++",
+        cpu="cortex-a72",
+        machine="aarch64",
+    )
+
+
+def _arm64_dotprod() -> TargetPreset:
+    return TargetPreset(
+        name="arm64-dotprod",
+        family="arm",
+        description="aarch64 Cortex-A76 / A55 class with +dotprod (sdot for int8); 4 cores",
+        target_dict={"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "cortex-a76",
+                     "mattr": ["+neon", "+dotprod"], "num-cores": 4},
+        export_cc="aarch64-linux-gnu-g++",
+        cpu="cortex-a76",
+        machine="aarch64",
+    )
+
+
+def _armv7() -> TargetPreset:
+    return TargetPreset(
+        name="armv7",
+        family="arm",
+        description="armv7-a Cortex-A7/A15 class, NEON, hard float (no TVM runtime wheels: C loader only); 4 cores",
+        target_dict={"kind": "llvm", "mtriple": "armv7a-linux-gnueabihf", "mcpu": "cortex-a15",
+                     "mattr": ["+neon"], "mfloat-abi": "hard", "num-cores": 4},
+        export_cc="arm-linux-gnueabihf-g++",
+        cpu="cortex-a15",
+        machine="armv7l",
+    )
+
+
+_PRESETS = {"x86": _x86_host, "x86-avx2": _x86_avx2, "x86-avx512": _x86_avx512,
+            "arm64": _arm64, "arm64-dotprod": _arm64_dotprod, "armv7": _armv7}
 
 
 def missing_host_flags(preset: "TargetPreset") -> list[str]:

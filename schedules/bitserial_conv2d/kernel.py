@@ -9,6 +9,7 @@ from __future__ import annotations
 from tvm import te, tirx
 
 from schedules.bitserial_conv2d import compute
+from schedules.families import schedule_for_family
 
 __all__ = ["bitserial_conv2d_prim_func"]
 
@@ -31,10 +32,4 @@ def bitserial_conv2d_prim_func(xcol_shape, wk_shape, pack_dtype: str = "uint64",
     res = [_placeholder((n, o_n, ho, wo), "float32", "residual")] if residual else []
     out = compute.bitserial_conv2d(xcol, wk, scale, offset, relu=relu, residual=res[0] if res else None)
     func = te.create_prim_func([xcol, wk, scale, offset, *res, out]).without_attr("global_symbol")
-    if family is None:
-        return func
-    if family == "x86":
-        from schedules.bitserial_conv2d import x86
-
-        return x86.schedule(func, knobs)
-    raise ValueError(f"no bitserial_conv2d schedule for family {family!r}")
+    return schedule_for_family("bitserial_conv2d", family, func, knobs)

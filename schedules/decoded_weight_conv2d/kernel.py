@@ -9,6 +9,7 @@ from __future__ import annotations
 from tvm import te, tirx
 
 from schedules.decoded_weight_conv2d import compute
+from schedules.families import schedule_for_family
 
 __all__ = ["decoded_weight_conv2d_prim_func"]
 
@@ -31,10 +32,4 @@ def decoded_weight_conv2d_prim_func(x_shape, w_shape, w_dtype: str, *, weight_fo
         strides=strides, padding=padding, dilation=dilation, groups=groups, relu=relu,
     )
     func = te.create_prim_func([x, w, scale, bias, out]).without_attr("global_symbol")
-    if family is None:
-        return func
-    if family == "x86":
-        from schedules.decoded_weight_conv2d import x86
-
-        return x86.schedule(func, knobs)
-    raise ValueError(f"no decoded_weight_conv2d schedule for family {family!r}")
+    return schedule_for_family("decoded_weight_conv2d", family, func, knobs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from tvm import te, tirx
 
 from schedules.float_conv2d_exact import compute
+from schedules.families import schedule_for_family
 
 __all__ = ["float_conv2d_exact_prim_func"]
 
@@ -25,10 +26,4 @@ def float_conv2d_exact_prim_func(x_shape, w_shape, *, strides=(1, 1), padding=0,
     bias = _placeholder((int(w_shape[0]),), "float32", "bias")
     out = compute.float_conv2d_exact(x, w, bias, strides=strides, padding=padding, dilation=dilation, groups=groups, relu=relu)
     func = te.create_prim_func([x, w, bias, out]).without_attr("global_symbol")
-    if family is None:
-        return func
-    if family == "x86":
-        from schedules.float_conv2d_exact import x86
-
-        return x86.schedule(func, knobs)
-    raise ValueError(f"no float_conv2d_exact schedule for family {family!r}")
+    return schedule_for_family("float_conv2d_exact", family, func, knobs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from tvm import te, tirx
 
 from schedules.int8_conv2d import compute
+from schedules.families import schedule_for_family
 
 __all__ = ["fuses_quantize", "int8_conv2d_prim_func", "int8_conv2d_weight_plan"]
 
@@ -63,10 +64,4 @@ def int8_conv2d_prim_func(x_shape, x_dtype: str, w_shape, *, strides=(1, 1), pad
     out = compute.int8_conv2d(xq, wq, scale, offset, strides=strides, padding=padding, dilation=dilation, groups=groups,
                               relu=relu, residual=res[0] if res else None)
     func = te.create_prim_func([xq, wq, scale, offset, *res, out]).without_attr("global_symbol")
-    if family is None:
-        return func
-    if family == "x86":
-        from schedules.int8_conv2d import x86
-
-        return x86.schedule(func, knobs)
-    raise ValueError(f"no int8_conv2d schedule for family {family!r}")
+    return schedule_for_family("int8_conv2d", family, func, knobs)

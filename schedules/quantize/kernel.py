@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from tvm import te, tirx
 
+from schedules.families import schedule_for_family
 from schedules.quantize import compute
 
 __all__ = ["quantize_prim_func", "quantize_bitpack_prim_func", "quantize_bitpack_im2col_prim_func"]
@@ -21,13 +22,7 @@ def _placeholders(shape):
 
 def _finish(inputs, out, family, knobs) -> tirx.PrimFunc:
     func = te.create_prim_func([*inputs, out]).without_attr("global_symbol")
-    if family is None:
-        return func
-    if family == "x86":
-        from schedules.quantize import x86
-
-        return x86.schedule(func, knobs)
-    raise ValueError(f"no quantize schedule for family {family!r}")
+    return schedule_for_family("quantize", family, func, knobs)
 
 
 def quantize_prim_func(shape, *, lo: int, hi: int, out_dtype: str, family: str | None = "x86", knobs=None) -> tirx.PrimFunc:

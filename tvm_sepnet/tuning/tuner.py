@@ -30,6 +30,7 @@ import statistics
 import sys
 import time
 
+from ..device.rpc_check import check_tracker_key
 from ..errors import SepnetError
 from .tasks import KINDS, Task, tasks_of
 from .workdir import WorkDir
@@ -74,34 +75,10 @@ def make_runner(tracker: str | None = None, key: str | None = None, timeout: flo
     evaluator = ms.runner.EvaluatorConfig(number=3, repeat=3, min_repeat_ms=50, enable_cpu_cache_flush=False)
     if tracker is None:
         return ms.runner.LocalRunner(timeout_sec=timeout, evaluator_config=evaluator)
-    if not key:
-        raise SepnetError("--tracker needs --key (the device key the RPC servers registered with)")
-    host, _, port = tracker.rpartition(":")
-    if not host or not port.isdigit():
-        raise SepnetError(f"--tracker wants HOST:PORT, got {tracker!r}")
-    _check_tracker(host, int(port), key, timeout=min(timeout, 10.0))
-    config = ms.runner.RPCConfig(tracker_host=host, tracker_port=int(port), tracker_key=key,
+    host, port = check_tracker_key(tracker, key, min(timeout, 10.0))
+    config = ms.runner.RPCConfig(tracker_host=host, tracker_port=port, tracker_key=key,
                                  session_priority=1, session_timeout_sec=int(timeout))
     return ms.runner.RPCRunner(rpc_config=config, evaluator_config=evaluator, max_workers=workers or 2)
-
-
-def _check_tracker(host: str, port: int, key: str, timeout: float) -> None:
-    """Fail fast (clear error, no hang) if the tracker is unreachable or has no server for ``key``."""
-    import socket
-
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
-    except OSError as err:
-        raise SepnetError(f"RPC tracker {host}:{port} is unreachable ({err}); start one with "
-                          "python -m tvm.exec.rpc_tracker, or check --tracker") from None
-    from tvm import rpc
-
-    queues = rpc.connect_tracker(host, port).summary().get("queue_info", {})
-    if key not in queues:
-        raise SepnetError(f"RPC tracker {host}:{port} has no server registered under key {key!r} (keys: "
-                          f"{sorted(queues) or 'none'}); start one with python -m tvm.exec.rpc_server "
-                          f"--tracker {host}:{port} --key {key}")
 
 
 def build_kernel(mod, target, _params=None):

@@ -1,0 +1,84 @@
+"""ARM kernels (arm64, armv7) cross-compiled with Debian's cross compilers and run under qemu-user
+pinned to the preset's core, through the C kernel loader: bit-exact against the numpy references.
+A kernel using an extension the pinned core lacks (sdot on a Cortex-A72) must die, and does."""
+import numpy as np
+import pytest
+from tvm.script import tirx as T
+
+from schedules.bitserial_conv2d import reference as bitserial_ref
+from schedules.bitserial_conv2d.kernel import bitserial_conv2d_prim_func
+from schedules.int8_conv2d import reference as int8_ref
+from schedules.int8_conv2d.kernel import int8_conv2d_prim_func
+from schedules.quantize import reference as quantize_ref
+from schedules.quantize.kernel import quantize_bitpack_im2col_prim_func
+from tests.schedules.test_bitserial_conv2d import _problem
+from tests.schedules.test_int8_conv2d import random_case
+from tvm_sepnet.device.emulation import EmulationError, run_kernel
+from tvm_sepnet.targets import get_target
+
+ARM = ["arm64", "armv7"]
+
+
+@pytest.mark.parametrize("name", ARM)
+def test_bitserial_conv2d_with_residual(name):
+    preset = get_target(name)
+    rng = np.random.default_rng(1)
+    _, _, xcol, wk, scale, offset = _problem(rng, 1, 64, 9, 11, 32, 3, 4, 2, 64, padding=1)
+    n, _, ho, _, _, wo = xcol.shape
+    res = rng.standard_normal((n, 32, ho, wo)).astype(np.float32)
+    expected = bitserial_ref.bitserial_conv2d(xcol, wk, scale, offset, relu=True, residual=res)
+    func = bitserial_conv2d_prim_func(xcol.shape, wk.shape, "uint64", relu=True, residual=True, family=preset.family)
+    (got,) = run_kernel(func, preset, [xcol, wk, scale, offset, res], [(expected.shape, "float32")])
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("name", ARM)
+@pytest.mark.parametrize("x_shape,x_dtype,w_shape,padding,groups,stride", [
+    ((1, 64, 14, 14), "uint8", (64, 16, 1, 1), 0, 4, 1),  # the PRB 1x1
+    ((1, 256, 7, 7), "uint8", (64, 64, 1, 1), 0, 4, 1),  # a SEP reduce (x86 uses the pairs kernel here)
+    ((1, 10, 9, 9), "int8", (6, 5, 3, 3), 1, 2, 2),  # odd channels, 3x3, stride 2, padding
+])
+def test_int8_conv2d(name, x_shape, x_dtype, w_shape, padding, groups, stride):
+    preset = get_target(name)
+    rng = np.random.default_rng(2)
+    xq, wq, scale, offset = random_case(rng, x_shape, x_dtype, w_shape)
+    geo = dict(strides=(stride, stride), padding=padding, groups=groups)
+    expected = int8_ref.int8_conv2d(xq, wq, scale, offset, relu=True, **geo)
+    func = int8_conv2d_prim_func(x_shape, x_dtype, w_shape, relu=True, family=preset.family, **geo)
+    (got,) = run_kernel(func, preset, [xq, wq, scale, offset], [(expected.shape, "float32")])
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("name", ARM)
+def test_quantize_bitpack_im2col(name):
+    preset = get_target(name)
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((1, 32, 10, 10)) * 3).astype(np.float32)
+    inv = np.array([2.5], np.float32)
+    geo = dict(kernel=(3, 3), strides=(1, 1), padding=(1, 1, 1, 1), dilation=(1, 1))
+    expected = quantize_ref.quantize_bitpack_im2col(x, inv[0], bits=2, groups=4, pack_bits=64, **geo)
+    func = quantize_bitpack_im2col_prim_func(x.shape, bits=2, groups=4, pack_bits=64, family=preset.family, **geo)
+    (got,) = run_kernel(func, preset, [x, inv], [(expected.shape, str(expected.dtype))])
+    np.testing.assert_array_equal(got, expected)
+
+
+def _sdot_kernel():
+    @T.prim_func(private=True)
+    def sdot(a: T.Buffer((16,), "int8"), b: T.Buffer((16,), "int8"), c: T.Buffer((4,), "int32")):
+        c[T.ramp(0, 1, 4)] = T.call_llvm_pure_intrin(
+            "int32x4", "llvm.aarch64.neon.sdot.v4i32.v16i8", T.broadcast(T.int32(0), 4),
+            a[T.ramp(0, 1, 16)], b[T.ramp(0, 1, 16)])
+
+    return sdot
+
+
+def test_extension_outside_the_pinned_core_fails():
+    """sdot (+dotprod) runs on a pinned Cortex-A76 and dies with SIGILL on a pinned Cortex-A72."""
+    preset = get_target("arm64-dotprod")
+    rng = np.random.default_rng(4)
+    a, b = (rng.integers(-128, 128, 16).astype(np.int8) for _ in range(2))
+    expected = (a.astype(np.int32) * b.astype(np.int32)).reshape(4, 4).sum(axis=1)
+    (got,) = run_kernel(_sdot_kernel(), preset, [a, b], [((4,), "int32")])
+    np.testing.assert_array_equal(got, expected)
+    with pytest.raises(EmulationError, match="signal 4"):  # SIGILL
+        run_kernel(_sdot_kernel(), preset, [a, b], [((4,), "int32")], cpu="cortex-a72")

@@ -1,0 +1,125 @@
+"""``tvm-sepnet deploy``: upload an artifact to a TVM RPC device, run it there, fetch outputs and time.
+
+The device is reached directly (``host``/``port``) or through a tracker (``tracker`` "HOST:PORT" +
+``key``). Both are checked first with a plain TCP connection, so an unreachable device or tracker is
+a clear error within seconds, never a hang. Before uploading, the device's architecture (the
+``sepnet.device_info`` function of our emulated board; on other servers, the first loaded module
+tells) is compared with the artifact's: an artifact for another architecture is refused before
+upload. Outputs are fetched before timing, so a device that dies during timing still leaves them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+
+import numpy as np
+
+from ..errors import SepnetError
+from .rpc_check import check_reachable, check_tracker_key
+
+
+class DeployError(SepnetError):
+    """The device could not be reached, refused the artifact, or failed while running it."""
+
+
+def connect(host: str | None = None, port: int | None = None, tracker: str | None = None, key: str | None = None,
+            timeout: float = 60.0):
+    """(RPC session, description) of a device, reached directly or through a tracker."""
+    from tvm import rpc
+
+    if tracker:
+        thost, tport = check_tracker_key(tracker, key, min(timeout, 10.0), DeployError)
+        try:
+            return rpc.connect_tracker(thost, tport).request(key, priority=1, session_timeout=int(timeout)), f"{key}@{tracker}"
+        except Exception as err:  # noqa: BLE001 - TVM raises plain errors
+            raise DeployError(f"device {key!r} via tracker {tracker}: {err}") from None
+    if host is None or port is None:
+        raise DeployError("give the device as --host H --port P, or --tracker H:P --key K")
+    check_reachable(host, port, "RPC device", min(timeout, 10.0), DeployError)
+    try:
+        return rpc.connect(host, port, session_timeout=int(timeout)), f"{host}:{port}"
+    except Exception as err:  # noqa: BLE001
+        raise DeployError(f"RPC device {host}:{port}: {err}") from None
+
+
+def device_info(remote) -> dict | None:
+    """``{"machine", "cpu", "emulated"}`` of a tvm-sepnet board, else None (a stock TVM server)."""
+    try:
+        return json.loads(remote.get_function("sepnet.device_info")())
+    except Exception:  # noqa: BLE001 - not our board
+        return None
+
+
+def artifact_machine(meta: dict) -> str:
+    from ..targets import get_target
+
+    preset = get_target(meta["target"])
+    return preset.machine or "x86_64"
+
+
+def deploy(path: str, *, host=None, port=None, tracker=None, key=None, inputs=None, check: bool = False,
+           repeat: int = 10, timeout: float = 120.0, output: str | None = None) -> dict:
+    """Run artifact ``path`` on a device; returns outputs, remote time and (``check``) the comparison
+    with the reference executor (the integer pipeline is bit-exact: ``bit_exact``)."""
+    from tvm import relax
+
+    from ..builder import GRAPH_JSON, GRAPH_NPZ, LIB_NAME, META_JSON
+    from ..reference import ReferenceExecutor
+
+    if not os.path.isfile(os.path.join(path, META_JSON)):
+        raise DeployError(f"{path!r} is not a tvm-sepnet artifact (no {META_JSON}); compile one with tvm-sepnet compile")
+    with open(os.path.join(path, META_JSON), encoding="utf-8") as f:
+        meta = json.load(f)
+    ref = ReferenceExecutor.load(os.path.join(path, GRAPH_JSON), os.path.join(path, GRAPH_NPZ))
+    want = artifact_machine(meta)
+    if inputs is None:
+        rng = np.random.default_rng(0)
+        inputs = {s["name"]: rng.standard_normal(s["shape"]).astype(s["dtype"]) for s in ref.input_specs}
+    inputs = ref.check_inputs(inputs)
+    remote, where = connect(host, port, tracker, key, timeout)
+    info = device_info(remote)
+    if info is not None and info.get("machine") != want:
+        raise DeployError(f"artifact {path!r} was built for {meta['target']} ({want}); device {where} is "
+                          f"{info.get('machine')} ({info.get('cpu')}): not uploaded. Compile for that device's target")
+    if info is None and want == platform.machine() and host in ("127.0.0.1", "localhost"):
+        info = {"machine": want, "cpu": "host", "emulated": False}
+    try:
+        remote.upload(os.path.join(path, LIB_NAME), "model.so")
+        lib = remote.load_module("model.so")
+    except Exception as err:  # noqa: BLE001
+        raise DeployError(f"device {where} could not load the artifact (built for {meta['target']}, {want}): {err}") from None
+    dev = remote.cpu()
+    result = {"device": where, "device_info": info, "target": meta["target"],
+              "emulated": bool(info and info.get("emulated"))}
+    try:
+        vm = relax.VirtualMachine(lib, dev)
+        args = [_tensor(inputs[s["name"]], dev) for s in ref.input_specs]
+        out = vm["main"](*args)
+        outs = list(out) if isinstance(out, (list, tuple)) or type(out).__name__ == "Array" else [out]
+        outputs = [o.numpy() for o in outs][: len(ref.graph["outputs"])]
+    except Exception as err:  # noqa: BLE001
+        raise DeployError(f"device {where} failed while running the model: {err}") from None
+    result["outputs"] = outputs
+    if output:
+        np.save(output, outputs[0])
+        result["output_file"] = output
+    if check:
+        expected = ref.run(inputs)
+        err = max(float(np.max(np.abs(g.astype(np.float64) - e))) for g, e in zip(outputs, expected))
+        scale = max(float(np.max(np.abs(e))) for e in expected) or 1.0
+        result["check"] = {"bit_exact": all(np.array_equal(g, e) for g, e in zip(outputs, expected)),
+                           "max_abs_err": err, "max_rel_err": err / scale, "match": err <= 1e-5 * scale}
+    try:
+        timer = vm.time_evaluator("main", dev, number=1, repeat=max(1, repeat))
+        result["remote_ms"] = float(timer(*args).median) * 1e3
+    except Exception as err:  # noqa: BLE001
+        raise DeployError(f"device {where} failed while timing (outputs were fetched"
+                          f"{' and saved to ' + output if output else ''}): {err}") from None
+    return result
+
+
+def _tensor(array, dev):
+    import tvm
+
+    return tvm.runtime.tensor(np.ascontiguousarray(array), dev)
