@@ -43,6 +43,7 @@ from tvm_sepnet.targets import get_target
 from .utils import BindingRewriter, module_pass
 
 OPAQUE = 8  # relax OpPatternKind::kOpaque
+TUNABLE_FAMILIES = ("x86", "arm")  # families whose kernels have MetaSchedule spaces (tvm_sepnet.tuning)
 
 
 def _geometry(a) -> dict:
@@ -148,7 +149,7 @@ class _Lowerer(BindingRewriter):
             key = f"bitserial_conv2d({xp_shape},{wk.shape},{pdt},{geo['relu']},{a.residual})"
             build = lambda family=self.family: bitserial_conv2d_prim_func(
                 xp_shape, wk.shape, pdt, relu=geo["relu"], residual=a.residual, family=family, knobs=knobs)
-            tunable = ("bitserial_conv2d", lambda: build(None)) if self.family == "x86" else None
+            tunable = ("bitserial_conv2d", lambda: build(None)) if self.family in TUNABLE_FAMILIES else None
             return relax.call_tir(self._kernel(key, build, tunable), [xp, c(wk), c(scale), c(offset), *res],
                                   relax.TensorType(out_shape, "float32"))
         if fmt == "int8":
@@ -184,7 +185,7 @@ class _Lowerer(BindingRewriter):
             x_shape, qdtype, wq.shape, family=family, knobs=knobs, prepacked=True, residual=bool(res),
             quantize=quantize, **geo)
         # the direct (tiled) kernel has a MetaSchedule space; the pairs kernel is TIR written by hand
-        tunable = ("int8_conv2d", lambda: build(None)) if self.family == "x86" and plan is None else None
+        tunable = ("int8_conv2d", lambda: build(None)) if self.family in TUNABLE_FAMILIES and plan is None else None
         return relax.call_tir(self._kernel(key, build, tunable), args, relax.TensorType(out_shape, "float32"))
 
     def _stock_conv(self, conv):

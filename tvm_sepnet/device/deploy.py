@@ -38,7 +38,7 @@ def connect(host: str | None = None, port: int | None = None, tracker: str | Non
         raise DeployError("give the device as --host H --port P, or --tracker H:P --key K")
     check_reachable(host, port, "RPC device", min(timeout, 10.0), DeployError)
     try:
-        return rpc.connect(host, port, session_timeout=int(timeout)), f"{host}:{port}"
+        return rpc.connect(host, port, key=key or "", session_timeout=int(timeout)), f"{host}:{port}"
     except Exception as err:  # noqa: BLE001
         raise DeployError(f"RPC device {host}:{port}: {err}") from None
 

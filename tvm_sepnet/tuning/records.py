@@ -37,6 +37,7 @@ class TuningRecords:
 
         if not os.path.exists(self.wd.file(RECORDS)):
             raise TuningMismatchError(f"tuning directory {work_dir!r} has no tuning records; run tvm-sepnet tune first")
+        self.wd.check_target(self.preset, create=False)
         self.db = self.wd.database
         self.hand = self.wd.hand()
         self.target = self.preset.tvm_target()

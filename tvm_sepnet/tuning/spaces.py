@@ -30,7 +30,7 @@ def _annotate_unroll(sch: s_tir.Schedule) -> None:
     sch.annotate(root, "meta_schedule.unroll_explicit", step)
 
 
-def bitserial_conv2d_space(sch: s_tir.Schedule) -> list[s_tir.Schedule]:
+def bitserial_conv2d_space(sch: s_tir.Schedule, knobs=None) -> list[s_tir.Schedule]:  # noqa: ARG001 (knobs: same signature as the others)
     """Design spaces of an unscheduled ``bitserial_conv2d`` PrimFunc (blocks ``acc``, ``out``)."""
     spaces = []
     for o_inner in (False, True):
@@ -68,12 +68,12 @@ def _bitserial_structure(sch: s_tir.Schedule, o_inner: bool) -> None:
     _annotate_unroll(sch)  # the reduction init is decomposed by the RewriteReductionBlock postproc
 
 
-def int8_conv2d_space(sch: s_tir.Schedule) -> s_tir.Schedule:
+def int8_conv2d_space(sch: s_tir.Schedule, knobs=None) -> s_tir.Schedule:
     """Design space of an unscheduled direct ``int8_conv2d`` (blocks ``pad``?, ``acc``, ``out``): the
-    hand schedule's structure with the position tiling sampled."""
+    hand schedule's structure (with the family's default ``knobs``) with the position tiling sampled."""
     from schedules.common import merge_knobs
     from schedules.int8_conv2d import x86 as int8_x86
 
-    int8_x86.apply_oihw_conv(sch, merge_knobs(int8_x86.DEFAULT_KNOBS, None, "int8_conv2d"), "wq", sample_positions=True)
+    int8_x86.apply_oihw_conv(sch, merge_knobs(int8_x86.DEFAULT_KNOBS, knobs, "int8_conv2d"), "wq", sample_positions=True)
     _annotate_unroll(sch)
     return sch

@@ -32,6 +32,7 @@ class Task:
     key: str = ""  # the workload's structural hash (MetaSchedule's database key)
     hand_secs: float | None = None
     weight: float = 0.0  # calls * hand_secs: share of end-to-end kernel time
+    family: str = "x86"
     extra: dict = field(default_factory=dict)
 
     @property
@@ -40,11 +41,24 @@ class Task:
         more = f"+{len(self.layers) - 1}" if len(self.layers) > 1 else ""
         return f"{self.kind}[{first}{more}]"
 
+    @property
+    def knobs(self) -> dict:
+        """The family's default knob overrides of this kernel kind (schedules/families.py)."""
+        from schedules.families import schedule_module
+
+        return schedule_module(self.kind, self.family)[1]
+
     def hand_schedule(self) -> s_tir.Schedule:
         """The hand schedule of the workload, as a Schedule (its trace is replayable on ``mod``)."""
         sch = s_tir.Schedule(self.mod)
-        KINDS[self.kind][1](sch)
+        KINDS[self.kind][1](sch, self.knobs)
         return sch
+
+    def space(self):
+        """The design-space function for ``ms.space_generator.ScheduleFn``."""
+        import functools
+
+        return functools.partial(KINDS[self.kind][0], knobs=self.knobs)
 
 
 def workload_module(func) -> tvm.IRModule:
@@ -59,12 +73,13 @@ def workload_key(mod: tvm.IRModule) -> str:
     return str(ms.database.MemoryDatabase().commit_workload(mod).as_json()[0])
 
 
-def tasks_of(lowered_tasks: dict) -> list[Task]:
+def tasks_of(lowered_tasks: dict, family: str = "x86") -> list[Task]:
     """Tasks from ``LowerToKernels.tasks`` (only kinds that have a design space)."""
     out = []
     for entry in lowered_tasks.values():
         if entry["kind"] not in KINDS:
             continue
         mod = workload_module(entry["unscheduled"])
-        out.append(Task(entry["kind"], mod, list(entry["layers"]), int(entry["calls"]), key=workload_key(mod)))
+        out.append(Task(entry["kind"], mod, list(entry["layers"]), int(entry["calls"]), key=workload_key(mod),
+                        family=family))
     return out

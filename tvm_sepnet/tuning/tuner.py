@@ -30,6 +30,8 @@ import statistics
 import sys
 import time
 
+import numpy as np
+
 from ..device.rpc_check import check_tracker_key
 from ..errors import SepnetError
 from .tasks import KINDS, Task, tasks_of
@@ -57,12 +59,12 @@ def extract_tasks(model, target="x86", config=None, **zoo_options) -> tuple[list
     cfg = dict(lm.config)
     cfg.update(config or {})
     preset = get_target(target)
-    if preset.family != "x86":
-        raise SepnetError(f"tuning target {preset.name!r}: only x86-family kernels have design spaces so far")
+    if preset.family not in ("x86", "arm"):
+        raise SepnetError(f"tuning target {preset.name!r}: no design spaces for family {preset.family!r}")
     qmod = quantize_model(lm.mod, layer_names=lm.layer_names or None, target=preset, **cfg)
     lower = LowerToKernels(preset)
     lower(qmod)
-    tasks = tasks_of(lower.tasks)
+    tasks = tasks_of(lower.tasks, preset.family)
     if not tasks:
         raise SepnetError(f"model {lm.name!r} has no tunable kernels (kinds with a design space: {sorted(KINDS)})")
     return tasks, cfg
@@ -78,7 +80,34 @@ def make_runner(tracker: str | None = None, key: str | None = None, timeout: flo
     host, port = check_tracker_key(tracker, key, min(timeout, 10.0))
     config = ms.runner.RPCConfig(tracker_host=host, tracker_port=port, tracker_key=key,
                                  session_priority=1, session_timeout_sec=int(timeout))
-    return ms.runner.RPCRunner(rpc_config=config, evaluator_config=evaluator, max_workers=workers or 2)
+    return ms.runner.RPCRunner(rpc_config=config, evaluator_config=evaluator, max_workers=workers or 2,
+                               f_alloc_argument=alloc_arguments)
+
+
+def alloc_arguments(session, device, args_info, alloc_repeat):  # noqa: ARG001
+    """RPCRunner argument allocation with host-made random data (the stock one calls
+    ``tvm.contrib.random.random_fill_for_measure`` on the device, which a runtime-only board lacks)."""
+    import tvm
+
+    rng = np.random.default_rng(0)
+    out = []
+    for _ in range(alloc_repeat):
+        args = []
+        for info in args_info:
+            if isinstance(info, (list, tuple)):  # serialized TensorInfo: ["TENSOR", dtype, shape]
+                dtype, shape = str(info[1]), [int(v) for v in info[2]]
+            else:
+                dtype, shape = str(info.dtype), [int(v) for v in info.shape]
+            if dtype.startswith(("int", "uint")):
+                lim = np.iinfo(dtype)
+                data = rng.integers(max(lim.min, -128), min(lim.max, 127) + 1, size=shape).astype(dtype)
+            else:
+                data = rng.standard_normal(shape).astype(dtype)
+            t = tvm.runtime.empty(shape, dtype, device)
+            t.copyfrom(data)
+            args.append(t)
+        out.append(args)
+    return out
 
 
 def build_kernel(mod, target, _params=None):
@@ -124,10 +153,26 @@ def _postprocs():
             ms.postproc.RewriteReductionBlock()]
 
 
-def make_builder(timeout: float = 60.0):
+def export_kernel(rt_mod, cc: str | None = None) -> str:
+    """MetaSchedule export function: a shared library (cross-linked with ``cc`` for another
+    architecture), so a device without a compiler can load it (the default exports a .tar that the
+    device must link itself)."""
+    import tempfile
+
+    from tvm.support import cc as tcc
+
+    path = os.path.join(tempfile.mkdtemp(prefix="sepnet-ms-"), "kernel.so")
+    rt_mod.export_library(path, fcompile=tcc.cross_compiler(cc) if cc else None)
+    return path
+
+
+def make_builder(timeout: float = 60.0, export_cc: str | None = None):
+    import functools
+
     from tvm.s_tir import meta_schedule as ms
 
-    return ms.builder.LocalBuilder(max_workers=os.cpu_count() or 1, timeout_sec=timeout, f_build=build_kernel)
+    return ms.builder.LocalBuilder(max_workers=os.cpu_count() or 1, timeout_sec=timeout, f_build=build_kernel,
+                                   f_export=functools.partial(export_kernel, cc=export_cc))
 
 
 def measure_schedules(mods, target, builder, runner, errors: list | None = None) -> list[float | None]:
@@ -255,11 +300,12 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
         if not tasks:
             raise SepnetError(f"no task matches {only}")
     with WorkDir(work_dir) as wd:
+        wd.check_target(preset, create=True)
         if wd.dropped:
             print(f"[tune] dropped {wd.dropped} incomplete record line(s) left by an interrupted run "
                   f"(kept in *.corrupt)", file=stream)
         db = wd.database
-        builder = make_builder(timeout)
+        builder = make_builder(timeout, preset.export_cc)
         hand = wd.hand()
         missing = [t for t in tasks if t.key not in hand]
         if missing:
@@ -292,7 +338,7 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
             cost_model = (ms.cost_model.XGBModel(num_warmup_samples=max(2, min(16, n // 3)))
                           if search == "xgb" else ms.cost_model.RandomModel())
             space = ms.space_generator.ScheduleFn(
-                KINDS[t.kind][0], sch_rules=[], postprocs=_postprocs(),
+                t.space(), sch_rules=[], postprocs=_postprocs(),
                 mutator_probs={ms.mutator.MutateTileSize(): 0.8, ms.mutator.MutateUnroll(): 0.2})
             # MetaSchedule's INFO/DEBUG lines go to WORK_DIR/logs only (its console handler takes the level
             # of this logger, which each tune_tir call resets to DEBUG); the console gets our progress

@@ -5,6 +5,7 @@ Layout of ``--work-dir DIR``::
     DIR/database_workload.json        MetaSchedule JSONDatabase (one JSON line per workload)
     DIR/database_tuning_record.json   one JSON line per measured trial, appended as trials finish
     DIR/hand.json                     measured latency of every task's hand schedule (by workload)
+    DIR/target.json                   the target preset the directory was tuned for (one per directory)
     DIR/runs.jsonl                    one line per tuning run and task: trials, best, time
     DIR/.lock                         held (flock) while a run uses the directory
     DIR/logs/                         MetaSchedule's own logs
@@ -26,6 +27,7 @@ from ..errors import SepnetError
 WORKLOADS = "database_workload.json"
 RECORDS = "database_tuning_record.json"
 HAND = "hand.json"
+TARGET = "target.json"
 RUNS = "runs.jsonl"
 LOCK = ".lock"
 
@@ -132,6 +134,22 @@ class WorkDir:
             self._database = ms.database.JSONDatabase(
                 path_workload=self.file(WORKLOADS), path_tuning_record=self.file(RECORDS), allow_missing=True)
         return self._database
+
+    def check_target(self, preset, create: bool) -> None:
+        """Bind the directory to a target preset (``create``), or raise if it was tuned for another
+        one: kernels are matched by their target-independent workload, so records of another
+        target would otherwise apply silently."""
+        path = self.file(TARGET)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                tuned_for = json.load(f)
+            if tuned_for.get("target") != preset.name or tuned_for.get("target_dict") != preset.target_dict:
+                raise SepnetError(
+                    f"tuning directory {self.path!r} was tuned for target {tuned_for.get('target')!r} "
+                    f"({tuned_for.get('target_dict')}), not {preset.name!r} ({preset.target_dict}); "
+                    "use another --work-dir for this target")
+        elif create:
+            write_json_atomic(path, {"target": preset.name, "target_dict": preset.target_dict})
 
     def hand(self) -> dict:
         """{workload key: hand-schedule seconds}."""

@@ -1,0 +1,118 @@
+"""The emulated arm64 board (a real TVM RPC server in aarch64 Python under qemu, CPU pinned) behind a
+real tracker on 127.0.0.1: deploy sepnet-bq bit-exact, refuse an x86 artifact before upload, fail
+fast on unreachable devices, survive nothing silently when the board dies mid-run, and tune on it."""
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import tvm_sepnet
+from tests.rpc_cluster import RPCCluster, free_port
+from tvm_sepnet.device import board
+from tvm_sepnet.device.deploy import DeployError, deploy
+from tvm_sepnet.frontend import load_zoo
+
+pytestmark = pytest.mark.slow
+SMALL = {"image_size": 64, "num_classes": 10}
+KEY = "arm64-a72-test"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with RPCCluster(servers=0) as c:
+        state = board.start("arm64", cpu="cortex-a72", port=free_port(), tracker=c.tracker, key=KEY, log=lambda m: None)
+        try:
+            deadline = time.time() + 60
+            from tvm import rpc
+
+            host, port = c.tracker.rsplit(":", 1)
+            while rpc.connect_tracker(host, int(port)).summary()["queue_info"].get(KEY, {}).get("free", 0) < 1:
+                assert time.time() < deadline, "the board did not register with the tracker"
+                time.sleep(0.3)
+            yield c, state
+        finally:
+            board.stop(state["port"])
+
+
+@pytest.fixture(scope="module")
+def arm_artifact(tmp_path_factory):
+    lm = load_zoo("sepnet-bq", **SMALL)
+    art = tvm_sepnet.build(lm.mod, "arm64", **lm.config)
+    return art.export(str(tmp_path_factory.mktemp("arm") / "m"))
+
+
+def test_board_is_recorded_and_alive(cluster):
+    _, state = cluster
+    rows = [s for s in board.status() if s["port"] == state["port"]]
+    assert rows and rows[0]["alive"] and rows[0]["cpu"] == "cortex-a72"
+
+
+def test_deploy_through_tracker_is_bit_exact(cluster, arm_artifact, tmp_path):
+    c, _ = cluster
+    x = np.random.default_rng(1).standard_normal((1, 3, 64, 64)).astype(np.float32)
+    res = deploy(arm_artifact, tracker=c.tracker, key=KEY, inputs={"input": x}, check=True, repeat=2,
+                 output=str(tmp_path / "y.npy"))
+    assert res["emulated"] and res["device_info"]["machine"] == "aarch64" and res["device_info"]["cpu"] == "cortex-a72"
+    assert res["check"]["bit_exact"], res["check"]
+    assert res["remote_ms"] > 0 and np.array_equal(np.load(tmp_path / "y.npy"), res["outputs"][0])
+
+
+def test_x86_artifact_is_refused_before_upload(cluster, tmp_path):
+    c, _ = cluster
+    lm = load_zoo("sepnet-bq", **SMALL)
+    path = tvm_sepnet.build(lm.mod, "x86", **lm.config).export(str(tmp_path / "x86"))
+    with pytest.raises(DeployError, match=r"built for x86 \(x86_64\).*aarch64 \(cortex-a72\): not uploaded"):
+        deploy(path, tracker=c.tracker, key=KEY)
+
+
+def test_unreachable_device_and_tracker_fail_fast(arm_artifact):
+    start = time.time()
+    with pytest.raises(DeployError, match="RPC device 127.0.0.1:.* is unreachable"):
+        deploy(arm_artifact, host="127.0.0.1", port=free_port())
+    with pytest.raises(DeployError, match="RPC tracker 127.0.0.1:.* is unreachable"):
+        deploy(arm_artifact, tracker=f"127.0.0.1:{free_port()}", key=KEY)
+    assert time.time() - start < 30
+
+
+def test_board_killed_during_timing_keeps_fetched_outputs(arm_artifact, tmp_path):
+    state = board.start("arm64", cpu="cortex-a72", port=free_port(), log=lambda m: None)
+    out = tmp_path / "y.npy"
+    errors = []
+
+    def run():
+        try:
+            deploy(arm_artifact, host="127.0.0.1", port=state["port"], repeat=2000, output=str(out))
+        except DeployError as err:
+            errors.append(err)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        deadline = time.time() + 120
+        while not out.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        assert out.exists(), "no outputs fetched"
+        time.sleep(1.0)
+    finally:
+        board.stop(state["port"])
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert errors and f"127.0.0.1:{state['port']}" in str(errors[0]) and "saved to" in str(errors[0])
+    assert np.load(out).shape == (1, 10)
+
+
+def test_tune_on_the_board_and_deploy_the_tuned_build(cluster, tmp_path):
+    from tvm_sepnet.tuning import tune
+
+    c, _ = cluster
+    wd = str(tmp_path / "tune")
+    summary = tune("sepnet-bq", "arm64", trials=2, work_dir=wd, trials_per_iter=2, tracker=c.tracker, key=KEY,
+                   timeout=120, only=["sep2_1_prb1_kxk"], **SMALL)
+    assert summary["trials_this_run"] == 2 and summary["tasks"][0]["hand_ms"] > 0
+    lm = load_zoo("sepnet-bq", **SMALL)
+    art = tvm_sepnet.build(lm.mod, "arm64", tuning=wd, **lm.config)
+    assert art.meta["tuning"]["tuned"] + art.meta["tuning"]["hand_faster"] == 1
+    res = deploy(art.export(str(tmp_path / "m")), tracker=c.tracker, key=KEY, check=True, repeat=1)
+    assert res["check"]["bit_exact"]
