@@ -99,30 +99,25 @@ def _x86_avx512() -> TargetPreset:
     )
 
 
-def _arm64() -> TargetPreset:
+def _aarch64(name: str, cpu: str, mattr: list, description: str) -> TargetPreset:
     return TargetPreset(
-        name="arm64",
+        name=name,
         family="arm",
-        description="aarch64 Cortex-A72 (Raspberry Pi 4), NEON; 4 cores",
-        target_dict={"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "cortex-a72", "mattr": ["+neon"],
-                     "num-cores": 4},
+        description=description,
+        target_dict={"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": cpu, "mattr": mattr, "num-cores": 4},
         export_cc="aarch64-linux-gnu-g++",
-        cpu="cortex-a72",
+        cpu=cpu,
         machine="aarch64",
     )
+
+
+def _arm64() -> TargetPreset:
+    return _aarch64("arm64", "cortex-a72", ["+neon"], "aarch64 Cortex-A72 (Raspberry Pi 4), NEON; 4 cores")
 
 
 def _arm64_dotprod() -> TargetPreset:
-    return TargetPreset(
-        name="arm64-dotprod",
-        family="arm",
-        description="aarch64 Cortex-A76 / A55 class with +dotprod (sdot for int8); 4 cores",
-        target_dict={"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "cortex-a76",
-                     "mattr": ["+neon", "+dotprod"], "num-cores": 4},
-        export_cc="aarch64-linux-gnu-g++",
-        cpu="cortex-a76",
-        machine="aarch64",
-    )
+    return _aarch64("arm64-dotprod", "cortex-a76", ["+neon", "+dotprod"],
+                    "aarch64 Cortex-A76 / A55 class with +dotprod (sdot for int8); 4 cores")
 
 
 def _armv7() -> TargetPreset:
