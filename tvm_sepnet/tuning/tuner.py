@@ -110,6 +110,20 @@ def alloc_arguments(session, device, args_info, alloc_repeat):  # noqa: ARG001
     return out
 
 
+def _emulated_device(tracker: str, key: str, timeout: float) -> bool:
+    """Whether a device under ``key`` is a tvm-sepnet emulated board (asks one session)."""
+    from tvm import rpc
+
+    from ..device.deploy import device_info
+
+    host, port = tracker.rsplit(":", 1)
+    try:
+        info = device_info(rpc.connect_tracker(host, int(port)).request(key, priority=1, session_timeout=int(timeout)))
+    except Exception:  # noqa: BLE001 - a busy or odd device: no note
+        return False
+    return bool(info and info.get("emulated"))
+
+
 def build_kernel(mod, target, _params=None):
     """MetaSchedule builder function: MetaSchedule's default minus its ``import
     tvm.s_tir.tensor_intrin``, which registers every tensor intrinsic of every target and costs
@@ -294,6 +308,9 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
     preset = get_target(target)
     tvm_target = preset.tvm_target()
     runner = make_runner(tracker, key, timeout)  # first: an unreachable tracker fails fast
+    if tracker and _emulated_device(tracker, key, timeout):
+        print(f"[tune] note: the devices under key {key!r} are emulated (qemu): their timings are not a speed "
+              "signal; use them to test the tuning path, tune on real boards", file=stream)
     tasks, cfg = extract_tasks(model, preset, config, **zoo_options)
     if only:
         tasks = [t for t in tasks if any(s in t.name for s in only)]
