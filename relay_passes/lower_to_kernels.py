@@ -62,6 +62,7 @@ class _Lowerer(BindingRewriter):
         self.choices: dict[str, str] = {}
         self.tasks: dict[str, dict] = {}  # tunable kernels: key -> {kind, unscheduled, hand, layers, calls, source}
         self.layer = None
+        self.layer_kernels: dict[str, list[str]] = {}  # layer name -> kernel function names, in call order
 
     def _kernel(self, key: str, build, tunable=None):
         """GlobalVar of a kernel PrimFunc, built and added once per distinct key. ``tunable`` =
@@ -85,6 +86,7 @@ class _Lowerer(BindingRewriter):
             func = (func if func is not None else build()).with_attr("op_pattern", OPAQUE).with_attr("tirx.is_scheduled", True)
             name = key.split("(")[0]
             self.kernels[key] = self.builder_.add_func(func, name)
+        self.layer_kernels.setdefault(self.layer, []).append(self.kernels[key].name_hint)
         return self.kernels[key]
 
     def _call(self, key, build, args, shape, dtype):
@@ -205,7 +207,8 @@ class LowerToKernels:
     ``knobs`` maps a layer name to schedule knobs; ``tuning`` (``tvm_sepnet.tuning.TuningRecords``)
     supplies tuned schedules of the tunable kernels. After the pass ran, ``self.choices`` reports the
     kernel chosen per layer and ``self.tasks`` the tunable kernels (unscheduled and hand-scheduled
-    PrimFuncs, layers, calls, and whether the tuned or the hand schedule was used)."""
+    PrimFuncs, layers, calls, and whether the tuned or the hand schedule was used) and
+    ``self.layer_kernels`` the kernel functions each layer calls."""
 
     def __init__(self, target="x86", knobs=None, tuning=None):
         self.family = get_target(target).family
@@ -213,10 +216,12 @@ class LowerToKernels:
         self.tuning = tuning
         self.choices: dict[str, str] = {}
         self.tasks: dict[str, dict] = {}
+        self.layer_kernels: dict[str, list[str]] = {}
 
     def rewrite_module(self, mod):
         lowerer = _Lowerer(mod, self.family, self.knobs, self.tuning)
         out = lowerer.run()
         self.choices = lowerer.choices
         self.tasks = lowerer.tasks
+        self.layer_kernels = lowerer.layer_kernels
         return out

@@ -29,6 +29,7 @@ from .targets import get_target, missing_host_flags
 
 ARTIFACT_FORMAT = 1
 LIB_NAME, GRAPH_JSON, GRAPH_NPZ, META_JSON = "model.so", "graph.json", "graph.npz", "meta.json"
+KERNELS_JSON = "kernels.json"  # ARM artifacts: each layer's scheduled kernels (TIR), for tvm-sepnet estimate
 
 
 def _check_constants(graph: dict, consts: dict) -> None:
@@ -76,11 +77,12 @@ def quantize_model(mod: tvm.IRModule, params=None, *, kxk="binary", pointwise="i
 class Artifact:
     """A compiled model: run it, inspect its layers, export it."""
 
-    def __init__(self, lib, graph: dict, consts: dict, meta: dict):
+    def __init__(self, lib, graph: dict, consts: dict, meta: dict, kernels: dict | None = None):
         self.lib = lib  # tvm.runtime.Executable or Module
         self.graph = graph
         self.consts = consts
         self.meta = meta
+        self.kernels = kernels  # {"layers": {layer: [kernel names]}, "tir": {kernel name: TIR JSON}} or None
         self._vm = None
 
     @property
@@ -173,6 +175,9 @@ class Artifact:
             save_graph(self.graph, self.consts, os.path.join(tmp, GRAPH_JSON), os.path.join(tmp, GRAPH_NPZ))
             with open(os.path.join(tmp, META_JSON), "w", encoding="utf-8") as f:
                 json.dump(self.meta, f, indent=1)
+            if self.kernels is not None:
+                with open(os.path.join(tmp, KERNELS_JSON), "w", encoding="utf-8") as f:
+                    json.dump(self.kernels, f)
             if os.path.isdir(path):
                 old = path + ".old"
                 shutil.rmtree(old, ignore_errors=True)
@@ -244,7 +249,12 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, kxk="binary", pointwi
         "tuning": None if records is None else {"work_dir": os.path.abspath(str(tuning)), **records.summary()},
         **table,
     }
-    return Artifact(lib, graph, consts, meta)
+    kernels = None
+    if preset.family != "x86":  # kept for the static estimate of ARM kernels (tvm-sepnet estimate)
+        tir = {gv.name_hint: tvm.ir.save_json(func) for gv, func in lowered.functions_items()
+               if isinstance(func, tvm.tirx.PrimFunc) and func.attrs is not None and "tirx.is_scheduled" in func.attrs}
+        kernels = {"layers": lower.layer_kernels, "tir": tir}
+    return Artifact(lib, graph, consts, meta, kernels)
 
 
 def load(path: str) -> Artifact:

@@ -228,6 +228,20 @@ def cmd_deploy(args) -> dict:
     return res
 
 
+def cmd_estimate(args) -> dict:
+    from .device.estimate import estimate_artifact
+
+    res = estimate_artifact(args.artifact, args.cpu, cores=args.cores, clock_ghz=args.clock_ghz)
+    if not args.json:
+        print(f"STATIC MODEL (llvm-mca, not a measurement): {res['target']} on {res['cpu']} at {res['clock_ghz']} GHz")
+        print(f"{'layer':<28} {'cycles (1 core)':>16} {'ms 1 core':>10} {'ms ' + str(res['cores']) + ' cores':>10}")
+        for r in res["layers"]:
+            print(f"{r['layer']:<28} {r['cycles_1core']:>16,.0f} {r['ms_1core']:>10.3f} {r['ms_cores']:>10.3f}")
+        print(f"{'total (conv kernels + pooling)':<28} {'':>16} {res['total_ms_1core']:>10.3f} {res['total_ms_cores']:>10.3f}")
+        print(res["note"])
+    return res
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tvm-sepnet", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -311,6 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=120.0)
     p.add_argument("--output", help="save the first output as .npy (written before timing)")
     p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("estimate", help="static per-layer speed model of an ARM artifact (llvm-mca; not a measurement)")
+    p.add_argument("artifact")
+    p.add_argument("--cpu", default="cortex-a72", help="core model for llvm-mca (cortex-a53, cortex-a72, neoverse-n1, ...)")
+    p.add_argument("--cores", type=int, help="cores the parallel loops split over (default: the target's)")
+    p.add_argument("--clock-ghz", type=float, help="core clock (default: a known board's, e.g. 1.5 for cortex-a72)")
+    p.set_defaults(func=cmd_estimate)
 
     p = sub.add_parser("models", help="list the zoo")
     p.set_defaults(func=cmd_models)
