@@ -115,7 +115,8 @@ def cmd_run(args) -> dict:
     if args.check:
         res = art.check(inputs)
         outputs = res["outputs"]
-        result.update({"max_abs_err": res["max_abs_err"], "max_rel_err": res["max_rel_err"], "match": res["match"]})
+        result.update({"max_abs_err": res["max_abs_err"], "max_rel_err": res["max_rel_err"], "match": res["match"],
+                       "bit_exact": res["bit_exact"]})
     else:
         outputs = art.run(inputs)
     if args.output:

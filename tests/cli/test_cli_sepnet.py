@@ -43,6 +43,8 @@ def test_compile_run_check(tmp_path, x224, model):
     ran, _ = cli_json("run", out, "--input", x224, "--check")
     assert ran["match"] is True, ran
     assert ran["max_rel_err"] <= 1e-5
+    if model == "sepnet-bq":  # integer pipeline, exact float64 pooling: equal to the reference bit for bit
+        assert ran["bit_exact"] is True, ran
     inspected, _ = cli_json("inspect", out)
     assert inspected["weight_bytes_total"] == compiled["weight_bytes_total"]
     # stored weights within 2 % of the theoretical 1 bit per k×k weight + 8 per 1×1 weight + scales
