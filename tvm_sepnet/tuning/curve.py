@@ -7,18 +7,9 @@ far`` after each trial of the whole run (tasks not reached yet count at their ha
 """
 from __future__ import annotations
 
-import json
 import os
 
-from .workdir import HAND, RECORDS, WORKLOADS, WorkDir
-
-FAILED = 1e9
-
-
-def _median(v):
-    v = sorted(float(x) for x in v)
-    return v[len(v) // 2] if len(v) % 2 else 0.5 * (v[len(v) // 2 - 1] + v[len(v) // 2])
-
+from .workdir import HAND, WorkDir, failed
 
 def read_curves(work_dir: str, tasks: list[dict] | None = None) -> dict:
     """``{"tasks": {key: {"name", "calls", "hand", "best": [best after trial i]}}, "end_to_end": [...]}``.
@@ -26,10 +17,6 @@ def read_curves(work_dir: str, tasks: list[dict] | None = None) -> dict:
     ``tasks`` (from ``tune``'s summary rows or ``runs.jsonl``) gives names and call counts; by
     default they come from ``runs.jsonl`` (calls 1 where unknown)."""
     wd = WorkDir(work_dir, lock=False, create=False)
-    keys = []
-    if os.path.exists(wd.file(WORKLOADS)):
-        with open(wd.file(WORKLOADS), encoding="utf-8") as f:
-            keys = [str(json.loads(line)[0]) for line in f if line.strip()]
     names = {r["key"]: r["task"] for r in wd.runs()}
     calls = {}
     for t in tasks or []:
@@ -37,18 +24,11 @@ def read_curves(work_dir: str, tasks: list[dict] | None = None) -> dict:
             names[t["key"]] = t.get("task", names.get(t["key"]))
             calls[t["key"]] = t.get("calls", 1)
     hand = wd.hand()
-    order = []
-    if os.path.exists(wd.file(RECORDS)):
-        with open(wd.file(RECORDS), encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    idx, rec = json.loads(line)
-                    order.append((keys[idx], _median(rec[1]) if rec[1] else 1e10))
     curves: dict[str, dict] = {}
     seen_first = set()
     current = {k: v for k, v in hand.items()}
     e2e = []
-    for key, secs in order:
+    for key, secs in wd.measurements():
         if key not in seen_first:  # the hand record
             seen_first.add(key)
             curves.setdefault(key, {"name": names.get(key, key), "calls": calls.get(key, 1), "hand": hand.get(key, secs),
@@ -56,7 +36,7 @@ def read_curves(work_dir: str, tasks: list[dict] | None = None) -> dict:
             continue
         c = curves[key]
         prev = c["best"][-1] if c["best"] else c["hand"]
-        c["best"].append(min(prev, secs) if secs < FAILED else prev)
+        c["best"].append(prev if failed(secs) else min(prev, secs))
         current[key] = c["best"][-1]
         e2e.append(sum(curves[k]["calls"] * current.get(k, curves[k]["hand"]) for k in curves))
     return {"tasks": curves, "end_to_end": e2e}

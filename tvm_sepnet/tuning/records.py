@@ -10,11 +10,11 @@ a silent untuned build.
 """
 from __future__ import annotations
 
-import statistics
+import os
 
 from ..errors import SepnetError
 from .tasks import KINDS, workload_key, workload_module
-from .workdir import RECORDS, WorkDir
+from .workdir import RECORDS, WorkDir, median_secs
 
 
 MIN_GAIN = 0.01  # a tuned schedule replaces the hand one only if measured at least 1 % faster
@@ -33,8 +33,6 @@ class TuningRecords:
         self.preset = get_target(target)
         self.work_dir = work_dir
         self.wd = WorkDir(work_dir, lock=False, create=False)
-        import os
-
         if not os.path.exists(self.wd.file(RECORDS)):
             raise TuningMismatchError(f"tuning directory {work_dir!r} has no tuning records; run tvm-sepnet tune first")
         self.wd.check_target(self.preset, create=False)
@@ -53,7 +51,7 @@ class TuningRecords:
         if record is None or not record.run_secs:
             self.used["no_record"].append(name)
             return None
-        best = statistics.median(float(v) for v in record.run_secs)
+        best = median_secs(record.run_secs)
         hand = self.hand.get(workload_key(mod))
         if hand is not None and best >= hand * (1 - MIN_GAIN):
             self.used["hand_faster"].append(name)

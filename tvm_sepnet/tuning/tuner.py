@@ -26,7 +26,6 @@ import contextlib
 import logging
 import os
 import shutil
-import statistics
 import sys
 import time
 
@@ -35,16 +34,11 @@ import numpy as np
 from ..device.rpc_check import check_tracker_key
 from ..errors import SepnetError
 from .tasks import KINDS, Task, tasks_of
-from .workdir import WorkDir
+from .workdir import FAILED_SECS, WorkDir, failed, median_secs
 
-ERROR_SECS = 1e9  # MetaSchedule's run_secs for a failed trial is 1e10
 # Evolutionary search population: our spaces have a few dozen points per task, and MetaSchedule's
 # default (512, 4 generations) spent ~30 s per batch evolving them on this 2-core machine.
 POPULATION = 64
-
-
-def _median(secs) -> float:
-    return statistics.median(float(v) for v in secs)
 
 
 def extract_tasks(model, target="x86", config=None, **zoo_options) -> tuple[list[Task], dict]:
@@ -207,7 +201,7 @@ def measure_schedules(mods, target, builder, runner, errors: list | None = None)
     for i, fut in zip(where, runner.run(inputs)):
         res = fut.result()
         if res.error_msg is None and res.run_secs:
-            out[i] = _median(res.run_secs)
+            out[i] = median_secs(res.run_secs)
         elif errors is not None:
             errors.append(res.error_msg)
     for b in built:
@@ -227,22 +221,10 @@ def allocate_trials(weights: list[float], budget: int) -> list[int]:
 
 
 def _records_by_key(wd: WorkDir) -> dict[str, list[float]]:
-    """Measured seconds of every record in file (= measurement) order, per workload key."""
-    import json
-
-    keys = []
-    if os.path.exists(wd.file("database_workload.json")):
-        with open(wd.file("database_workload.json"), encoding="utf-8") as f:
-            keys = [json.loads(line)[0] for line in f if line.strip()]
+    """Measured seconds of every record in measurement order, per workload key."""
     out: dict[str, list[float]] = {}
-    if os.path.exists(wd.file("database_tuning_record.json")):
-        with open(wd.file("database_tuning_record.json"), encoding="utf-8") as f:
-            for line in f:
-                if not line.strip():
-                    continue
-                idx, rec = json.loads(line)
-                secs = rec[1]
-                out.setdefault(str(keys[idx]), []).append(_median(secs) if secs else 1e10)
+    for key, secs in wd.measurements():
+        out.setdefault(key, []).append(secs)
     return out
 
 
@@ -253,11 +235,10 @@ class _Progress:
         self.total = sum(planned)
         self.start = time.time()
         self.best = {t.key: t.hand_secs for t in tasks}
-        self.current = None
 
     def update(self, task: Task, secs: list[float]) -> None:
         self.done += len(secs)
-        good = [s for s in secs if s < ERROR_SECS]
+        good = [s for s in secs if not failed(s)]
         if good and (self.best[task.key] is None or min(good) < self.best[task.key]):
             self.best[task.key] = min(good)
         elapsed = time.time() - self.start
@@ -281,7 +262,7 @@ def _progress_callback(progress: _Progress, task: Task):
             secs = []
             for b, r in zip(builder_results, runner_results):
                 ok = b.error_msg is None and r.error_msg is None and r.run_secs
-                secs.append(_median(r.run_secs) if ok else 1e10)
+                secs.append(median_secs(r.run_secs) if ok else FAILED_SECS)
             progress.update(task, secs)
 
     return ProgressCallback()
@@ -374,11 +355,11 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
         records = _records_by_key(wd)
         rows = []
         for t in tasks:
-            good = [s for s in records.get(t.key, []) if s < ERROR_SECS]
+            good = [s for s in records.get(t.key, []) if not failed(s)]
             best = min(good) if good else None
             rows.append({"task": t.name, "key": t.key, "kind": t.kind, "layers": t.layers, "calls": t.calls,
                          "trials": max(0, len(records.get(t.key, [])) - 1),
-                         "failed": sum(1 for s in records.get(t.key, []) if s >= ERROR_SECS),
+                         "failed": sum(1 for s in records.get(t.key, []) if failed(s)),
                          "hand_ms": t.hand_secs * 1e3, "best_ms": best * 1e3 if best else None,
                          "speedup": t.hand_secs / best if best else None})
         hand_total = sum(t.calls * t.hand_secs for t in tasks)

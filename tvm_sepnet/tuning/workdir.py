@@ -32,6 +32,22 @@ RUNS = "runs.jsonl"
 LOCK = ".lock"
 
 
+FAILED_SECS = 1e10  # what MetaSchedule records as the run time of a failed trial
+
+
+def median_secs(secs) -> float:
+    """Median of a record's run times; ``FAILED_SECS`` for a trial without any."""
+    values = sorted(float(v) for v in secs or ())
+    if not values:
+        return FAILED_SECS
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else 0.5 * (values[mid - 1] + values[mid])
+
+
+def failed(secs: float) -> bool:
+    return secs >= FAILED_SECS / 10
+
+
 class WorkDirBusyError(SepnetError):
     """Another process holds the work directory's lock."""
 
@@ -166,6 +182,22 @@ class WorkDir:
             f.write(json.dumps(entry, sort_keys=True) + "\n")
             f.flush()
             os.fsync(f.fileno())
+
+    def measurements(self) -> list[tuple[str, float]]:
+        """(workload key, median seconds) of every record, in the order they were measured (the record
+        file is append-only; a workload's first record is its hand schedule)."""
+        keys = []
+        if os.path.exists(self.file(WORKLOADS)):
+            with open(self.file(WORKLOADS), encoding="utf-8") as f:
+                keys = [str(json.loads(line)[0]) for line in f if line.strip()]
+        out = []
+        if os.path.exists(self.file(RECORDS)):
+            with open(self.file(RECORDS), encoding="utf-8") as f:
+                for line in f:
+                    if line.strip():
+                        idx, rec = json.loads(line)
+                        out.append((keys[idx], median_secs(rec[1])))
+        return out
 
     def runs(self) -> list[dict]:
         if not os.path.exists(self.file(RUNS)):
