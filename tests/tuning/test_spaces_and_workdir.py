@@ -97,3 +97,17 @@ def test_sampled_int8_direct_schedules_are_bit_exact(target, x_shape, w_shape, p
         lib["main"](*[tvm.runtime.tensor(a) for a in [xq, wq, scale, offset] + ([res] if residual else [])], out)
         np.testing.assert_array_equal(out.numpy(), expected)
     assert len(seen) > 2
+
+
+def test_a_reader_never_rewrites_the_files_of_a_running_tuner(tmp_path):
+    wd_path = tmp_path / "w"
+    wd_path.mkdir()
+    workloads = wd_path / "database_workload.json"
+    records = wd_path / RECORDS
+    workloads.write_text(json.dumps(["123", "x"]) + "\n")
+    good = json.dumps([0, [["trace"], [2e-5, 4e-5], {"kind": "llvm"}, []]])
+    records.write_text(good + "\n" + good[:20])  # a line still being appended by the tuner
+    before = records.read_bytes()
+    reader = WorkDir(str(wd_path), lock=False, create=False)
+    assert reader.dropped == 0 and reader.measurements() == [("123", pytest.approx(3e-5))]
+    assert records.read_bytes() == before and not (tmp_path / "w" / (RECORDS + ".corrupt")).exists()

@@ -11,9 +11,11 @@ Layout of ``--work-dir DIR``::
     DIR/logs/                         MetaSchedule's own logs
 
 Crash safety: MetaSchedule appends a record line per finished trial. A run killed with SIGKILL can
-at worst leave the last line incomplete; :meth:`WorkDir.open` drops such a line (keeping a copy in
-``*.corrupt``) before the database is loaded, so every completed record survives and no corrupt line
-reaches MetaSchedule. Our own files are written atomically (temporary file + rename).
+at worst leave the last line incomplete; the next tuning run (holding the lock) drops such a line
+(keeping a copy in ``*.corrupt``) before the database is loaded, so every completed record survives
+and no corrupt line reaches MetaSchedule. Readers (``build(..., tuning=DIR)``, curves) never rewrite
+the files: they load a snapshot of the complete lines, so a build during a tuning run is safe. Our own
+files are written atomically (temporary file + rename).
 """
 from __future__ import annotations
 
@@ -67,11 +69,10 @@ def write_json_atomic(path: str, data) -> None:
         raise
 
 
-def repair_json_lines(path: str) -> int:
-    """Drop lines of ``path`` that are not complete JSON values (a crash mid-append); returns how many
-    were dropped. The dropped text goes to ``path + '.corrupt'``; the file is rewritten atomically."""
+def split_json_lines(path: str) -> tuple[list[bytes], list[bytes], bool]:
+    """(complete JSON lines, other lines, whether the file ends with a newline) of ``path``."""
     if not os.path.exists(path):
-        return 0
+        return [], [], True
     with open(path, "rb") as f:
         raw = f.read()
     good, bad = [], []
@@ -83,17 +84,28 @@ def repair_json_lines(path: str) -> int:
             good.append(line)
         except ValueError:
             bad.append(line)
-    if not bad and (not raw or raw.endswith(b"\n")):
-        return 0
-    with open(path + ".corrupt", "ab") as f:
-        f.write(b"\n".join(bad) + b"\n")
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
+    return good, bad, not raw or raw.endswith(b"\n")
+
+
+def _write_lines(path: str, lines: list[bytes]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(path)))
     with os.fdopen(fd, "wb") as f:
-        f.write(b"".join(line + b"\n" for line in good))
+        f.write(b"".join(line + b"\n" for line in lines))
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def repair_json_lines(path: str) -> int:
+    """Drop lines of ``path`` that are not complete JSON values (a crash mid-append); returns how many
+    were dropped. The dropped text goes to ``path + '.corrupt'``; the file is rewritten atomically.
+    Only the holder of the directory's lock may do this (a running tuner appends to the file)."""
+    good, bad, ends_clean = split_json_lines(path)
+    if not bad and ends_clean:
+        return 0
+    with open(path + ".corrupt", "ab") as f:
+        f.write(b"\n".join(bad) + b"\n")
+    _write_lines(path, good)
     return len(bad)
 
 
@@ -107,9 +119,12 @@ class WorkDir:
                 raise SepnetError(f"tuning directory {path!r} does not exist; run tvm-sepnet tune --work-dir {path} first")
             os.makedirs(self.path)
         self._lock_fd = None
+        self._snapshot = None
         if lock:
             self._acquire()
-        self.dropped = repair_json_lines(self.file(RECORDS)) + repair_json_lines(self.file(WORKLOADS))
+            self.dropped = repair_json_lines(self.file(RECORDS)) + repair_json_lines(self.file(WORKLOADS))
+        else:  # a reader (a build) never rewrites files a running tuner may be appending to
+            self.dropped = 0
         self._database = None
 
     def file(self, name: str) -> str:
@@ -147,8 +162,17 @@ class WorkDir:
         if self._database is None:
             from tvm.s_tir import meta_schedule as ms
 
+            workloads, records = self.file(WORKLOADS), self.file(RECORDS)
+            if self._lock_fd is None:  # a reader loads a snapshot of the complete lines
+                self._snapshot = tempfile.TemporaryDirectory(prefix="sepnet-tuning-")
+                copies = []
+                for path in (workloads, records):
+                    copy = os.path.join(self._snapshot.name, os.path.basename(path))
+                    _write_lines(copy, split_json_lines(path)[0])
+                    copies.append(copy)
+                workloads, records = copies
             self._database = ms.database.JSONDatabase(
-                path_workload=self.file(WORKLOADS), path_tuning_record=self.file(RECORDS), allow_missing=True)
+                path_workload=workloads, path_tuning_record=records, allow_missing=True)
         return self._database
 
     def check_target(self, preset, create: bool) -> None:
@@ -186,17 +210,12 @@ class WorkDir:
     def measurements(self) -> list[tuple[str, float]]:
         """(workload key, median seconds) of every record, in the order they were measured (the record
         file is append-only; a workload's first record is its hand schedule)."""
-        keys = []
-        if os.path.exists(self.file(WORKLOADS)):
-            with open(self.file(WORKLOADS), encoding="utf-8") as f:
-                keys = [str(json.loads(line)[0]) for line in f if line.strip()]
+        keys = [str(json.loads(line)[0]) for line in split_json_lines(self.file(WORKLOADS))[0]]
         out = []
-        if os.path.exists(self.file(RECORDS)):
-            with open(self.file(RECORDS), encoding="utf-8") as f:
-                for line in f:
-                    if line.strip():
-                        idx, rec = json.loads(line)
-                        out.append((keys[idx], median_secs(rec[1])))
+        for line in split_json_lines(self.file(RECORDS))[0]:  # a line being appended is not complete yet
+            idx, rec = json.loads(line)
+            if idx < len(keys):
+                out.append((keys[idx], median_secs(rec[1])))
         return out
 
     def runs(self) -> list[dict]:
