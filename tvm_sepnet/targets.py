@@ -70,33 +70,23 @@ AVX2_FLAGS = ("avx2", "fma", "popcnt")
 AVX512_FLAGS = ("avx512f", "avx512bw", "avx512_vpopcntdq", "avx512_vnni")
 
 
+def _x86(name: str, mcpu: str, description: str, requires: tuple = ()) -> TargetPreset:
+    return TargetPreset(name=name, family="x86", description=description,
+                        target_dict={"kind": "llvm", "mcpu": mcpu, "num-cores": _num_cores()}, requires=requires)
+
+
 def _x86_host() -> TargetPreset:
-    return TargetPreset(
-        name="x86",
-        family="x86",
-        description="this x86-64 host (LLVM CPU detected at build time)",
-        target_dict={"kind": "llvm", "mcpu": host_mcpu(), "num-cores": _num_cores()},
-    )
+    return _x86("x86", host_mcpu(), "this x86-64 host (LLVM CPU detected at build time)")
 
 
 def _x86_avx2() -> TargetPreset:
-    return TargetPreset(
-        name="x86-avx2",
-        family="x86",
-        description="x86-64 with AVX2 + FMA (Haswell / Zen and newer): popcount emulated with vpshufb",
-        target_dict={"kind": "llvm", "mcpu": "haswell", "num-cores": _num_cores()},
-        requires=AVX2_FLAGS,
-    )
+    return _x86("x86-avx2", "haswell", "x86-64 with AVX2 + FMA (Haswell / Zen and newer): popcount emulated with vpshufb",
+                AVX2_FLAGS)
 
 
 def _x86_avx512() -> TargetPreset:
-    return TargetPreset(
-        name="x86-avx512",
-        family="x86",
-        description="x86-64 with AVX-512 VPOPCNTDQ + VNNI (Ice Lake server and newer)",
-        target_dict={"kind": "llvm", "mcpu": "icelake-server", "num-cores": _num_cores()},
-        requires=AVX2_FLAGS + AVX512_FLAGS,
-    )
+    return _x86("x86-avx512", "icelake-server", "x86-64 with AVX-512 VPOPCNTDQ + VNNI (Ice Lake server and newer)",
+                AVX2_FLAGS + AVX512_FLAGS)
 
 
 def _aarch64(name: str, cpu: str, mattr: list, description: str) -> TargetPreset:

@@ -27,6 +27,7 @@ import sys
 import time
 
 from ..errors import SepnetError
+from .rpc_check import free_port
 
 TVM_VERSION = "0.27.0.post1"
 FFI_VERSION = "0.1.14.post1"
@@ -150,12 +151,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(arch: str = "arm64", cpu: str = "cortex-a72", port: int | None = None, tracker: str | None = None,
           key: str | None = None, timeout: float = 90.0, log=print) -> dict:
     """Start an emulated board's RPC server on 127.0.0.1; returns its state (pid, port, cpu, ...)."""
@@ -167,7 +162,7 @@ def start(arch: str = "arm64", cpu: str = "cortex-a72", port: int | None = None,
     if tracker and not key:
         raise DeviceError("--tracker needs --key")
     root = build_tree(log)
-    port = port or _free_port()
+    port = port or free_port()
     cmd = [os.path.join(root, "python-aarch64"), os.path.join(root, "board_server.py"), "--host", "127.0.0.1",
            "--port", str(port), "--port-end", str(port + 1)]
     if tracker:

@@ -18,6 +18,7 @@ launch overhead) and memory stalls are not counted, so the model is optimistic.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -37,6 +38,7 @@ class EstimateError(SepnetError):
     """llvm-mca missing, or a kernel that cannot be modelled."""
 
 
+@functools.lru_cache(maxsize=None)
 def llvm_mca() -> str:
     for name in ("llvm-mca", "llvm-mca-19", "llvm-mca-18", "llvm-mca-17", "llvm-mca-16", "llvm-mca-15"):
         path = shutil.which(name)

@@ -7,6 +7,13 @@ import socket
 from ..errors import SepnetError
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def parse_hostport(text: str, what: str, error=SepnetError) -> tuple[str, int]:
     host, _, port = (text or "").rpartition(":")
     if not host or not port.isdigit():
