@@ -8,9 +8,8 @@ from tvm.relax.expr_functor import mutator
 
 from schedules.global_avg_pool.kernel import global_avg_pool_prim_func
 
+from .lower_to_kernels import as_scheduled_kernel
 from .utils import BindingRewriter, module_pass, op_name
-
-OPAQUE = 8
 
 
 @mutator
@@ -29,8 +28,8 @@ class _PoolLowerer(BindingRewriter):
             return None
         shape = tuple(int(v) for v in x.ty.shape)
         if shape not in self.kernels:
-            func = global_avg_pool_prim_func(shape).with_attr("op_pattern", OPAQUE).with_attr("tirx.is_scheduled", True)
-            self.kernels[shape] = self.builder_.add_func(func, "global_avg_pool_exact")
+            self.kernels[shape] = self.builder_.add_func(as_scheduled_kernel(global_avg_pool_prim_func(shape)),
+                                                         "global_avg_pool_exact")
         return relax.call_tir(self.kernels[shape], [x], relax.TensorType((shape[0], shape[1], 1, 1), "float32"))
 
 

@@ -46,6 +46,12 @@ OPAQUE = 8  # relax OpPatternKind::kOpaque
 TUNABLE_FAMILIES = ("x86", "arm")  # families whose kernels have MetaSchedule spaces (tvm_sepnet.tuning)
 
 
+def as_scheduled_kernel(func):
+    """A hand-scheduled kernel PrimFunc marked for Relax: opaque (FuseOps keeps it whole) and scheduled
+    (the default schedule rules leave it alone)."""
+    return func.with_attr("op_pattern", OPAQUE).with_attr("tirx.is_scheduled", True)
+
+
 def _geometry(a) -> dict:
     return {"strides": tuple(a.strides), "padding": tuple(a.padding), "dilation": tuple(a.dilation),
             "groups": a.groups, "relu": a.relu}
@@ -83,7 +89,7 @@ class _Lowerer(BindingRewriter):
                 func = self.tuning.lookup(task) if self.tuning is not None else None
                 task["source"] = "hand" if func is None else "tuned"
                 func = task["hand"] if func is None else func
-            func = (func if func is not None else build()).with_attr("op_pattern", OPAQUE).with_attr("tirx.is_scheduled", True)
+            func = as_scheduled_kernel(func if func is not None else build())
             name = key.split("(")[0]
             self.kernels[key] = self.builder_.add_func(func, name)
         self.layer_kernels.setdefault(self.layer, []).append(self.kernels[key].name_hint)
