@@ -43,7 +43,7 @@ from tvm_sepnet.targets import get_target
 from .utils import BindingRewriter, module_pass
 
 OPAQUE = 8  # relax OpPatternKind::kOpaque
-TUNABLE_FAMILIES = ("x86", "arm")  # families whose kernels have MetaSchedule spaces (tvm_sepnet.tuning)
+TUNABLE_FAMILIES = ("x86", "arm", "arm_dotprod")  # families whose kernels have MetaSchedule spaces (tvm_sepnet.tuning)
 
 
 def as_scheduled_kernel(func):

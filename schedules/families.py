@@ -5,8 +5,10 @@ reuses another family's schedule with its own default knobs (``DERIVED``): the x
 portable TIR (loop tiling, vectorize, unroll, parallel; LLVM picks the instructions), so ARM takes their
 loop structure with NEON-sized knobs (128-bit registers): the vectorized popcount becomes NEON ``cnt`` +
 pairwise widening adds, int8 products ``smull``/``smlal`` (``sdot`` where ``+dotprod`` lets LLVM use it).
-Only hand-written x86 instruction kernels (the ``vpmaddwd`` pairs kernel) are not shared: ARM uses the
-direct int8 kernel for every shape.
+Pointwise int8 convs use the channel-word kernel (``schedules/int8_conv2d/channel_words.py``) where the
+family has a dot instruction for it: x86 ``vpmaddwd`` (int16 pairs), ``arm_dotprod`` ``sdot`` (int8
+quads; aarch64 with ``+dotprod``). Plain ``arm`` has none that LLVM does not already reach from the
+direct kernel (``smull``/``smlal``), so it uses the direct int8 kernel for every shape.
 """
 from __future__ import annotations
 
@@ -14,16 +16,24 @@ import importlib
 
 NEON_TILED = {"vector_bits": 128, "acc_registers": 12}
 
+ARM_KNOBS = {
+    "bitserial_conv2d": {"tile_x": 4},
+    "int8_conv2d": {**NEON_TILED, "algorithm": "direct", "tile_o": 16},
+    "decoded_weight_conv2d": {**NEON_TILED, "tile_o": 8},
+    "float_conv2d_exact": {**NEON_TILED, "tile_o": 4},
+    "quantize": {"vector_width": 4, "pack_vector_width": 4, "im2col_vector_width": 2},
+}
+# sdot words: 4 pixels x 4 channels per 128-bit register; 16 int32x4 accumulators + 4 activation
+# vectors + 4 broadcast weights = 24 of the 32 NEON registers
+SDOT_KNOBS = {"algorithm": "auto", "word_layout": "quads", "pair_min_channels": 16, "pair_tile_p": 4,
+              "pair_tile_o": 4, "pair_acc_registers": 16, "pair_unroll": 1}
+
 #: family -> (base family, {op: default knob overrides})
 DERIVED = {
-    "arm": ("x86", {
-        "bitserial_conv2d": {"tile_x": 4},
-        "int8_conv2d": {**NEON_TILED, "algorithm": "direct", "tile_o": 16},
-        "decoded_weight_conv2d": {**NEON_TILED, "tile_o": 8},
-        "float_conv2d_exact": {**NEON_TILED, "tile_o": 4},
-        "quantize": {"vector_width": 4, "pack_vector_width": 4, "im2col_vector_width": 2},
-    }),
+    "arm": ("x86", ARM_KNOBS),
+    "arm_dotprod": ("x86", {**ARM_KNOBS, "int8_conv2d": {**ARM_KNOBS["int8_conv2d"], **SDOT_KNOBS}}),
 }
+ARM_FAMILIES = ("arm", "arm_dotprod")
 
 
 def schedule_module(op: str, family: str):

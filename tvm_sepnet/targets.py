@@ -23,13 +23,14 @@ class TargetPreset:
     """A named compilation target."""
 
     name: str
-    family: str  # schedule family: "x86"
+    family: str  # schedule family: "x86", "arm", "arm_dotprod" (schedules/families.py)
     description: str
     target_dict: dict = field(default_factory=dict)
     export_cc: str | None = None  # None: the host compiler
     requires: tuple = ()  # CPU flags (/proc/cpuinfo names) the code needs to run
     cpu: str | None = None  # the core the code is built for (qemu -cpu when emulated; llvm-mca -mcpu)
     machine: str | None = None  # uname -m of a device that runs it (None: this x86 host)
+    accelerator: str | None = None  # fpga-sim: the accelerator description (preset name or JSON path)
 
     def tvm_target(self):
         import tvm
@@ -89,10 +90,11 @@ def _x86_avx512() -> TargetPreset:
                 AVX2_FLAGS + AVX512_FLAGS)
 
 
-def _aarch64(name: str, cpu: str, mattr: list, description: str) -> TargetPreset:
+def _aarch64(name: str, cpu: str, mattr: list, description: str, family: str = "arm", requires: tuple = ()) -> TargetPreset:
     return TargetPreset(
         name=name,
-        family="arm",
+        family=family,
+        requires=requires,
         description=description,
         target_dict={"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": cpu, "mattr": mattr, "num-cores": 4},
         export_cc="aarch64-linux-gnu-g++",
@@ -107,7 +109,8 @@ def _arm64() -> TargetPreset:
 
 def _arm64_dotprod() -> TargetPreset:
     return _aarch64("arm64-dotprod", "cortex-a76", ["+neon", "+dotprod"],
-                    "aarch64 Cortex-A76 / A55 class with +dotprod (sdot for int8); 4 cores")
+                    "aarch64 Cortex-A76 / A55 class with +dotprod (sdot for int8); 4 cores",
+                    family="arm_dotprod", requires=("asimddp",))
 
 
 def _armv7() -> TargetPreset:
@@ -135,14 +138,34 @@ def missing_host_flags(preset: "TargetPreset") -> list[str]:
     return [f for f in preset.requires if f not in flags]
 
 
+FPGA_PREFIX = "fpga-sim:"
+
+
+def _fpga_sim(name: str) -> TargetPreset:
+    """``fpga-sim:<accelerator>``: offloaded layers run on the simulated accelerator
+    (``tvm_sepnet.fpga``), the rest on this x86 host (the SoC's CPU in a real board)."""
+    from .fpga.spec import load_spec
+
+    spec = load_spec(name[len(FPGA_PREFIX):])
+    host = _x86_host()
+    return TargetPreset(name=name, family=host.family, target_dict=host.target_dict, accelerator=spec.name
+                        if not name.endswith(".json") else name[len(FPGA_PREFIX):],
+                        description=f"VTA-style accelerator {spec.name} ({spec.part}, {spec.clock_mhz:g} MHz), simulated; "
+                                    "host layers on this x86 host")
+
+
 def known_targets() -> list[str]:
-    return sorted(_PRESETS)
+    from .fpga.spec import known_presets
+
+    return sorted(_PRESETS) + [FPGA_PREFIX + p for p in known_presets()]
 
 
 def get_target(name: str | TargetPreset) -> TargetPreset:
     """Resolve a preset name; an unknown name raises :class:`UnknownTargetError` listing the known ones."""
     if isinstance(name, TargetPreset):
         return name
+    if isinstance(name, str) and name.startswith(FPGA_PREFIX):
+        return _fpga_sim(name)
     if name not in _PRESETS:
         raise UnknownTargetError(
             f"unknown target {name!r}; known targets: {', '.join(known_targets())}"

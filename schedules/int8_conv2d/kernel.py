@@ -21,18 +21,26 @@ def _placeholder(shape, dtype: str, name: str) -> te.Tensor:
 def int8_conv2d_weight_plan(x_shape, w_shape, *, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1, family: str | None = "x86", knobs=None):
     """The kernel-ready weight layout the kernel of this family / knobs wants (a dict for
     :func:`schedules.int8_conv2d.packing.prepare_weights`), or None: stored OIHW ``wq``."""
-    if family != "x86":
+    if family is None:
         return None
+    from schedules.families import default_knobs
     from schedules.int8_conv2d import x86
 
     geo = compute.conv_geometry(x_shape, w_shape, strides=strides, padding=padding, dilation=dilation, groups=groups)
-    return x86.pair_plan(geo, knobs)
+    defaults = default_knobs("int8_conv2d", family)
+    merged = {**defaults, **(knobs or {})}
+    unknown = set(knobs or {}) - set(defaults)
+    if unknown:
+        raise KeyError(f"unknown int8_conv2d knobs: {sorted(unknown)}")
+    return x86.word_plan(geo, merged)
 
 
 def fuses_quantize(plan) -> bool:
-    """Whether the kernel of weight plan ``plan`` can quantize its float input itself (the pairs
+    """Whether the kernel of weight plan ``plan`` can quantize its float input itself (the channel-word
     kernel does it in its repacking stage)."""
-    return plan is not None and plan.get("layout") == "pairs"
+    from schedules.int8_conv2d.channel_words import WORD_ISAS
+
+    return plan is not None and plan.get("layout") in WORD_ISAS
 
 
 def int8_conv2d_prim_func(x_shape, x_dtype: str, w_shape, *, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1, relu: bool = False, residual: bool = False, quantize=None, family: str | None = "x86", knobs=None, prepacked: bool = False) -> tirx.PrimFunc:
@@ -47,11 +55,12 @@ def int8_conv2d_prim_func(x_shape, x_dtype: str, w_shape, *, strides=(1, 1), pad
         raise ValueError(f"int8_conv2d wants uint8/int8 activations, got {x_dtype}")
     plan = int8_conv2d_weight_plan(x_shape, w_shape, strides=strides, padding=padding, dilation=dilation, groups=groups, family=family, knobs=knobs)
     if plan is not None:
-        from schedules.int8_conv2d import x86_pairs
+        from schedules.int8_conv2d import channel_words
 
         geo = compute.conv_geometry(x_shape, w_shape, strides=strides, padding=padding, dilation=dilation, groups=groups)
-        return x86_pairs.build(geo, x_dtype, relu=relu, tile_o=plan["tile_o"], tile_p=plan["tile_p"], prepacked=prepacked,
-                               unroll_pairs=plan["unroll"], quantize=quantize, residual=residual)
+        return channel_words.build(geo, x_dtype, isa=channel_words.WORD_ISAS[plan["layout"]], relu=relu,
+                                   tile_o=plan["tile_o"], tile_p=plan["tile_p"], prepacked=prepacked,
+                                   unroll_words=plan["unroll"], quantize=quantize, residual=residual)
     if quantize is not None:
         raise ValueError("int8_conv2d: this kernel does not fuse the input quantization (see fuses_quantize)")
     o_n = int(w_shape[0])

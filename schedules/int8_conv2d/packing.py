@@ -23,21 +23,31 @@ def quantize_weights_int8(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def prepare_weights(wq: np.ndarray, plan) -> np.ndarray:
     """Kernel-ready weights for ``plan`` (``schedules.int8_conv2d.kernel.int8_conv2d_weight_plan``).
 
-    ``plan`` None: the stored OIHW ``wq`` itself. ``{"layout": "pairs", "tile_o": T}`` (1x1 weights):
-    int32 ``wk[ob, r, j]`` holding the int16 pair ``(wq[ob*T + j, 2r], wq[ob*T + j, 2r + 1])`` (low
-    half first; the partner of an odd last channel is 0), ``ob < O / T``, ``r < ceil(Cg / 2)``.
+    ``plan`` None: the stored OIHW ``wq`` itself. A channel-word plan (1x1 weights, ``K`` channels per
+    int32 word: ``{"layout": "pairs", "tile_o": T}`` K=2 as int16 halves, ``"quads"`` K=4 as bytes;
+    channel ``K*r`` in the lowest field, channels past ``Cg`` are 0): int32 ``wk[ob, r, j]`` = the word
+    of ``wq[ob*T + j, K*r .. K*r + K-1]``, ``ob < O / T``, ``r < ceil(Cg / K)``; ``"quads"`` adds a row
+    ``r = ceil(Cg / K)`` holding ``128 * sum_c wq[ob*T + j, c]`` (the uint8 shift correction of sdot,
+    ``schedules.int8_conv2d.channel_words``).
     """
     wq = np.asarray(wq)
     if plan is None:
         return wq
-    if plan.get("layout") != "pairs":
+    fields = {"pairs": "<i2", "quads": "i1"}
+    layout = plan.get("layout")
+    if layout not in fields:
         raise ValueError(f"unknown int8 weight layout {plan!r}")
     o_n, cg, kh, kw = wq.shape
     if (kh, kw) != (1, 1) or wq.dtype != np.int8:
-        raise ValueError(f"pairs layout wants int8 1x1 weights, got {wq.dtype} {wq.shape}")
+        raise ValueError(f"{layout} layout wants int8 1x1 weights, got {wq.dtype} {wq.shape}")
     tile_o = int(plan["tile_o"])
-    r2 = (cg + 1) // 2
-    w16 = np.zeros((o_n, 2 * r2), np.int16)
-    w16[:, :cg] = wq[:, :, 0, 0]
-    w32 = w16.astype("<i2").view("<i4").reshape(o_n // tile_o, tile_o, r2)
-    return np.ascontiguousarray(w32.transpose(0, 2, 1)).astype(np.int32)
+    k = 4 // np.dtype(fields[layout]).itemsize
+    rn = -(-cg // k)
+    narrow = np.zeros((o_n, k * rn), fields[layout])
+    narrow[:, :cg] = wq[:, :, 0, 0]
+    words = narrow.view("<i4").reshape(o_n, rn).astype(np.int32)
+    if layout == "quads":
+        correction = 128 * wq[:, :, 0, 0].astype(np.int32).sum(axis=1, keepdims=True)
+        words = np.concatenate([words, correction.astype(np.int32)], axis=1)
+    blocked = words.reshape(o_n // tile_o, tile_o, words.shape[1])
+    return np.ascontiguousarray(blocked.transpose(0, 2, 1)).astype(np.int32)

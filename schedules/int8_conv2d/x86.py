@@ -2,9 +2,10 @@
 x86 conv schedules (``decoded_weight_conv2d``, ``float_conv2d_exact``).
 
 Two algorithms (knob ``algorithm``): 1x1 convolutions without padding whose groups have at least
-``pair_min_channels`` input channels use the ``vpmaddwd`` kernel of
-:mod:`schedules.int8_conv2d.x86_pairs` (kernel-ready int16-pair weights, knobs ``pair_*``, see
-:func:`pair_plan`); everything else uses the tiled direct schedule described below (knobs
+``pair_min_channels`` input channels use the channel-word kernel of
+:mod:`schedules.int8_conv2d.channel_words` (x86: ``vpmaddwd`` on int16 pairs; families with a dot
+instruction pass their ``word_layout``; kernel-ready weights, knobs ``pair_*``, see
+:func:`word_plan`); everything else uses the tiled direct schedule described below (knobs
 ``tile_o, tile_p, acc_registers, vector_bits, min_tasks, unroll, parallel``).
 
 The ``acc`` block is a register-tiled matmul per group, vectorized over output channels:
@@ -42,35 +43,41 @@ TILED_CONV_KNOBS = {
 }
 
 DEFAULT_KNOBS = {
-    # pointwise (1x1, no padding) vpmaddwd kernel of schedules.int8_conv2d.x86_pairs
-    "algorithm": "auto",  # "pairs", "direct" (the tiled schedule below) or "auto": pairs for 1x1 when Cg >= pair_min_channels
+    # pointwise (1x1, no padding) channel-word kernel of schedules.int8_conv2d.channel_words
+    "algorithm": "auto",  # "words", "direct" (the tiled schedule below) or "auto": words for 1x1 when Cg >= pair_min_channels
+    "word_layout": "pairs",  # channel words of the family's dot instruction (channel_words.WORD_ISAS): vpmaddwd pairs
     "pair_min_channels": 24,  # auto: input channels per group from which the pairs kernel wins (measured: 16 loses, 24 wins)
-    "pair_tile_p": 5,  # pairs: max vectors of 8 pixels per register tile (the one wasting fewest padded vectors)
-    "pair_tile_o": 6,  # pairs: max output channels per register tile (a divisor of O / groups)
-    "pair_acc_registers": 12,  # pairs: tile_o * tile_p <= this many int32x8 accumulators
-    "pair_unroll": 2,  # pairs: unroll factor of the channel-pair loop (a divisor of ceil(Cg / 2))
+    "pair_tile_p": 5,  # words: max pixel vectors per register tile (the one wasting fewest padded vectors)
+    "pair_tile_o": 6,  # words: max output channels per register tile (a divisor of O / groups)
+    "pair_acc_registers": 12,  # words: tile_o * tile_p <= this many accumulator vectors
+    "pair_unroll": 2,  # words: unroll factor of the word loop (a divisor of ceil(Cg / K))
     # direct schedule (kxk, padded, or small Cg)
     **TILED_CONV_KNOBS,
     "tile_o": 32,
 }
 
 
-def pair_plan(geo: dict, knobs=None):
-    """``{"layout": "pairs", "tile_o", "tile_p"}`` when the pairs kernel handles this conv geometry
-    (``compute.conv_geometry``) with these knobs, else None (direct schedule)."""
-    from schedules.int8_conv2d import x86_pairs
+def word_plan(geo: dict, knobs=None):
+    """``{"layout", "tile_o", "tile_p", "unroll"}`` when the channel-word kernel handles this conv
+    geometry (``compute.conv_geometry``) with these knobs (the family's defaults already merged in),
+    else None (direct schedule)."""
+    from schedules.int8_conv2d import channel_words
 
     knobs = merge_knobs(DEFAULT_KNOBS, knobs, "int8_conv2d")
     algo = knobs["algorithm"]
-    if algo not in ("auto", "pairs", "direct"):
-        raise ValueError(f"unknown int8_conv2d algorithm {algo!r}")
+    if algo not in ("auto", "words", "direct"):
+        raise ValueError(f"unknown int8_conv2d algorithm {algo!r}: expected 'auto', 'words' or 'direct'")
+    if knobs["word_layout"] not in channel_words.WORD_ISAS:
+        raise ValueError(f"unknown int8_conv2d word_layout {knobs['word_layout']!r}: "
+                         f"expected one of {sorted(channel_words.WORD_ISAS)}")
+    isa = channel_words.WORD_ISAS[knobs["word_layout"]]
     pointwise = geo["kh"] == 1 and geo["kw"] == 1 and tuple(geo["pad"]) == (0, 0, 0, 0)
     if algo == "direct" or not pointwise or (algo == "auto" and geo["cg"] < knobs["pair_min_channels"]):
         return None
-    tile_p = x86_pairs.choose_tile_p(geo["ho"] * geo["wo"], knobs["pair_tile_p"])
+    tile_p = channel_words.choose_tile_p(geo["ho"] * geo["wo"], knobs["pair_tile_p"], isa.lanes)
     want_o = max(1, min(knobs["pair_tile_o"], knobs["pair_acc_registers"] // tile_p))
-    tile_o = x86_pairs.choose_tile_o(geo["og"], want_o)
-    return {"layout": "pairs", "tile_o": tile_o, "tile_p": tile_p, "unroll": knobs["pair_unroll"]}
+    tile_o = channel_words.choose_tile_o(geo["og"], want_o)
+    return {"layout": isa.layout, "tile_o": tile_o, "tile_p": tile_p, "unroll": knobs["pair_unroll"]}
 
 
 def block_names(sch: s_tir.Schedule) -> set[str]:

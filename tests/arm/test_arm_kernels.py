@@ -82,3 +82,60 @@ def test_extension_outside_the_pinned_core_fails():
     np.testing.assert_array_equal(got, expected)
     with pytest.raises(EmulationError, match="signal 4"):  # SIGILL
         run_kernel(_sdot_kernel(), preset, [a, b], [((4,), "int32")], cpu="cortex-a72")
+
+
+# sdot channel-word kernel (arm64-dotprod, pinned Cortex-A76): (x_shape, x_dtype, w_shape, strides, groups, quantize, residual)
+SDOT_CASES = [
+    ((1, 64, 14, 14), "uint8", (64, 16, 1, 1), (1, 1), 4, False, False),  # the PRB 1x1: uint8 shifted by 128
+    ((1, 50, 7, 7), "int8", (20, 25, 1, 1), (1, 1), 2, False, True),  # Cg 25: ragged last word, signed, residual
+    ((2, 96, 9, 10), "uint8", (12, 96, 1, 1), (2, 2), 1, True, False),  # strided, batch 2, quantize fused
+    ((1, 256, 7, 7), "uint8", (64, 64, 1, 1), (1, 1), 4, True, True),  # a SEP reduce, both fusions
+]
+
+
+@pytest.mark.parametrize("x_shape,x_dtype,w_shape,strides,groups,quantize,residual", SDOT_CASES)
+@pytest.mark.parametrize("prepacked", [True, False])
+def test_sdot_int8_conv2d(x_shape, x_dtype, w_shape, strides, groups, quantize, residual, prepacked):
+    """The quads kernel (sdot on int8 words; uint8 enters as x - 128 with the weight-sum correction)
+    is bit-exact with the numpy reference, weights prepacked on the host or repacked by the kernel."""
+    from schedules.int8_conv2d.kernel import fuses_quantize, int8_conv2d_weight_plan
+    from schedules.int8_conv2d.packing import prepare_weights
+
+    preset = get_target("arm64-dotprod")
+    rng = np.random.default_rng(sum(x_shape) + 11)
+    xq, wq, scale, offset = random_case(rng, x_shape, x_dtype, w_shape)
+    wq[0] = 127  # extreme filters: the shift correction is at its largest
+    wq[1] = -127
+    geo = dict(strides=strides, groups=groups)
+    plan = int8_conv2d_weight_plan(x_shape, w_shape, family=preset.family, **geo)
+    assert plan["layout"] == "quads" and fuses_quantize(plan)
+    lo, hi = (0, 255) if x_dtype == "uint8" else (-127, 127)
+    inv = np.array([1.7], np.float32)
+    if quantize:
+        x = (rng.standard_normal(x_shape) * 60 + (100 if x_dtype == "uint8" else 0)).astype(np.float32)
+        xq = quantize_ref.quantize(x, inv[0], lo, hi, x_dtype)
+    ho, wo = -(-x_shape[2] // strides[0]), -(-x_shape[3] // strides[1])
+    res = rng.standard_normal((x_shape[0], w_shape[0], ho, wo)).astype(np.float32) * 3
+    expected = int8_ref.int8_conv2d(xq, wq, scale, offset, relu=True, residual=res if residual else None, **geo)
+    func = int8_conv2d_prim_func(x_shape, x_dtype, w_shape, relu=True, family=preset.family, prepacked=prepacked,
+                                 quantize=(lo, hi) if quantize else None, residual=residual, **geo)
+    args = [x if quantize else xq, prepare_weights(wq, plan) if prepacked else wq, scale, offset]
+    args += [inv] if quantize else []
+    args += [res] if residual else []
+    (got,) = run_kernel(func, preset, args, [(expected.shape, "float32")])
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_sdot_kernel_dies_without_dotprod():
+    """The arm64-dotprod int8 1x1 kernel really uses sdot: on a pinned Cortex-A72 (no dotprod) it dies
+    with SIGILL, while the plain arm64 kernel of the same conv runs there."""
+    rng = np.random.default_rng(5)
+    x_shape, w_shape = (1, 64, 8, 8), (32, 64, 1, 1)
+    xq, wq, scale, offset = random_case(rng, x_shape, "uint8", w_shape)
+    expected = int8_ref.int8_conv2d(xq, wq, scale, offset)
+    dot = int8_conv2d_prim_func(x_shape, "uint8", w_shape, family="arm_dotprod")
+    with pytest.raises(EmulationError, match="signal 4"):  # SIGILL
+        run_kernel(dot, get_target("arm64-dotprod"), [xq, wq, scale, offset], [(expected.shape, "float32")], cpu="cortex-a72")
+    plain = int8_conv2d_prim_func(x_shape, "uint8", w_shape, family="arm")
+    (got,) = run_kernel(plain, get_target("arm64"), [xq, wq, scale, offset], [(expected.shape, "float32")])
+    np.testing.assert_array_equal(got, expected)

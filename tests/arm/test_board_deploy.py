@@ -116,3 +116,27 @@ def test_tune_on_the_board_and_deploy_the_tuned_build(cluster, tmp_path):
     assert art.meta["tuning"]["tuned"] + art.meta["tuning"]["hand_faster"] == 1
     res = deploy(art.export(str(tmp_path / "m")), tracker=c.tracker, key=KEY, check=True, repeat=1)
     assert res["check"]["bit_exact"]
+
+
+@pytest.fixture(scope="module")
+def dotprod_artifact(tmp_path_factory):
+    lm = load_zoo("sepnet-bq", **SMALL)
+    art = tvm_sepnet.build(lm.mod, "arm64-dotprod", **lm.config)
+    return art.export(str(tmp_path_factory.mktemp("arm_dotprod") / "m"))
+
+
+def test_dotprod_build_is_bit_exact_on_a_cortex_a76_board(dotprod_artifact):
+    """arm64-dotprod (int8 1x1 convs on sdot) on a board pinned to a Cortex-A76: bit-exact."""
+    state = board.start("arm64", cpu="cortex-a76", port=free_port(), log=lambda m: None)
+    try:
+        res = deploy(dotprod_artifact, host="127.0.0.1", port=state["port"], check=True, repeat=1)
+    finally:
+        board.stop(state["port"])
+    assert res["device_info"]["cpu"] == "cortex-a76" and "asimddp" in res["device_info"]["features"]
+    assert res["check"]["bit_exact"], res["check"]
+
+
+def test_dotprod_build_is_refused_by_a_board_without_dotprod(cluster, dotprod_artifact):
+    c, _ = cluster
+    with pytest.raises(DeployError, match=r"needs CPU features asimddp; device .* \(cortex-a72\) lacks them: not uploaded"):
+        deploy(dotprod_artifact, tracker=c.tracker, key=KEY)

@@ -151,12 +151,12 @@ def test_rejects_bad_inputs():
         int8_conv2d_prim_func((1, 8, 4, 4), "uint8", (4, 8, 1, 1), knobs={"tile_q": 4})
 
 
-# pointwise vpmaddwd kernel (schedules.int8_conv2d.x86_pairs): (x_shape, x_dtype, w_shape, strides, groups, relu, knobs)
+# pointwise vpmaddwd kernel (schedules.int8_conv2d.channel_words, vpmaddwd pairs): (x_shape, x_dtype, w_shape, strides, groups, relu, knobs)
 PAIR_CASES = [
-    ((1, 64, 7, 7), "uint8", (40, 16, 1, 1), (1, 1), 4, True, {"algorithm": "pairs"}),  # 49 pixels: ragged last vector
+    ((1, 64, 7, 7), "uint8", (40, 16, 1, 1), (1, 1), 4, True, {"algorithm": "words"}),  # 49 pixels: ragged last vector
     ((1, 50, 14, 14), "int8", (20, 25, 1, 1), (1, 1), 2, False, {}),  # odd Cg, int8 activations
     ((2, 24, 9, 10), "uint8", (12, 24, 1, 1), (2, 2), 1, True, {}),  # strided 1x1, batch 2
-    ((1, 12, 5, 5), "int8", (8, 3, 1, 1), (1, 1), 4, False, {"algorithm": "pairs"}),  # tiny odd groups, forced
+    ((1, 12, 5, 5), "int8", (8, 3, 1, 1), (1, 1), 4, False, {"algorithm": "words"}),  # tiny odd groups, forced
     ((1, 96, 14, 14), "uint8", (96, 24, 1, 1), (1, 1), 4, True, {"pair_tile_p": 3, "pair_tile_o": 8, "pair_unroll": 4}),
 ]
 

@@ -40,6 +40,10 @@ class DeviceError(SepnetError):
     """The emulated board cannot be built, started or reached."""
 
 
+#: AT_HWCAP bit -> feature name (Linux arch/arm64 hwcap.h; the names /proc/cpuinfo and target presets use)
+AARCH64_HWCAP = {0: "fp", 1: "asimd", 3: "aes", 4: "pmull", 5: "sha1", 6: "sha2", 7: "crc32", 8: "atomics",
+                 9: "fphp", 10: "asimdhp", 12: "asimdrdm", 20: "asimddp", 22: "sve"}
+
 def cache_dir() -> str:
     return os.environ.get("TVM_SEPNET_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "tvm-sepnet"))
 
@@ -61,6 +65,7 @@ def build_tree(log=print) -> str:
     site = os.path.join(rootfs, "usr/local/lib/python3.11/dist-packages")
     stamp = os.path.join(root, "ready.json")
     if os.path.exists(stamp):
+        _write_scripts(root)  # ours, not the cached tree's: always this version's
         return root
     for tool in ("mmdebstrap", "qemu-aarch64-static"):
         if shutil.which(tool) is None:
@@ -90,11 +95,19 @@ def build_tree(log=print) -> str:
     return root
 
 
+def _write_atomic(path: str, text: str, mode: int = 0o644) -> None:
+    """Replace ``path`` by ``text`` in one rename (a board starting meanwhile reads the old or the new file)."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
 def _write_scripts(root: str) -> None:
     rootfs = os.path.join(root, "rootfs")
     wrapper = os.path.join(root, "python-aarch64")
-    with open(wrapper, "w", encoding="utf-8") as f:
-        f.write(f"""#!/bin/sh
+    _write_atomic(wrapper, f"""#!/bin/sh
 # aarch64 CPython of the emulated board under qemu-user. QEMU_CPU must name a core (set by
 # tvm-sepnet device start); an empty value would fall back to qemu's "max" (every extension).
 [ -n "${{QEMU_CPU:-}}" ] || {{ echo "python-aarch64: QEMU_CPU is not set" >&2; exit 2; }}
@@ -102,10 +115,8 @@ export TVM_USE_RUNTIME_LIB=1
 export PYTHONPATH="${{BOARD_PYTHONPATH:-}}"
 unset PYTHONHOME
 exec qemu-aarch64-static -L "{rootfs}" "{rootfs}/usr/bin/python3.11" "$@"
-""")
-    os.chmod(wrapper, 0o755)
-    with open(os.path.join(root, "board_server.py"), "w", encoding="utf-8") as f:
-        f.write(f"""# TVM RPC server of the emulated board (runs inside the aarch64 Python).
+""", mode=0o755)
+    _write_atomic(os.path.join(root, "board_server.py"), f"""# TVM RPC server of the emulated board (runs inside the aarch64 Python).
 import argparse, sys, time
 sys.executable = {wrapper!r}  # TVM's server execs sys.executable for its workers: the x86 wrapper
 from tvm import rpc
@@ -115,9 +126,18 @@ def register():  # runs in every session's worker process
     import json, os, platform
     import tvm
 
+    def features():  # the kernel's AT_HWCAP bits, named as /proc/cpuinfo names them (qemu sets them per -cpu)
+        import ctypes
+        hwcap = ctypes.CDLL(None).getauxval
+        hwcap.restype = ctypes.c_ulong
+        bits = hwcap(16)
+        names = {AARCH64_HWCAP!r}
+        return sorted(name for bit, name in names.items() if bits >> bit & 1)
+
     @tvm.register_global_func("sepnet.device_info", override=True)
     def _device_info():
-        return json.dumps({{"machine": platform.machine(), "cpu": os.environ.get("QEMU_CPU", ""), "emulated": True}})
+        return json.dumps({{"machine": platform.machine(), "cpu": os.environ.get("QEMU_CPU", ""), "emulated": True,
+                           "features": features()}})
 
 
 p = argparse.ArgumentParser()

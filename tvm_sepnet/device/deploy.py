@@ -16,6 +16,7 @@ import platform
 import numpy as np
 
 from ..errors import SepnetError
+from ..targets import get_target
 from .rpc_check import check_reachable, check_tracker_key
 
 
@@ -52,8 +53,6 @@ def device_info(remote) -> dict | None:
 
 
 def artifact_machine(meta: dict) -> str:
-    from ..targets import get_target
-
     preset = get_target(meta["target"])
     return preset.machine or "x86_64"
 
@@ -82,6 +81,11 @@ def deploy(path: str, *, host=None, port=None, tracker=None, key=None, inputs=No
     if info is not None and info.get("machine") != want:
         raise DeployError(f"artifact {path!r} was built for {meta['target']} ({want}); device {where} is "
                           f"{info.get('machine')} ({info.get('cpu')}): not uploaded. Compile for that device's target")
+    missing = [f for f in get_target(meta["target"]).requires if info and "features" in info and f not in info["features"]]
+    if missing:
+        raise DeployError(f"artifact {path!r} was built for {meta['target']}, which needs CPU features "
+                          f"{', '.join(missing)}; device {where} ({info.get('cpu')}) lacks them: not uploaded. "
+                          f"Compile for a target without them (e.g. arm64)")
     if info is None and want == platform.machine() and host in ("127.0.0.1", "localhost"):
         info = {"machine": want, "cpu": "host", "emulated": False}
     try:

@@ -28,7 +28,7 @@ import tempfile
 
 from ..errors import SepnetError
 
-CLOCK_GHZ = {"cortex-a53": 1.4, "cortex-a72": 1.5, "cortex-a76": 2.4, "neoverse-n1": 2.6, "cortex-a15": 1.8,
+CLOCK_GHZ = {"cortex-a53": 1.4, "cortex-a55": 1.8, "cortex-a72": 1.5, "cortex-a76": 2.4, "neoverse-n1": 2.6, "cortex-a15": 1.8,
              "cortex-a9": 1.0}  # Raspberry Pi 3 / 4 clocks for a53 / a72; typical boards otherwise
 MCA_CPUS = {"cortex-a76": "neoverse-n1"}  # LLVM has no distinct cortex-a76 scheduling model
 MARKER = "sepnet_loop_marker_"
@@ -231,7 +231,7 @@ def estimate_artifact(path: str, cpu: str, cores: int | None = None, clock_ghz: 
     with open(os.path.join(path, META_JSON), encoding="utf-8") as f:
         meta = json.load(f)
     preset = get_target(meta["target"])
-    if preset.family != "arm":
+    if preset.machine not in ("aarch64", "armv7l"):
         raise EstimateError(f"artifact {path!r} is for {meta['target']}: estimate models ARM cores (compile for arm64/armv7)")
     if not os.path.exists(os.path.join(path, KERNELS_JSON)):
         raise EstimateError(f"artifact {path!r} has no {KERNELS_JSON}; recompile it with this version of tvm-sepnet")

@@ -53,7 +53,9 @@ def extract_tasks(model, target="x86", config=None, **zoo_options) -> tuple[list
     cfg = dict(lm.config)
     cfg.update(config or {})
     preset = get_target(target)
-    if preset.family not in ("x86", "arm"):
+    from relay_passes.lower_to_kernels import TUNABLE_FAMILIES
+
+    if preset.family not in TUNABLE_FAMILIES:
         raise SepnetError(f"tuning target {preset.name!r}: no design spaces for family {preset.family!r}")
     qmod = quantize_model(lm.mod, layer_names=lm.layer_names or None, target=preset, **cfg)
     lower = LowerToKernels(preset)
