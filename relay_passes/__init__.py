@@ -9,13 +9,14 @@ from .fuse_relu import FuseReLU
 from .fuse_residual_add import FuseResidualAdd
 from .lower_global_avg_pool import LowerGlobalAvgPool
 from .lower_to_kernels import LowerToKernels
+from .offload_to_accelerator import OffloadToAccelerator
 from .pipeline import lowering_pipeline, quantize_weights_pipeline
 from .quantize_activations import DEFAULT_RANGE, QuantizeActivations
 from .quantize_pointwise_convs import QuantizePointwiseConvs
 from .wrap_conv_layers import WrapConvLayers
 
 __all__ = [
-    "BinarizePatternConvs", "ChooseKxkKernels", "ExposeLayerOutputs", "FoldBatchNorm", "FuseReLU", "FuseResidualAdd", "LowerGlobalAvgPool", "LowerToKernels", "QuantizeActivations",
+    "BinarizePatternConvs", "ChooseKxkKernels", "ExposeLayerOutputs", "FoldBatchNorm", "FuseReLU", "FuseResidualAdd", "LowerGlobalAvgPool", "LowerToKernels", "OffloadToAccelerator", "QuantizeActivations",
     "QuantizePointwiseConvs", "WrapConvLayers", "quantize_weights_pipeline", "lowering_pipeline",
     "DEFAULT_RANGE",
 ]

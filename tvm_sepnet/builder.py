@@ -18,7 +18,8 @@ from tvm import relax
 
 from relay_passes.pipeline import build_pipeline, fuse_epilogues_pipeline
 from relay_passes.utils import apply_pass
-from relay_passes import ChooseKxkKernels, ExposeLayerOutputs, LowerGlobalAvgPool, LowerToKernels, QuantizeActivations, quantize_weights_pipeline
+from relay_passes import (ChooseKxkKernels, ExposeLayerOutputs, LowerGlobalAvgPool, LowerToKernels, OffloadToAccelerator,
+                          QuantizeActivations, quantize_weights_pipeline)
 
 from .calibrate import calibrate, load_calibration, synthetic_inputs
 from .errors import InputMismatchError, InvalidWeightsError, SepnetError
@@ -30,6 +31,7 @@ from .targets import get_target, missing_host_flags
 ARTIFACT_FORMAT = 1
 LIB_NAME, GRAPH_JSON, GRAPH_NPZ, META_JSON = "model.so", "graph.json", "graph.npz", "meta.json"
 KERNELS_JSON = "kernels.json"  # ARM artifacts: each layer's scheduled kernels (TIR), for tvm-sepnet estimate
+FPGA_JSON, FPGA_NPZ = "fpga.json", "fpga.npz"  # fpga-sim artifacts: the offloaded layers' programs
 
 
 def _check_constants(graph: dict, consts: dict) -> None:
@@ -77,13 +79,24 @@ def quantize_model(mod: tvm.IRModule, params=None, *, kxk="binary", pointwise="i
 class Artifact:
     """A compiled model: run it, inspect its layers, export it."""
 
-    def __init__(self, lib, graph: dict, consts: dict, meta: dict, kernels: dict | None = None):
+    def __init__(self, lib, graph: dict, consts: dict, meta: dict, kernels: dict | None = None, programs=None):
         self.lib = lib  # tvm.runtime.Executable or Module
         self.graph = graph
         self.consts = consts
         self.meta = meta
         self.kernels = kernels  # {"layers": {layer: [kernel names]}, "tir": {kernel name: TIR JSON}} or None
+        self.programs = programs  # fpga-sim: {layer: tvm_sepnet.fpga.compiler.LayerProgram} or None
         self._vm = None
+
+    @property
+    def accelerator(self):
+        """The accelerator spec of an fpga-sim artifact, else None."""
+        acc = self.meta.get("accelerator")
+        if not acc:
+            return None
+        from .fpga.spec import load_spec
+
+        return load_spec(acc["spec"])
 
     @property
     def layers(self) -> list[dict]:
@@ -111,6 +124,10 @@ class Artifact:
     def vm(self):
         if self._vm is None:
             self._check_runnable_here()
+            if self.programs:
+                from .fpga.runtime import register_programs
+
+                register_programs(self.meta["accelerator"]["model_id"], self.programs, self.accelerator)
             self._vm = relax.VirtualMachine(self.lib, tvm.cpu())
         return self._vm
 
@@ -178,6 +195,10 @@ class Artifact:
             if self.kernels is not None:
                 with open(os.path.join(tmp, KERNELS_JSON), "w", encoding="utf-8") as f:
                     json.dump(self.kernels, f)
+            if self.programs:
+                from .fpga.runtime import save_programs
+
+                save_programs(self.programs, os.path.join(tmp, FPGA_JSON), os.path.join(tmp, FPGA_NPZ))
             if os.path.isdir(path):
                 old = path + ".old"
                 shutil.rmtree(old, ignore_errors=True)
@@ -216,7 +237,7 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, kxk="binary", pointwi
                           kernel_choice=kernel_choice, target=preset, fuse_epilogues=fuse_epilogues)
     graph, consts = export_graph(qmod)
     records = None
-    if tuning is not None:
+    if tuning is not None and not preset.accelerator:
         from .tuning.records import TuningRecords
 
         records = TuningRecords(str(tuning), preset)
@@ -225,6 +246,21 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, kxk="binary", pointwi
     if probe_layers:
         probes = [{"node": n["name"], "layer": n["attrs"]["name"]} for n in graph["nodes"] if n["op"] == "sepnet.conv2d"]
         qmod = ExposeLayerOutputs()(qmod)
+    programs, accelerator = None, None
+    if preset.accelerator:
+        import uuid
+
+        from .fpga.spec import load_spec
+
+        spec = load_spec(preset.accelerator)
+        offload = OffloadToAccelerator(spec, uuid.uuid4().hex[:12], knobs)
+        qmod = offload(qmod)
+        programs = offload.programs
+        accelerator = {"spec": preset.accelerator, "model_id": offload.model_id, "layers": list(programs)}
+        if tuning is not None:
+            from .fpga.tuning import apply_tuning
+
+            programs, accelerator["tuning"] = apply_tuning(offload, str(tuning), preset, knobs)
     lowered = LowerGlobalAvgPool()(lower(qmod))
     if records is not None:
         records.check_matched()
@@ -247,6 +283,7 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, kxk="binary", pointwi
         "outputs": graph["outputs"],
         "probes": probes,
         "tuning": None if records is None else {"work_dir": os.path.abspath(str(tuning)), **records.summary()},
+        "accelerator": accelerator,
         **table,
     }
     kernels = None
@@ -254,7 +291,7 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, kxk="binary", pointwi
         tir = {gv.name_hint: tvm.ir.save_json(func) for gv, func in lowered.functions_items()
                if isinstance(func, tvm.tirx.PrimFunc) and func.attrs is not None and "tirx.is_scheduled" in func.attrs}
         kernels = {"layers": lower.layer_kernels, "tir": tir}
-    return Artifact(lib, graph, consts, meta, kernels)
+    return Artifact(lib, graph, consts, meta, kernels, programs)
 
 
 def load(path: str) -> Artifact:
@@ -269,7 +306,12 @@ def load(path: str) -> Artifact:
     ref = ReferenceExecutor.load(os.path.join(path, GRAPH_JSON), os.path.join(path, GRAPH_NPZ))
     lib_path = os.path.join(path, LIB_NAME)
     lib = tvm.runtime.load_module(lib_path) if meta["family"] == "x86" else lib_path
-    return Artifact(lib, ref.graph, ref.consts, meta)
+    programs = None
+    if meta.get("accelerator"):
+        from .fpga.runtime import load_programs
+
+        programs = load_programs(os.path.join(path, FPGA_JSON), os.path.join(path, FPGA_NPZ))
+    return Artifact(lib, ref.graph, ref.consts, meta, programs=programs)
 
 
 __all__ = ["Artifact", "build", "load", "quantize_model", "InputMismatchError"]

@@ -188,7 +188,8 @@ def cmd_device(args) -> dict:
 
     log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
     if args.action == "start":
-        return board.start(args.arch, cpu=args.cpu, port=args.port, tracker=args.tracker, key=args.key, log=log)
+        return board.start(args.arch, cpu=args.cpu, port=args.port, tracker=args.tracker, key=args.key, log=log,
+                           preset=args.preset)
     if args.action == "stop":
         stopped = board.stop(args.port)
         if not args.json:
@@ -223,6 +224,8 @@ def cmd_deploy(args) -> dict:
     if not args.json:
         kind = "emulated" if res["emulated"] else "measured"
         print(f"ran {args.artifact} ({res['target']}) on {res['device']}: {res['remote_ms']:.2f} ms per run ({kind})")
+        if res.get("simulated_cycles") is not None:
+            print(f"accelerator (cycle model): {res['simulated_cycles']:,.0f} cycles = {res['simulated_ms']:.3f} ms per image")
         if "check" in res:
             c = res["check"]
             print(f"check vs reference: bit_exact {c['bit_exact']}, max_rel_err {c['max_rel_err']:.3g}, match {c['match']}")
@@ -241,6 +244,20 @@ def cmd_estimate(args) -> dict:
         print(f"{'total (conv kernels + pooling)':<28} {'':>16} {res['total_ms_1core']:>10.3f} {res['total_ms_cores']:>10.3f}")
         print(res["note"])
     return res
+
+
+def cmd_fpga_report(args) -> dict:
+    from .builder import load
+    from .fpga.report import accelerator_report, format_report
+
+    art = load(args.artifact)
+    if art.accelerator is None:
+        raise SepnetError(f"{args.artifact!r} was built for {art.meta['target']}: fpga-report needs an fpga-sim "
+                          "artifact (tvm-sepnet compile ... --target fpga-sim:zcu104)")
+    rep = accelerator_report(art)
+    if not args.json:
+        print(format_report(rep))
+    return rep
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -305,10 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plot", action="store_true")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("device", help="start / stop / list emulated ARM boards (TVM RPC servers under qemu)")
+    p = sub.add_parser("device", help="start / stop / list emulated boards (TVM RPC servers: arm64 under qemu, fpga-sim)")
     p.add_argument("action", choices=["start", "stop", "status"])
-    p.add_argument("--arch", default="arm64")
+    p.add_argument("--arch", default="arm64", choices=["arm64", "fpga-sim"])
     p.add_argument("--cpu", default="cortex-a72", help="emulated core (pinned; never qemu's 'max')")
+    p.add_argument("--preset", help="fpga-sim: accelerator preset or JSON description (default zcu104)")
     p.add_argument("--port", type=int, help="server port (start: default a free one; stop: default all)")
     p.add_argument("--tracker", help="HOST:PORT of a TVM RPC tracker to register with")
     p.add_argument("--key", help="device key under the tracker")
@@ -333,6 +351,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cores", type=int, help="cores the parallel loops split over (default: the target's)")
     p.add_argument("--clock-ghz", type=float, help="core clock (default: a known board's, e.g. 1.5 for cortex-a72)")
     p.set_defaults(func=cmd_estimate)
+
+    p = sub.add_parser("fpga-report", help="per-layer cycles, utilization, DRAM traffic, resources of an fpga-sim artifact")
+    p.add_argument("artifact")
+    p.set_defaults(func=cmd_fpga_report)
 
     p = sub.add_parser("models", help="list the zoo")
     p.set_defaults(func=cmd_models)

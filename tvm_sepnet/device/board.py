@@ -172,28 +172,38 @@ def _alive(pid: int) -> bool:
 
 
 def start(arch: str = "arm64", cpu: str = "cortex-a72", port: int | None = None, tracker: str | None = None,
-          key: str | None = None, timeout: float = 90.0, log=print) -> dict:
-    """Start an emulated board's RPC server on 127.0.0.1; returns its state (pid, port, cpu, ...)."""
-    if arch != "arm64":
-        raise DeviceError(f"no emulated board for arch {arch!r} (arm64 only: armv7 has no TVM runtime wheels; "
-                          "its kernels are tested with the C loader)")
-    if cpu not in CPUS:
-        raise DeviceError(f"unknown --cpu {cpu!r}; choose one of {', '.join(CPUS)}")
+          key: str | None = None, timeout: float = 90.0, log=print, preset: str | None = None) -> dict:
+    """Start an emulated board's RPC server on 127.0.0.1; returns its state (pid, port, cpu, ...).
+    ``arch`` ``arm64`` (qemu, ``cpu`` pinned) or ``fpga-sim`` (the simulated accelerator ``preset``)."""
     if tracker and not key:
         raise DeviceError("--tracker needs --key")
-    root = build_tree(log)
     port = port or free_port()
-    cmd = [os.path.join(root, "python-aarch64"), os.path.join(root, "board_server.py"), "--host", "127.0.0.1",
-           "--port", str(port), "--port-end", str(port + 1)]
+    env = dict(os.environ)
+    if arch == "fpga-sim":
+        from ..fpga.spec import load_spec
+
+        preset = preset or "zcu104"
+        spec = load_spec(preset)  # a bad description fails before anything starts
+        cpu = f"{spec.name} (simulated)"
+        cmd = [sys.executable, "-m", "tvm_sepnet.fpga.rpc_server", "--preset", preset]
+    elif arch == "arm64":
+        if cpu not in CPUS:
+            raise DeviceError(f"unknown --cpu {cpu!r}; choose one of {', '.join(CPUS)}")
+        root = build_tree(log)
+        cmd = [os.path.join(root, "python-aarch64"), os.path.join(root, "board_server.py")]
+        env.update(QEMU_CPU=cpu, TMPDIR=os.path.join(root, "tmp"))
+        os.makedirs(env["TMPDIR"], exist_ok=True)
+    else:
+        raise DeviceError(f"no emulated board for arch {arch!r} (arm64, or fpga-sim; armv7 has no TVM runtime "
+                          "wheels: its kernels are tested with the C loader)")
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--port-end", str(port + 1)]
     if tracker:
         cmd += ["--tracker", tracker, "--key", key]
     logfile = os.path.join(_state_dir(), f"{port}.log")
-    env = dict(os.environ, QEMU_CPU=cpu, TMPDIR=os.path.join(root, "tmp"))
-    os.makedirs(env["TMPDIR"], exist_ok=True)
     with open(logfile, "w", encoding="utf-8") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     state = {"pid": proc.pid, "port": port, "arch": arch, "cpu": cpu, "tracker": tracker, "key": key,
-             "log": logfile, "started": time.time()}
+             "log": logfile, "started": time.time(), "preset": preset}
     deadline = time.time() + timeout
     while True:
         if proc.poll() is not None:

@@ -53,6 +53,8 @@ def device_info(remote) -> dict | None:
 
 
 def artifact_machine(meta: dict) -> str:
+    if meta.get("accelerator"):
+        return "fpga-sim"
     preset = get_target(meta["target"])
     return preset.machine or "x86_64"
 
@@ -81,6 +83,9 @@ def deploy(path: str, *, host=None, port=None, tracker=None, key=None, inputs=No
     if info is not None and info.get("machine") != want:
         raise DeployError(f"artifact {path!r} was built for {meta['target']} ({want}); device {where} is "
                           f"{info.get('machine')} ({info.get('cpu')}): not uploaded. Compile for that device's target")
+    if want == "fpga-sim" and info is not None and info.get("accelerator") != meta["accelerator"]["spec"]:
+        raise DeployError(f"artifact {path!r} was built for accelerator {meta['accelerator']['spec']}; device {where} "
+                          f"simulates {info.get('accelerator')}: not uploaded. Compile for fpga-sim:{info.get('accelerator')}")
     missing = [f for f in get_target(meta["target"]).requires if info and "features" in info and f not in info["features"]]
     if missing:
         raise DeployError(f"artifact {path!r} was built for {meta['target']}, which needs CPU features "
@@ -96,6 +101,8 @@ def deploy(path: str, *, host=None, port=None, tracker=None, key=None, inputs=No
     dev = remote.cpu()
     result = {"device": where, "device_info": info, "target": meta["target"],
               "emulated": bool(info and info.get("emulated"))}
+    if meta.get("accelerator"):
+        _send_programs(remote, path, meta, where)
     try:
         vm = relax.VirtualMachine(lib, dev)
         args = [_tensor(inputs[s["name"]], dev) for s in ref.input_specs]
@@ -114,6 +121,11 @@ def deploy(path: str, *, host=None, port=None, tracker=None, key=None, inputs=No
         scale = max(float(np.max(np.abs(e))) for e in expected) or 1.0
         result["check"] = {"bit_exact": all(np.array_equal(g, e) for g, e in zip(outputs, expected)),
                            "max_abs_err": err, "max_rel_err": err / scale, "match": err <= 1e-5 * scale}
+    if meta.get("accelerator"):
+        counters = json.loads(remote.get_function("sepnet.fpga.counters")())
+        cycles = sum(c["cycles"] for c in counters.values()) / args[0].shape[0]
+        result["simulated_cycles"] = cycles
+        result["simulated_ms"] = cycles / (info["clock_mhz"] * 1e3) if info and info.get("clock_mhz") else None
     try:
         timer = vm.time_evaluator("main", dev, number=1, repeat=max(1, repeat))
         result["remote_ms"] = float(timer(*args).median) * 1e3
@@ -121,6 +133,22 @@ def deploy(path: str, *, host=None, port=None, tracker=None, key=None, inputs=No
         raise DeployError(f"device {where} failed while timing (outputs were fetched"
                           f"{' and saved to ' + output if output else ''}): {err}") from None
     return result
+
+
+def _send_programs(remote, path: str, meta: dict, where: str) -> None:
+    """Hand the artifact's accelerator programs to an fpga-sim board (it registers their packed functions)."""
+    from ..builder import FPGA_JSON, FPGA_NPZ
+
+    try:
+        load = remote.get_function("sepnet.fpga.load_programs")
+    except Exception:  # noqa: BLE001
+        raise DeployError(f"device {where} is not an fpga-sim board (no sepnet.fpga.load_programs): "
+                          "start one with tvm-sepnet device start --arch fpga-sim") from None
+    with open(os.path.join(path, FPGA_JSON), encoding="utf-8") as f:
+        programs_json = f.read()
+    with open(os.path.join(path, FPGA_NPZ), "rb") as f:
+        programs_npz = bytearray(f.read())
+    load(meta["accelerator"]["model_id"], programs_json, programs_npz)
 
 
 def _tensor(array, dev):

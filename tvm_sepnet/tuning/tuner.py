@@ -66,6 +66,28 @@ def extract_tasks(model, target="x86", config=None, **zoo_options) -> tuple[list
     return tasks, cfg
 
 
+def _tune_accelerator(model, preset, trials, work_dir, *, config=None, **kwargs) -> dict:
+    """fpga-sim targets: tune the accelerator's tiling knobs against simulated cycles (tvm_sepnet.fpga.tuning)."""
+    import uuid
+
+    from relay_passes import OffloadToAccelerator
+
+    from ..builder import quantize_model
+    from ..fpga.spec import load_spec
+    from ..fpga.tuning import tune_accelerator
+    from ..frontend import LoadedModel, load_model
+
+    zoo = {k: kwargs.pop(k) for k in list(kwargs) if k not in ("search", "trials_per_iter", "seed", "only", "stream")}
+    lm = model if isinstance(model, LoadedModel) else load_model(model, **zoo)
+    cfg = {**lm.config, **(config or {})}
+    qmod = quantize_model(lm.mod, layer_names=lm.layer_names or None, target=preset, **cfg)
+    offload = OffloadToAccelerator(load_spec(preset.accelerator), uuid.uuid4().hex[:12])
+    offload(qmod)
+    if not offload.programs:
+        raise SepnetError(f"model {lm.name!r} has no layers that run on {preset.name}")
+    return tune_accelerator(offload, preset, trials, work_dir, **kwargs)
+
+
 def make_runner(tracker: str | None = None, key: str | None = None, timeout: float = 60.0, workers: int | None = None):
     """LocalRunner, or an RPCRunner through ``tracker`` ("host:port") under ``key``."""
     from tvm.s_tir import meta_schedule as ms
@@ -289,6 +311,9 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
     if search not in ("xgb", "random"):
         raise SepnetError(f"search must be 'xgb' or 'random', got {search!r}")
     preset = get_target(target)
+    if preset.accelerator:
+        return _tune_accelerator(model, preset, trials, work_dir, search=search, trials_per_iter=trials_per_iter,
+                                 seed=search_seed or 0, only=only, config=config, stream=stream, **zoo_options)
     tvm_target = preset.tvm_target()
     runner = make_runner(tracker, key, timeout)  # first: an unreachable tracker fails fast
     if tracker and _emulated_device(tracker, key, timeout):

@@ -1,0 +1,263 @@
+"""Functional simulator and cycle model of the accelerator (:mod:`.isa` for the semantics).
+
+:class:`Device` holds DRAM (bytes) and the on-chip buffers of an :class:`~.spec.AcceleratorSpec`.
+:meth:`Device.run` executes a program the way the hardware would: the three queues (load, compute,
+store) each run their instructions in order, an instruction starts when its queue is free, the tokens
+it pops have been pushed and (for DMA) the single DRAM port is free; it pushes its tokens when it
+ends. Instructions execute functionally in start-time order, so a program with a missing dependency
+token computes with stale buffers, as the hardware would, and a program whose tokens can never
+arrive raises :class:`SimulatorError` (deadlock) instead of hanging.
+
+Cycle costs (per instruction): DMA ``dram_latency + ceil(bytes / DRAM bytes per cycle)``; GEMM
+``y*x*k`` (one input vector x weight block per cycle; ``y*x`` for a reset) + 4 pipeline cycles;
+BGEMM ``y*x*k*bits`` + 4 (bit-serial: one bit-plane per cycle); ALU ``rows * block_out / alu_lanes`` + 4.
+
+Numerics: integer accumulation wraps at int32 like the hardware (never reached by valid layers:
+``|sum| < 2^31``); the ALU works in float32 with numpy's IEEE single-precision operations, one rounding
+per operation (no fused multiply-add), which is what makes it bit-exact with the CPU kernels.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..errors import SepnetError
+from .isa import ALU_OPS, BUFFER_IDS, Insn, decode_program
+from .spec import BUFFERS, AcceleratorSpec
+
+PIPELINE = 4
+_BUFFER_NAMES = {v: k for k, v in BUFFER_IDS.items()}
+_ALU_NAMES = {v: k for k, v in ALU_OPS.items()}
+_TOKENS = {("load", "next"): "l2c", ("compute", "prev"): "c2l", ("compute", "next"): "c2s", ("store", "prev"): "s2c"}
+_POPS = {("compute", "prev"): "l2c", ("load", "next"): "c2l", ("store", "prev"): "c2s", ("compute", "next"): "s2c"}
+
+
+class SimulatorError(SepnetError):
+    """An instruction out of bounds, a malformed program or a deadlock."""
+
+
+class Device:
+    """DRAM + buffers of one accelerator."""
+
+    def __init__(self, spec: AcceleratorSpec, dram_bytes: int):
+        self.spec = spec
+        self.dram = np.zeros(int(dram_bytes), np.uint8)
+        b_out, b_in, w = spec.block_out, spec.block_in, spec.words
+        self.buf = {
+            "inp": np.zeros((spec.rows("inp"), b_in), np.uint8),
+            "wgt": np.zeros((spec.rows("wgt"), b_out, b_in), np.int8),
+            "bin_inp": np.zeros((spec.rows("bin_inp"), spec.max_bits, w), np.uint64),
+            "bin_wgt": np.zeros((spec.rows("bin_wgt"), b_out, w), np.uint64),
+            "acc": np.zeros((spec.rows("acc"), b_out), np.int32),
+            "param": np.zeros((spec.rows("param"), 2, b_out), np.float32),
+        }
+        assert set(self.buf) == set(BUFFERS)
+
+    # --- functional semantics ---------------------------------------------------------------------
+    def _rows_u8(self, name):
+        b = self.buf[name]
+        return b.reshape(b.shape[0], -1).view(np.uint8)
+
+    def _check(self, cond, insn, what):
+        if not cond:
+            raise SimulatorError(f"{insn.op} {insn.args}: {what}")
+
+    def _dram_view(self, insn, dram, y, x, stride, elem):
+        self._check(y == 0 or x == 0 or dram + ((y - 1) * stride + x) * elem <= self.dram.size, insn,
+                    f"DRAM access past {self.dram.size} bytes")
+        return as_strided(self.dram[dram:], shape=(y, x, elem), strides=(stride * elem, elem, 1), writeable=True)
+
+    def execute(self, insn: Insn) -> dict:
+        """Run one instruction; returns its work counts (bytes moved, MACs)."""
+        op, a = insn.op, insn.args
+        if op == "LOAD":
+            name = _BUFFER_NAMES.get(a["buffer"])
+            self._check(name is not None, insn, "unknown buffer")
+            rows = self._rows_u8(name)
+            elem = rows.shape[1]
+            if name == "bin_inp":
+                self._check(1 <= a["planes"] <= self.spec.max_bits, insn, f"planes must be 1..{self.spec.max_bits}")
+                elem = a["planes"] * self.spec.bin_in // 8
+            ys = a["pad_top"] + a["y_size"] + a["pad_bottom"]
+            xs = a["pad_left"] + a["x_size"] + a["pad_right"]
+            self._check(a["sram"] + ys * xs <= rows.shape[0], insn, f"past the {rows.shape[0]} rows of {name}")
+            block = np.zeros((ys, xs, rows.shape[1]), np.uint8)
+            src = self._dram_view(insn, a["dram"], a["y_size"], a["x_size"], a["x_stride"], elem)
+            block[a["pad_top"]:a["pad_top"] + a["y_size"], a["pad_left"]:a["pad_left"] + a["x_size"], :elem] = src
+            rows[a["sram"]:a["sram"] + ys * xs] = block.reshape(ys * xs, -1)
+            return {"dram_read": a["y_size"] * a["x_size"] * elem}
+        if op == "STORE":
+            rows = self._rows_u8("acc")
+            n = a["y_size"] * a["x_size"]
+            self._check(a["sram"] + n <= rows.shape[0], insn, "past the acc rows")
+            dst = self._dram_view(insn, a["dram"], a["y_size"], a["x_size"], a["x_stride"], rows.shape[1])
+            dst[...] = rows[a["sram"]:a["sram"] + n].reshape(a["y_size"], a["x_size"], -1)
+            return {"dram_write": n * rows.shape[1]}
+        if op in ("GEMM", "BGEMM"):
+            return self._gemm(insn)
+        if op == "ALU":
+            return self._alu(insn)
+        return {}
+
+    def _gemm(self, insn: Insn) -> dict:
+        a = insn.args
+        acc = self.buf["acc"]
+        yy, xx = np.meshgrid(np.arange(a["y_ext"]), np.arange(a["x_ext"]), indexing="ij")
+        dst = (a["acc"] + yy * a["acc_y"] + xx * a["acc_x"]).ravel()
+        self._check(dst.size == 0 or dst.max() < acc.shape[0], insn, "accumulator row out of range")
+        if a["reset"]:
+            self._check(insn.op == "GEMM", insn, "reset is a GEMM flag")
+            acc[dst] = 0
+            return {}
+        kk = np.arange(a["k_ext"])
+        src = (a["inp"] + yy[..., None] * a["inp_y"] + xx[..., None] * a["inp_x"] + kk * a["inp_k"]).reshape(dst.size, -1)
+        wix = a["wgt"] + kk * a["wgt_k"]
+        if insn.op == "GEMM":
+            inp, wgt = self.buf["inp"], self.buf["wgt"]
+            self._check(src.size == 0 or (src.max() < inp.shape[0] and wix.max() < wgt.shape[0]), insn, "inp/wgt row out of range")
+            x = (inp.view(np.int8) if a["signed"] else inp)[src].astype(np.int64)  # (P, K, block_in)
+            part = np.einsum("pkc,koc->po", x, wgt[wix].astype(np.int64))
+            macs = dst.size * a["k_ext"] * self.spec.block_in * self.spec.block_out
+        else:
+            inp, wgt = self.buf["bin_inp"], self.buf["bin_wgt"]
+            bits = a["bits"]
+            self._check(1 <= bits <= self.spec.max_bits, insn, f"bits must be 1..{self.spec.max_bits}")
+            self._check(src.size == 0 or (src.max() < inp.shape[0] and wix.max() < wgt.shape[0]), insn, "bin row out of range")
+            x = inp[src]  # (P, K, max_bits, words)
+            w = wgt[wix]  # (K, block_out, words)
+            part = np.zeros((dst.size, self.spec.block_out), np.int64)
+            mask = self._group_masks(insn)
+            if mask is not None:
+                w = w & mask[None]
+            for j in range(bits):
+                plane = x[:, :, j, :]  # (P, K, words)
+                ones_and = np.bitwise_count(plane[:, :, None, :] & w[None]).sum(axis=(1, 3), dtype=np.int64)
+                if mask is None:
+                    ones = np.bitwise_count(plane).sum(axis=(1, 2), dtype=np.int64)[:, None]
+                else:
+                    ones = np.bitwise_count(plane[:, :, None, :] & mask[None, None]).sum(axis=(1, 3), dtype=np.int64)
+                part += (2 * ones_and - ones) << j
+            macs = dst.size * a["k_ext"] * bits * self.spec.bin_in * self.spec.block_out
+        total = acc[dst].astype(np.int64) + part
+        if np.unique(dst).size != dst.size:
+            total = acc.astype(np.int64)
+            np.add.at(total, dst, part)
+            acc[...] = total.astype(np.int32)  # two's-complement wrap, like the hardware
+        else:
+            acc[dst] = total.astype(np.int32)
+        return {"macs": macs}
+
+    def _group_masks(self, insn: Insn):
+        """(block_out, words) uint64 channel masks of a grouped BGEMM, or None (every channel)."""
+        gi, go = insn.args["group_in"], insn.args["group_out"]
+        if gi == 0:
+            return None
+        self._check(go > 0, insn, "group_out must be positive when group_in is")
+        bits = np.zeros((self.spec.block_out, self.spec.bin_in), np.uint8)
+        for o in range(self.spec.block_out):  # ranges past the row are cut (lanes of padded outputs)
+            bits[o, min((o // go) * gi, self.spec.bin_in):min((o // go + 1) * gi, self.spec.bin_in)] = 1
+        return np.packbits(bits, axis=-1, bitorder="little").view("<u8")
+
+    def _alu(self, insn: Insn) -> dict:
+        a = insn.args
+        acc = self.buf["acc"]
+        op = _ALU_NAMES.get(a["op"])
+        self._check(op is not None, insn, "unknown ALU op")
+        n = a["rows"]
+        self._check(a["dst"] + n <= acc.shape[0] and a["src"] + n <= acc.shape[0], insn, "acc rows out of range")
+        accf = acc.view(np.float32)
+        dst = slice(a["dst"], a["dst"] + n)
+        with np.errstate(invalid="ignore", over="ignore"):
+            if op == "affine":
+                self._check(a["param"] < self.buf["param"].shape[0], insn, "param row out of range")
+                s, off = self.buf["param"][a["param"]]
+                v = acc[dst].astype(np.float32)
+                accf[dst] = np.where(s != 0, (v + off) * s, off).astype(np.float32)
+            elif op == "add":
+                accf[dst] = accf[dst] + accf[a["src"]:a["src"] + n]
+            else:
+                accf[dst] = np.maximum(accf[dst], np.float32(0))
+        return {"alu_rows": n}
+
+    # --- cycle model --------------------------------------------------------------------------------
+    def cost(self, insn: Insn) -> int:
+        a, spec = insn.args, self.spec
+        if insn.op == "LOAD":
+            name = _BUFFER_NAMES[a["buffer"]]
+            elem = a["planes"] * spec.bin_in // 8 if name == "bin_inp" else spec.row_bytes(name)
+            return spec.dram_latency_cycles + int(np.ceil(a["y_size"] * a["x_size"] * elem / spec.dram_bytes_per_cycle))
+        if insn.op == "STORE":
+            return spec.dram_latency_cycles + int(np.ceil(a["y_size"] * a["x_size"] * spec.row_bytes("acc") / spec.dram_bytes_per_cycle))
+        if insn.op in ("GEMM", "BGEMM"):
+            k = 1 if a["reset"] else a["k_ext"] * (a["bits"] if insn.op == "BGEMM" else 1)
+            return a["y_ext"] * a["x_ext"] * k + PIPELINE
+        if insn.op == "ALU":
+            return a["rows"] * (spec.block_out // spec.alu_lanes) + PIPELINE
+        return 1
+
+    def run(self, program, functional: bool = True) -> dict:
+        """Execute a program (a list of :class:`Insn` or encoded words); returns the cycle statistics
+        (``functional=False``: the cycle model only, buffers untouched; what tuning measures):
+        ``cycles`` (end of the last instruction), busy cycles per unit (``load``/``store`` DMA,
+        ``gemm``, ``bgemm``, ``alu``), ``dram_read``/``dram_write`` bytes, ``macs``/``bit_macs``."""
+        insns = decode_program(program) if isinstance(program, np.ndarray) else list(program)
+        queues = {q: deque() for q in ("load", "compute", "store")}
+        for i in insns:
+            queues[i.queue].append(i)
+        fifo = {t: deque() for t in ("l2c", "c2l", "c2s", "s2c")}
+        free = {q: 0 for q in queues}
+        dram_free = 0
+        stats = {"cycles": 0, "load": 0, "store": 0, "gemm": 0, "bgemm": 0, "alu": 0,
+                 "dram_read": 0, "dram_write": 0, "macs": 0, "bit_macs": 0, "instructions": len(insns)}
+        while any(queues.values()):
+            best = None
+            for q, insns_q in queues.items():
+                if not insns_q:
+                    continue
+                insn = insns_q[0]
+                start = free[q]
+                ready = True
+                for side in ("prev", "next"):
+                    if getattr(insn, f"pop_{side}"):
+                        tok = _POPS.get((q, side))
+                        if tok is None:
+                            raise SimulatorError(f"{insn.op} on the {q} queue cannot pop_{side}")
+                        if not fifo[tok]:
+                            ready = False
+                        else:
+                            start = max(start, fifo[tok][0])
+                dma = insn.op in ("LOAD", "STORE")
+                if dma:
+                    start = max(start, dram_free)
+                if ready and (best is None or start < best[0]):
+                    best = (start, q, insn, dma)
+            if best is None:
+                waiting = {q: f"{d[0].op} #{insns.index(d[0])}" for q, d in queues.items() if d}
+                raise SimulatorError(f"deadlock: every queue waits for a token that is never pushed ({waiting})")
+            start, q, insn, dma = best
+            queues[q].popleft()
+            for side in ("prev", "next"):
+                if getattr(insn, f"pop_{side}"):
+                    fifo[_POPS[(q, side)]].popleft()
+            work = self.execute(insn) if functional else {}
+            end = start + self.cost(insn)
+            for side in ("prev", "next"):
+                if getattr(insn, f"push_{side}"):
+                    tok = _TOKENS.get((q, side))
+                    if tok is None:
+                        raise SimulatorError(f"{insn.op} on the {q} queue cannot push_{side}")
+                    fifo[tok].append(end)
+            free[q] = end
+            if dma:
+                dram_free = end
+            unit = {"LOAD": q if q == "load" else "load", "STORE": "store", "GEMM": "gemm", "BGEMM": "bgemm",
+                    "ALU": "alu"}.get(insn.op)
+            if unit:
+                stats[unit] += end - start
+            stats["dram_read"] += work.get("dram_read", 0)
+            stats["dram_write"] += work.get("dram_write", 0)
+            stats["bit_macs" if insn.op == "BGEMM" else "macs"] += work.get("macs", 0)
+            stats["cycles"] = max(stats["cycles"], end)
+        return stats

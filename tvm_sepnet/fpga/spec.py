@@ -1,0 +1,155 @@
+"""Accelerator description: a JSON preset -> :class:`AcceleratorSpec` with derived units and resources.
+
+Units (all share one accumulator buffer whose rows are ``block_out`` int32 lanes):
+
+- int8 GEMM core (VTA-style, BATCH = 1): per cycle one ``block_in`` int8/uint8 input vector times a
+  ``block_out x block_in`` int8 weight block into ``block_out`` int32 accumulators (DSP blocks);
+- binary GEMM unit: per cycle one bit-plane of a ``bin_in``-channel input vector against ``block_out``
+  rows of ``bin_in`` sign bits (AND + popcount in LUTs); an A-bit activation takes A cycles (bit-serial);
+- vector ALU: ``alu_lanes`` float32 lanes for the epilogue (affine requantize, residual add, ReLU);
+- buffers (bytes): ``inp``/``wgt`` (int8 core), ``bin_inp``/``bin_wgt`` (binary unit), ``acc``
+  (int32 / float32 rows), ``param`` (per-channel scale/offset rows).
+
+Resource model (an estimate, stated as such in reports): a DSP48 does two int8 MACs sharing an operand
+(``block_in * block_out / 2`` DSPs); a float32 ALU lane takes 5 DSPs (3 multiply, 2 add) and 400 LUTs;
+the binary array takes 1.25 LUTs per bit-MAC (AND + 6:3 compressor popcount tree); fixed control, DMA
+and queues take 12,000 LUTs; buffers are BRAM/URAM bytes. A description that does not fit its
+device raises :class:`AcceleratorConfigError` naming what overflows.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from ..errors import SepnetError
+
+PRESET_DIR = os.path.join(os.path.dirname(__file__), "presets")
+BUFFERS = ("inp", "wgt", "bin_inp", "bin_wgt", "acc", "param")
+DSP_PER_INT8_MAC = 0.5
+DSP_PER_ALU_LANE = 5
+LUT_PER_ALU_LANE = 400
+LUT_PER_BIT_MAC = 1.25
+LUT_CONTROL = 12000
+
+
+class AcceleratorConfigError(SepnetError):
+    """An accelerator description that is malformed or does not fit its device."""
+
+
+def known_presets() -> list[str]:
+    return sorted(f[:-5] for f in os.listdir(PRESET_DIR) if f.endswith(".json"))
+
+
+@dataclass(frozen=True)
+class AcceleratorSpec:
+    name: str
+    part: str
+    clock_mhz: float
+    luts: int
+    dsps: int
+    bram_bytes: int
+    uram_bytes: int
+    dram_gbps: float
+    dram_latency_cycles: int
+    block_in: int
+    block_out: int
+    bin_in: int
+    max_bits: int
+    alu_lanes: int
+    buffers: dict
+
+    # --- derived hardware -------------------------------------------------------------------------
+    @property
+    def words(self) -> int:
+        """uint64 words per binary input vector (one bit-plane)."""
+        return self.bin_in // 64
+
+    def rows(self, buffer: str) -> int:
+        """Rows of a buffer (its bytes / its row bytes)."""
+        return self.buffers[buffer] // self.row_bytes(buffer)
+
+    def row_bytes(self, buffer: str) -> int:
+        return {"inp": self.block_in, "wgt": self.block_in * self.block_out,
+                "bin_inp": self.max_bits * self.bin_in // 8, "bin_wgt": self.block_out * self.bin_in // 8,
+                "acc": 4 * self.block_out, "param": 8 * self.block_out}[buffer]
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        return self.dram_gbps * 1e9 / (self.clock_mhz * 1e6)
+
+    @property
+    def int8_macs_per_cycle(self) -> int:
+        return self.block_in * self.block_out
+
+    @property
+    def bit_macs_per_cycle(self) -> int:
+        """Binary-unit bit-MACs (one activation bit x one weight sign) per cycle."""
+        return self.bin_in * self.block_out
+
+    def resources(self) -> dict:
+        """Estimated use (the module's resource model) and budget of LUTs, DSPs and on-chip bytes."""
+        dsps = self.block_in * self.block_out * DSP_PER_INT8_MAC + self.alu_lanes * DSP_PER_ALU_LANE
+        luts = LUT_CONTROL + self.bit_macs_per_cycle * LUT_PER_BIT_MAC + self.alu_lanes * LUT_PER_ALU_LANE
+        return {"luts": (int(luts), self.luts), "dsps": (int(dsps), self.dsps),
+                "on_chip_bytes": (sum(self.buffers.values()), self.bram_bytes + self.uram_bytes)}
+
+    def free_on_chip_bytes(self) -> int:
+        """BRAM/URAM bytes left after the buffers (where resident weights could live)."""
+        return self.bram_bytes + self.uram_bytes - sum(self.buffers.values())
+
+    def validate(self) -> "AcceleratorSpec":
+        def need(cond, what):
+            if not cond:
+                raise AcceleratorConfigError(f"accelerator {self.name!r}: {what}")
+
+        for key in ("clock_mhz", "luts", "dsps", "dram_gbps", "alu_lanes", "block_in", "block_out", "bin_in", "max_bits"):
+            need(getattr(self, key) > 0, f"{key} must be positive, got {getattr(self, key)}")
+        need(self.bram_bytes >= 0 and self.uram_bytes >= 0, "negative BRAM/URAM bytes")
+        for b in BUFFERS:
+            need(b in self.buffers, f"buffer {b!r} is missing (buffers: {', '.join(BUFFERS)})")
+            need(self.buffers[b] > 0, f"buffer {b!r} has {self.buffers[b]} bytes: every buffer needs at least one row")
+            need(self.buffers[b] >= self.row_bytes(b),
+                 f"buffer {b!r} has {self.buffers[b]} bytes, less than one row ({self.row_bytes(b)} bytes)")
+        need(self.bin_in % 64 == 0, f"bin_in must be a multiple of 64 (packed uint64 words), got {self.bin_in}")
+        need(self.max_bits <= 8, f"max_bits must be <= 8, got {self.max_bits}")
+        need(self.alu_lanes <= self.block_out and self.block_out % self.alu_lanes == 0,
+             f"alu_lanes ({self.alu_lanes}) must divide block_out ({self.block_out})")
+        res = self.resources()
+        for key, unit in (("dsps", "DSP blocks"), ("luts", "LUTs"), ("on_chip_bytes", "on-chip memory bytes")):
+            used, budget = res[key]
+            need(used <= budget, f"needs {used:,} {unit} but {self.part} has {budget:,} "
+                                 f"(gemm {self.block_in}x{self.block_out}, binary {self.bin_in}x{self.block_out}, "
+                                 f"{self.alu_lanes} ALU lanes, buffers {sum(self.buffers.values()):,} B): "
+                                 "make the cores or buffers smaller")
+        return self
+
+
+def spec_from_dict(d: dict) -> AcceleratorSpec:
+    try:
+        spec = AcceleratorSpec(
+            name=str(d["name"]), part=str(d.get("part", d["name"])), clock_mhz=float(d["clock_mhz"]),
+            luts=int(d["luts"]), dsps=int(d["dsps"]), bram_bytes=int(d["bram_bytes"]), uram_bytes=int(d.get("uram_bytes", 0)),
+            dram_gbps=float(d["dram_gbps"]), dram_latency_cycles=int(d.get("dram_latency_cycles", 50)),
+            block_in=int(d["gemm"]["block_in"]), block_out=int(d["gemm"]["block_out"]),
+            bin_in=int(d["binary"]["bin_in"]), max_bits=int(d["binary"].get("max_bits", 8)),
+            alu_lanes=int(d["alu_lanes"]), buffers={k: int(v) for k, v in d["buffers"].items()})
+    except KeyError as err:
+        raise AcceleratorConfigError(f"accelerator description {d.get('name', '?')!r} lacks field {err}") from None
+    except (TypeError, ValueError) as err:
+        raise AcceleratorConfigError(f"accelerator description {d.get('name', '?')!r}: {err}") from None
+    return spec.validate()
+
+
+def load_spec(name_or_path: str) -> AcceleratorSpec:
+    """A preset name (``known_presets()``) or the path of a JSON description."""
+    path = name_or_path if name_or_path.endswith(".json") else os.path.join(PRESET_DIR, f"{name_or_path}.json")
+    if not os.path.isfile(path):
+        raise AcceleratorConfigError(f"unknown accelerator {name_or_path!r}: presets {', '.join(known_presets())}, "
+                                     "or the path of a JSON description")
+    with open(path, encoding="utf-8") as f:
+        try:
+            d = json.load(f)
+        except json.JSONDecodeError as err:
+            raise AcceleratorConfigError(f"{path}: not valid JSON ({err})") from None
+    return spec_from_dict(d)

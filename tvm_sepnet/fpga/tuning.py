@@ -1,0 +1,202 @@
+"""Tuning the accelerator's tiling knobs with an XGBoost cost model against simulated cycles.
+
+``tvm-sepnet tune MODEL --target fpga-sim:PRESET`` lands here (``tvm_sepnet.tuning.tune`` dispatches).
+Tasks are the offloaded layers, deduplicated by geometry (:func:`task_key`); each task's space is
+every ``(tile_h, slots)`` that fits the buffers (``compiler.tile_rows_fit``). A trial compiles the
+layer with those knobs and runs the simulator's cycle model (``Device.run(functional=False)``: the
+cycle count does not depend on the data). Trials are split across tasks by their share of the
+default schedule's cycles. Search ``xgb``: a quarter of the task's budget (at least 2) random
+points, then rounds of ``trials_per_iter`` points chosen by an XGBoost regressor fitted to log(cycles)
+of the points measured so far; ``random``: uniformly random points. The default knobs are always
+measured first (the baseline, and a build never gets a tiling slower than its default).
+
+The work directory is the same as for CPU tuning (``tvm_sepnet.tuning.workdir``: locked, bound to
+one target); records are JSON lines in ``fpga_records.jsonl``, appended and fsynced one per trial,
+so a killed run loses nothing complete; an incomplete last line is dropped by the next lock holder.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from ..errors import SepnetError
+from .compiler import compile_layer, tile_rows_fit
+from .simulator import Device
+
+RECORDS = "fpga_records.jsonl"
+TASK_FIELDS = ("c", "h", "w", "o", "groups", "cg_real", "og_real", "kh", "kw", "sh", "sw", "dh", "dw", "pad", "residual", "relu")
+
+
+def task_key(prog) -> str:
+    """Geometry + unit + activation bits + accelerator: layers with equal keys share their tuning."""
+    g = prog.geometry
+    return json.dumps({"kind": prog.kind, "bits": prog.quant["bits"], **{k: g[k] for k in TASK_FIELDS}}, sort_keys=True)
+
+
+def space(prog, spec) -> list[dict]:
+    out = []
+    for slots in (2, 1):
+        fits = tile_rows_fit(prog.geometry, spec, prog.kind, slots)
+        out += [{"tile_h": th, "slots": slots} for th in range(1, prog.geometry["ho"] + 1) if fits(th)]
+    return out
+
+
+def simulate_cycles(prog, spec) -> int:
+    return int(Device(spec, prog.addr["end"]).run(prog.insns, functional=False)["cycles"])
+
+
+def read_records(work_dir: str) -> list[dict]:
+    """Complete record lines (a reader's snapshot: an incomplete last line is skipped)."""
+    from ..tuning.workdir import split_json_lines
+
+    good, _, _ = split_json_lines(os.path.join(work_dir, RECORDS))
+    return [json.loads(line) for line in good]
+
+
+def best_knobs(work_dir: str, spec_name: str) -> dict:
+    """{task key: (knobs, cycles)} of the fastest record per task (never slower than the default: the
+    default is a record too)."""
+    best = {}
+    for r in read_records(work_dir):
+        if r.get("accelerator") != spec_name:
+            continue
+        if r["task"] not in best or r["cycles"] < best[r["task"]][1]:
+            best[r["task"]] = (r["knobs"], r["cycles"])
+    return best
+
+
+def _features(knobs: dict, prog) -> list[float]:
+    ho = prog.geometry["ho"]
+    tiles = -(-ho // knobs["tile_h"])
+    return [knobs["tile_h"], knobs["slots"], tiles, ho - (tiles - 1) * knobs["tile_h"], knobs["tile_h"] * prog.geometry["wo"]]
+
+
+def _append(path: str, record: dict) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def tune_accelerator(offload, preset, trials: int, work_dir: str, *, search: str = "xgb", trials_per_iter: int = 8,
+                     seed: int = 0, only=None, stream=None) -> dict:
+    """Tune the layers of an ``OffloadToAccelerator`` pass that already ran (``offload.layers`` and
+    ``offload.programs``); see the module docstring. Returns the summary (per task: layers, default
+    and best cycles, trials; totals over the model's offloaded layers)."""
+    from ..tuning.workdir import WorkDir, repair_json_lines
+
+    stream = stream or sys.stderr
+    spec = offload.spec
+    tasks: dict[str, dict] = {}
+    for name, prog in offload.programs.items():
+        t = tasks.setdefault(task_key(prog), {"layers": [], "default": prog, "name": name})
+        t["layers"].append(name)
+    if only:
+        tasks = {k: t for k, t in tasks.items() if any(s in n for n in t["layers"] for s in only)}
+        if not tasks:
+            raise SepnetError(f"no accelerator task matches {only}")
+    rng = np.random.default_rng(seed)
+    t0 = time.time()
+    with WorkDir(work_dir) as wd:
+        wd.check_target(preset, create=True)
+        path = wd.file(RECORDS)
+        repair_json_lines(path)
+        done = {}
+        for r in read_records(wd.path):
+            if r.get("accelerator") == spec.name:
+                done.setdefault(r["task"], {})[json.dumps(r["knobs"], sort_keys=True)] = r["cycles"]
+        default_cycles = {}
+        for key, t in tasks.items():
+            knobs = t["default"].knobs
+            if json.dumps(knobs, sort_keys=True) not in done.get(key, {}):
+                cyc = simulate_cycles(t["default"], spec)
+                _append(path, {"task": key, "layers": t["layers"], "knobs": knobs, "cycles": cyc, "accelerator": spec.name,
+                               "search": "default", "time": time.time()})
+                done.setdefault(key, {})[json.dumps(knobs, sort_keys=True)] = cyc
+            default_cycles[key] = done[key][json.dumps(knobs, sort_keys=True)]
+        weight = {k: default_cycles[k] * len(t["layers"]) for k, t in tasks.items()}
+        total_w = sum(weight.values()) or 1
+        budget = {k: max(1, round(trials * weight[k] / total_w)) for k in tasks} if trials else {k: 0 for k in tasks}
+        ran = 0
+        summary_tasks = []
+        for key, t in tasks.items():
+            cand = space(t["default"], spec)
+            measured = done.get(key, {})
+            todo = max(0, budget[key] - (len(measured) - 1))
+            lay = offload.layers[t["name"]]
+            curve = []
+
+            def measure(knobs):
+                prog = compile_layer(t["name"], spec=spec, knobs=knobs, **lay)
+                cyc = simulate_cycles(prog, spec)
+                _append(path, {"task": key, "layers": t["layers"], "knobs": knobs, "cycles": cyc, "accelerator": spec.name,
+                               "search": search, "time": time.time()})
+                measured[json.dumps(knobs, sort_keys=True)] = cyc
+                curve.append(min(measured.values()))
+
+            warm = max(2, todo // 4) if search == "xgb" else todo
+            while todo > 0:
+                left = [c for c in cand if json.dumps(c, sort_keys=True) not in measured]
+                if not left:
+                    break
+                n_measured = len(measured)
+                if search == "random" or n_measured - 1 < warm or n_measured < 3:
+                    picks = [left[i] for i in rng.permutation(len(left))[:1]]
+                else:
+                    import xgboost as xgb
+
+                    keys = list(measured)
+                    x = np.array([_features(json.loads(k), t["default"]) for k in keys], np.float64)
+                    y = np.log(np.array([measured[k] for k in keys], np.float64))
+                    booster = xgb.train({"max_depth": 3, "eta": 0.3, "objective": "reg:squarederror", "seed": seed,
+                                         "nthread": 1}, xgb.DMatrix(x, label=y), num_boost_round=60)
+                    pred = booster.predict(xgb.DMatrix(np.array([_features(c, t["default"]) for c in left], np.float64)))
+                    picks = [left[i] for i in np.argsort(pred)[:min(trials_per_iter, todo)]]
+                for knobs in picks:
+                    measure(knobs)
+                    todo -= 1
+                    ran += 1
+            best_k = min(measured, key=measured.get)
+            summary_tasks.append({"task": t["name"], "layers": t["layers"], "default_cycles": default_cycles[key],
+                                  "best_cycles": measured[best_k], "best_knobs": json.loads(best_k),
+                                  "trials": len(measured) - 1, "space": len(cand), "curve": curve})
+            print(f"[tune fpga] {t['name']:<24} x{len(t['layers'])}  default {default_cycles[key]:>9,} cycles  best "
+                  f"{measured[best_k]:>9,}  ({len(measured) - 1}/{len(cand)} points)", file=stream)
+    default_total = sum(r["default_cycles"] * len(r["layers"]) for r in summary_tasks)
+    best_total = sum(r["best_cycles"] * len(r["layers"]) for r in summary_tasks)
+    return {"target": preset.name, "search": search, "tasks": summary_tasks, "trials_this_run": ran,
+            "seconds": time.time() - t0, "default_cycles": default_total, "tuned_cycles": best_total,
+            "speedup": default_total / best_total if best_total else None}
+
+
+def apply_tuning(offload, work_dir: str, preset, knobs=None) -> tuple[dict, dict]:
+    """(programs, summary): the offloaded layers recompiled with the best recorded knobs of their task
+    (layers with explicit ``knobs`` keep them). Records matching none of the layers raise
+    ``TuningMismatchError`` (a tuning directory of another model or accelerator never yields a
+    silently untuned build)."""
+    from ..tuning.records import TuningMismatchError
+    from ..tuning.workdir import WorkDir
+
+    with WorkDir(work_dir, lock=False, create=False) as wd:
+        wd.check_target(preset, create=False)
+    best = best_knobs(work_dir, offload.spec.name)
+    programs, tuned, default = dict(offload.programs), 0, 0
+    used = set()
+    for name, prog in offload.programs.items():
+        key = task_key(prog)
+        if key in best and not (knobs or {}).get(name):
+            used.add(key)
+            if best[key][0] != prog.knobs:
+                programs[name] = compile_layer(name, spec=offload.spec, knobs=best[key][0], **offload.layers[name])
+                tuned += 1
+                continue
+        default += 1
+    if best and not used:
+        raise TuningMismatchError(f"tuning directory {work_dir!r} has {len(best)} accelerator task(s), none of which "
+                                  f"matches a layer of this model on {offload.spec.name}: tuned for another model?")
+    return programs, {"work_dir": os.path.abspath(work_dir), "tuned": tuned, "default": default,
+                      "records_used": len(used), "records": len(best)}
