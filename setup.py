@@ -10,7 +10,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read() if os.path.exists("README.md") else "",
     long_description_content_type="text/markdown",
     packages=find_packages(include=["tvm_sepnet*", "relay_passes*", "schedules*"]),
-    package_data={"tvm_sepnet.bench": ["peak.c"]},
+    package_data={"tvm_sepnet.bench": ["peak.c"], "tvm_sepnet.fpga": ["presets/*.json"]},
     python_requires=">=3.10",
     install_requires=[
         # apache-tvm-ffi 0.1.15 segfaults in tvm.ir.save_json, which MetaSchedule needs: keep both pins.

@@ -76,6 +76,12 @@ def cmd_tune(args) -> dict:
     summary = tune(args.model, args.target, args.trials, args.work_dir, tracker=args.tracker, key=args.key,
                    search=args.search, trials_per_iter=args.trials_per_iter, search_seed=args.seed_tuning,
                    only=args.only, config=config, timeout=args.timeout, **_zoo_options(args))
+    if "default_cycles" in summary:  # an fpga-sim target: tiling tuned against simulated cycles
+        if not args.json:
+            print(f"accelerator layers: {summary['default_cycles']:,} cycles (default tiling) -> "
+                  f"{summary['tuned_cycles']:,} (tuned, x{summary['speedup']:.3f}); {summary['trials_this_run']} trials "
+                  f"in {summary['seconds']:.1f} s")
+        return summary
     plot = args.plot or f"{args.work_dir}/tuning.png"
     curves = read_curves(args.work_dir, summary["tasks"])
     summary["plot"] = plot_curves({args.search: curves}, plot)

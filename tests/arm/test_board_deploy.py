@@ -36,11 +36,15 @@ def cluster():
             board.stop(state["port"])
 
 
+def _exported(tmp_path_factory, target: str) -> str:
+    lm = load_zoo("sepnet-bq", **SMALL)
+    art = tvm_sepnet.build(lm.mod, target, **lm.config)
+    return art.export(str(tmp_path_factory.mktemp(target) / "m"))
+
+
 @pytest.fixture(scope="module")
 def arm_artifact(tmp_path_factory):
-    lm = load_zoo("sepnet-bq", **SMALL)
-    art = tvm_sepnet.build(lm.mod, "arm64", **lm.config)
-    return art.export(str(tmp_path_factory.mktemp("arm") / "m"))
+    return _exported(tmp_path_factory, "arm64")
 
 
 def test_board_is_recorded_and_alive(cluster):
@@ -120,9 +124,7 @@ def test_tune_on_the_board_and_deploy_the_tuned_build(cluster, tmp_path):
 
 @pytest.fixture(scope="module")
 def dotprod_artifact(tmp_path_factory):
-    lm = load_zoo("sepnet-bq", **SMALL)
-    art = tvm_sepnet.build(lm.mod, "arm64-dotprod", **lm.config)
-    return art.export(str(tmp_path_factory.mktemp("arm_dotprod") / "m"))
+    return _exported(tmp_path_factory, "arm64-dotprod")
 
 
 def test_dotprod_build_is_bit_exact_on_a_cortex_a76_board(dotprod_artifact):

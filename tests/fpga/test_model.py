@@ -107,8 +107,13 @@ def test_deploy_to_simulated_board_through_tracker(built):
     assert not [s for s in board.status() if s["port"] == state["port"]]
 
 
-def test_cli_compile_and_fpga_report(tmp_path, capsys):
+def test_cli_compile_tune_and_fpga_report(tmp_path, capsys):
     out = str(tmp_path / "a")
+    args = ["--image-size", "32", "--num-classes", "10"]
+    assert main(["tune", "sepnet-bq", "--target", "fpga-sim:ultra96", "--trials", "6", "--work-dir", str(tmp_path / "t"),
+                 "--json", *args]) == 0
+    tuned = json.loads(capsys.readouterr().out)
+    assert tuned["tuned_cycles"] <= tuned["default_cycles"] and tuned["target"] == "fpga-sim:ultra96"
     assert main(["compile", "sepnet-bq", "--target", "fpga-sim:ultra96", "--image-size", "32", "--num-classes", "10",
                  "-o", out]) == 0
     capsys.readouterr()

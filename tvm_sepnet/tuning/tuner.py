@@ -66,7 +66,7 @@ def extract_tasks(model, target="x86", config=None, **zoo_options) -> tuple[list
     return tasks, cfg
 
 
-def _tune_accelerator(model, preset, trials, work_dir, *, config=None, **kwargs) -> dict:
+def _tune_accelerator(model, preset, trials, work_dir, *, config=None, search_seed=0, **kwargs) -> dict:
     """fpga-sim targets: tune the accelerator's tiling knobs against simulated cycles (tvm_sepnet.fpga.tuning)."""
     import uuid
 
@@ -77,7 +77,7 @@ def _tune_accelerator(model, preset, trials, work_dir, *, config=None, **kwargs)
     from ..fpga.tuning import tune_accelerator
     from ..frontend import LoadedModel, load_model
 
-    zoo = {k: kwargs.pop(k) for k in list(kwargs) if k not in ("search", "trials_per_iter", "seed", "only", "stream")}
+    zoo = {k: kwargs.pop(k) for k in list(kwargs) if k not in ("search", "trials_per_iter", "only", "stream")}
     lm = model if isinstance(model, LoadedModel) else load_model(model, **zoo)
     cfg = {**lm.config, **(config or {})}
     qmod = quantize_model(lm.mod, layer_names=lm.layer_names or None, target=preset, **cfg)
@@ -85,7 +85,7 @@ def _tune_accelerator(model, preset, trials, work_dir, *, config=None, **kwargs)
     offload(qmod)
     if not offload.programs:
         raise SepnetError(f"model {lm.name!r} has no layers that run on {preset.name}")
-    return tune_accelerator(offload, preset, trials, work_dir, **kwargs)
+    return tune_accelerator(offload, preset, trials, work_dir, seed=search_seed, **kwargs)
 
 
 def make_runner(tracker: str | None = None, key: str | None = None, timeout: float = 60.0, workers: int | None = None):
@@ -313,7 +313,7 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
     preset = get_target(target)
     if preset.accelerator:
         return _tune_accelerator(model, preset, trials, work_dir, search=search, trials_per_iter=trials_per_iter,
-                                 seed=search_seed or 0, only=only, config=config, stream=stream, **zoo_options)
+                                 search_seed=search_seed or 0, only=only, config=config, stream=stream, **zoo_options)
     tvm_target = preset.tvm_target()
     runner = make_runner(tracker, key, timeout)  # first: an unreachable tracker fails fast
     if tracker and _emulated_device(tracker, key, timeout):
