@@ -121,8 +121,10 @@ class _Lowerer(BindingRewriter):
             return self._stock_conv(conv)
         if act["kind"] == "float" and fmt == "float":
             key = f"float_conv2d_exact({x_shape},{conv.w.shape},{geo})"
-            build = lambda: float_conv2d_exact_prim_func(x_shape, conv.w.shape, family=self.family, knobs=knobs, **geo)
-            return relax.call_tir(self._kernel(key, build), [x, c(conv.w), c(conv.bias)],
+            build = lambda family=self.family: float_conv2d_exact_prim_func(x_shape, conv.w.shape, family=family,
+                                                                            knobs=knobs, **geo)
+            tunable = ("float_conv2d_exact", lambda: build(None)) if self.family in TUNABLE_FAMILIES else None
+            return relax.call_tir(self._kernel(key, build, tunable), [x, c(conv.w), c(conv.bias)],
                                   relax.TensorType(out_shape, "float32"))
         if act["kind"] == "float":
             cg = a.channels_per_group

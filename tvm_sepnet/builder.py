@@ -262,10 +262,10 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, kxk="binary", pointwi
 
             programs, accelerator["tuning"] = apply_tuning(offload, str(tuning), preset, knobs)
     lowered = LowerGlobalAvgPool()(lower(qmod))
+    tvm_target = preset.tvm_target()
+    lib = tvm.compile(lowered, target=tvm_target, relax_pipeline=build_pipeline(preset, tuning=records))
     if records is not None:
         records.check_matched()
-    tvm_target = preset.tvm_target()
-    lib = tvm.compile(lowered, target=tvm_target, relax_pipeline=build_pipeline(preset))
     config = {"kxk": kxk, "pointwise": pointwise, "act_bits": act_bits, "keep_first": keep_first,
               "kernel_choice": kernel_choice, "fuse_epilogues": fuse_epilogues,
               "calibration": calibration if act_bits is not None else None,

@@ -7,10 +7,10 @@ float64 lanes are half as many per register, so the default channel tile is 8 (t
 """
 from __future__ import annotations
 
-from tvm import tirx
+from tvm import s_tir, tirx
 
 from schedules.common import merge_knobs
-from schedules.int8_conv2d.x86 import TILED_CONV_KNOBS, schedule_oihw_conv
+from schedules.int8_conv2d.x86 import TILED_CONV_KNOBS, apply_oihw_conv, schedule_oihw_conv
 
 DEFAULT_KNOBS = dict(TILED_CONV_KNOBS)  # see schedules.int8_conv2d.x86.TILED_CONV_KNOBS
 
@@ -18,3 +18,8 @@ DEFAULT_KNOBS = dict(TILED_CONV_KNOBS)  # see schedules.int8_conv2d.x86.TILED_CO
 def schedule(func: tirx.PrimFunc, knobs=None) -> tirx.PrimFunc:
     """Schedule a ``float_conv2d_exact`` PrimFunc (blocks ``pad`` (optional), ``acc``, ``out``)."""
     return schedule_oihw_conv(func, merge_knobs(DEFAULT_KNOBS, knobs, "float_conv2d_exact"), "w")
+
+
+def apply(sch: s_tir.Schedule, knobs=None) -> None:
+    """The hand schedule on ``sch`` (its ``main`` unscheduled; the trace is the tuning baseline)."""
+    apply_oihw_conv(sch, merge_knobs(DEFAULT_KNOBS, knobs, "float_conv2d_exact"), "w")

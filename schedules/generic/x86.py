@@ -26,11 +26,16 @@ def schedule_generic(func, knobs=None):
     """Schedule a legalized PrimFunc; returns the tvm.s_tir.Schedule or None when nothing applies."""
     from tvm import s_tir
 
-    k = dict(DEFAULT_KNOBS, **(knobs or {}))
     sch = s_tir.Schedule(func)
+    return sch if apply(sch, knobs) else None
+
+
+def apply(sch, knobs=None) -> bool:
+    """The rule on ``sch`` (its trace is the hand baseline of a tuning task); False when nothing applies."""
+    k = dict(DEFAULT_KNOBS, **(knobs or {}))
     root = sch.get_sblock("root") if _has_root(sch) else None
     if root is None:
-        return None
+        return False
     blocks = sch.get_child_blocks(root)
     for b in blocks[:-1]:
         try:
@@ -39,7 +44,7 @@ def schedule_generic(func, knobs=None):
             pass
     for b in sch.get_child_blocks(root):
         _schedule_block(sch, b, k)
-    return sch
+    return True
 
 
 def _has_root(sch) -> bool:

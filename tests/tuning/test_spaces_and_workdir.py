@@ -111,3 +111,60 @@ def test_a_reader_never_rewrites_the_files_of_a_running_tuner(tmp_path):
     reader = WorkDir(str(wd_path), lock=False, create=False)
     assert reader.dropped == 0 and reader.measurements() == [("123", pytest.approx(3e-5))]
     assert records.read_bytes() == before and not (tmp_path / "w" / (RECORDS + ".corrupt")).exists()
+
+
+def test_sampled_float_conv_schedules_match_the_reference(target):
+    """The float first conv's space (float64 accumulation, tiled like the int8 direct kernel): every
+    sampled point equals the reference's float64-accumulated, once-rounded result."""
+    from schedules.float_conv2d_exact import reference as float_ref
+    from schedules.float_conv2d_exact.kernel import float_conv2d_exact_prim_func
+    from tvm_sepnet.tuning.spaces import float_conv2d_exact_space
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((1, 3, 20, 20)).astype(np.float32)
+    w = rng.standard_normal((16, 3, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(16).astype(np.float32)
+    geo = dict(strides=(2, 2), padding=1, relu=True)
+    expected = float_ref.float_conv2d_exact(x, w, b, **geo)
+    func = float_conv2d_exact_prim_func(x.shape, w.shape, family=None, **geo)
+    seen = set()
+    for seed in range(1, 6):
+        sch = float_conv2d_exact_space(s_tir.Schedule(workload_module(func), seed=seed))
+        seen.add(tuple(str(v) for v in sch.trace.decisions.values()))
+        lib = tvm.compile(sch.mod, target)
+        out = tvm.runtime.empty(expected.shape, "float32")
+        lib["main"](*[tvm.runtime.tensor(a) for a in (x, w, b)], out)
+        np.testing.assert_array_equal(out.numpy(), expected)
+    assert len(seen) > 2
+
+
+def test_sampled_generic_schedules_of_pooling_are_exact(target):
+    """The generic space (legalized max pooling with its pad block, both structures, sampled vector
+    widths) gives exactly the pooled values; the hand rule is its baseline."""
+    from tvm import relax
+
+    from relay_passes.pipeline import legalize_generic_ops
+    from tvm_sepnet.tuning.spaces import generic_space
+    from tvm_sepnet.tuning.tasks import is_generic_task
+
+    bb = relax.BlockBuilder()
+    xv = relax.Var("x", relax.TensorType((1, 8, 30, 30), "float32"))
+    with bb.function("main", [xv]):
+        with bb.dataflow():
+            y = bb.emit(relax.op.nn.max_pool2d(xv, pool_size=(3, 3), strides=(2, 2), padding=(1, 1, 1, 1)))
+            out = bb.emit_output(y)
+        bb.emit_func_output(out)
+    funcs = [f for _, f in legalize_generic_ops(bb.get()).functions_items() if isinstance(f, tvm.tirx.PrimFunc)]
+    assert len(funcs) == 1 and is_generic_task(funcs[0])
+    x = np.random.default_rng(3).standard_normal((1, 8, 30, 30)).astype(np.float32)
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+    expected = np.max([padded[:, :, dy:dy + 29:2, dx:dx + 29:2] for dy in range(3) for dx in range(3)], axis=0)
+    seen = set()
+    for seed in range(1, 5):
+        for sch in generic_space(s_tir.Schedule(workload_module(funcs[0]), seed=seed)):
+            seen.add(tuple(str(v) for v in sch.trace.decisions.values()))
+            lib = tvm.compile(sch.mod, target)
+            out = tvm.runtime.empty(expected.shape, "float32")
+            lib["main"](tvm.runtime.tensor(x), out)
+            np.testing.assert_array_equal(out.numpy(), expected)
+    assert len(seen) > 2

@@ -28,8 +28,11 @@ def _lines(path):
 def test_tune_resume_apply_and_mismatch(tmp_path):
     wd = str(tmp_path / "tune")
     first = tune("sepnet-bq", "x86", trials=4, work_dir=wd, trials_per_iter=2, **SMALL)
-    n_tasks = len(first["tasks"])  # 5 int8 direct + 4 bitserial kernel shapes at 64x64
-    assert first["trials_this_run"] == 4 and n_tasks == 9
+    n_tasks = len(first["tasks"])  # 5 int8 direct + 4 bitserial kernel shapes, the float conv1, 4 max pools at 64x64
+    kinds = sorted(r["kind"] for r in first["tasks"])
+    assert first["trials_this_run"] == 4 and n_tasks == 14
+    assert kinds.count("int8_conv2d") == 5 and kinds.count("bitserial_conv2d") == 4 and kinds.count("generic") == 4
+    assert kinds.count("float_conv2d_exact") == 1
     assert sum(r["trials"] for r in first["tasks"]) == 4
     assert all(r["hand_ms"] > 0 and r["best_ms"] <= r["hand_ms"] for r in first["tasks"])
     again = tune("sepnet-bq", "x86", trials=4, work_dir=wd, trials_per_iter=2, **SMALL)

@@ -14,8 +14,17 @@ replay and mutate them:
   vector of output channels stays the hand value (a whole register: the weight cache layout depends
   on it), plus the same unroll decision.
 
-The pointwise pairs kernel (x86_pairs.py) is written directly in TIR with its weight layout tied to
-its tiles, so it is not a MetaSchedule space: its knobs are left at the hand defaults.
+- ``float_conv2d_exact`` (the float first conv; schedules/float_conv2d_exact/x86.py): the same tiled
+  conv schedule over float64 accumulators, so the same position split + unroll decisions.
+
+- ``generic`` (the legalized float ops around our kernels: pooling, fused elementwise ops; the hand
+  schedule is schedules/generic/x86.py): two structures (producers such as the pooling pad inlined, or
+  kept as their own parallel vectorized loop nest); per block the data-parallel loops are fused and
+  parallelized, the innermost one split by a ``sample_perfect_tile`` vector width and vectorized (moved
+  inside the reduction loops of pooling / mean blocks), plus the unroll decision.
+
+The pointwise channel-word kernel (channel_words.py) is written directly in TIR with its weight layout
+tied to its tiles, so it is not a MetaSchedule space: its knobs are left at the hand defaults.
 """
 from __future__ import annotations
 
@@ -68,12 +77,56 @@ def _bitserial_structure(sch: s_tir.Schedule, o_inner: bool) -> None:
     _annotate_unroll(sch)  # the reduction init is decomposed by the RewriteReductionBlock postproc
 
 
-def int8_conv2d_space(sch: s_tir.Schedule, knobs=None) -> s_tir.Schedule:
-    """Design space of an unscheduled direct ``int8_conv2d`` (blocks ``pad``?, ``acc``, ``out``): the
-    hand schedule's structure (with the family's default ``knobs``) with the position tiling sampled."""
+def _oihw_conv_space(sch: s_tir.Schedule, op: str, defaults: dict, knobs, weight: str) -> s_tir.Schedule:
     from schedules.common import merge_knobs
     from schedules.int8_conv2d import x86 as int8_x86
 
-    int8_x86.apply_oihw_conv(sch, merge_knobs(int8_x86.DEFAULT_KNOBS, knobs, "int8_conv2d"), "wq", sample_positions=True)
+    int8_x86.apply_oihw_conv(sch, merge_knobs(defaults, knobs, op), weight, sample_positions=True)
     _annotate_unroll(sch)
     return sch
+
+
+def float_conv2d_exact_space(sch: s_tir.Schedule, knobs=None) -> s_tir.Schedule:
+    """Design space of an unscheduled ``float_conv2d_exact`` (the tiled schedule, positions sampled)."""
+    from schedules.float_conv2d_exact import x86 as float_x86
+
+    return _oihw_conv_space(sch, "float_conv2d_exact", float_x86.DEFAULT_KNOBS, knobs, "w")
+
+
+def int8_conv2d_space(sch: s_tir.Schedule, knobs=None) -> s_tir.Schedule:
+    """Design space of an unscheduled direct ``int8_conv2d`` (blocks ``pad``?, ``acc``, ``out``): the
+    hand schedule's structure (with the family's default ``knobs``) with the position tiling sampled."""
+    from schedules.int8_conv2d import x86 as int8_x86
+
+    return _oihw_conv_space(sch, "int8_conv2d", int8_x86.DEFAULT_KNOBS, knobs, "wq")
+
+
+def generic_space(sch: s_tir.Schedule, knobs=None) -> list[s_tir.Schedule]:  # noqa: ARG001
+    """Design spaces of a legalized generic PrimFunc (see the module docstring)."""
+    from schedules.generic.x86 import DATA_PAR
+
+    spaces = []
+    n_blocks = len(sch.get_child_blocks(sch.get_sblock("root")))
+    for inline in ((True, False) if n_blocks > 1 else (True,)):
+        s = sch.copy()
+        if inline:
+            for b in s.get_child_blocks(s.get_sblock("root"))[:-1]:
+                try:
+                    s.compute_inline(b)
+                except Exception:  # noqa: BLE001 - not inlinable: scheduled as its own nest
+                    pass
+        for b in s.get_child_blocks(s.get_sblock("root")):
+            loops = s.get_loops(b)
+            kinds = [iv.iter_type for iv in s.get(b).iter_vars]
+            if not loops or len(kinds) != len(loops) or kinds[0] != DATA_PAR:
+                continue
+            n_par = next((i for i, kind in enumerate(kinds) if kind != DATA_PAR), len(kinds))
+            par, red = loops[:n_par], loops[n_par:]
+            wo, wi = s.split(par[-1], s.sample_perfect_tile(par[-1], n=2, max_innermost_factor=16))
+            if red:
+                s.reorder(wo, *red, wi)
+            s.parallel(s.fuse(*par[:-1], wo) if len(par) > 1 else wo)
+            s.vectorize(wi)
+        _annotate_unroll(s)
+        spaces.append(s)
+    return spaces

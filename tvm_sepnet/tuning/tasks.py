@@ -12,6 +12,8 @@ import tvm
 from tvm import s_tir
 
 from schedules.bitserial_conv2d import x86 as bitserial_x86
+from schedules.float_conv2d_exact import x86 as float_x86
+from schedules.generic import x86 as generic_x86
 from schedules.int8_conv2d import x86 as int8_x86
 
 from . import spaces
@@ -20,7 +22,10 @@ from . import spaces
 KINDS = {
     "bitserial_conv2d": (spaces.bitserial_conv2d_space, bitserial_x86.apply),
     "int8_conv2d": (spaces.int8_conv2d_space, int8_x86.apply),  # the direct (tiled) kernel only
+    "float_conv2d_exact": (spaces.float_conv2d_exact_space, float_x86.apply),  # the float first conv
+    "generic": (spaces.generic_space, generic_x86.apply),  # legalized float ops (pooling, elementwise)
 }
+MIN_GENERIC_ITERATIONS = 4096  # smaller generic functions (reshape copies, tiny adds) are not worth a task
 
 
 @dataclass
@@ -83,3 +88,54 @@ def tasks_of(lowered_tasks: dict, family: str = "x86") -> list[Task]:
         out.append(Task(entry["kind"], mod, list(entry["layers"]), int(entry["calls"]), key=workload_key(mod),
                         family=family))
     return out
+
+
+def generic_tasks(lowered_mod, preset) -> dict:
+    """``LowerToKernels``-style task entries for the legalized generic PrimFuncs of a lowered module
+    (what ``relay_passes.pipeline.build_pipeline`` legalizes and schedules with schedules/generic)."""
+    from tvm import relax
+
+    from relay_passes.pipeline import legalize_generic_ops
+
+    mod = legalize_generic_ops(lowered_mod, preset)
+    calls: dict[str, int] = {}
+    for func in mod.functions.values():
+        if isinstance(func, relax.Function):
+            for block in func.body.blocks:
+                for b in block.bindings:
+                    v = b.value
+                    if isinstance(v, relax.Call) and getattr(v.op, "name", "") == "relax.call_tir":
+                        calls[v.args[0].name_hint] = calls.get(v.args[0].name_hint, 0) + 1
+    out = {}
+    for gv, func in mod.functions_items():
+        if not isinstance(func, tvm.tirx.PrimFunc):
+            continue
+        if gv.name_hint not in calls or not is_generic_task(func):
+            continue
+        out[f"generic({gv.name_hint})"] = {"kind": "generic", "unscheduled": func, "layers": [gv.name_hint],
+                                           "calls": calls[gv.name_hint]}
+    return out
+
+
+def is_generic_task(func) -> bool:
+    """Whether a legalized, unscheduled PrimFunc is worth a ``generic`` tuning task (the hand rule
+    applies and some loop nest has at least ``MIN_GENERIC_ITERATIONS`` iterations)."""
+    if func.attrs is not None and "tirx.is_scheduled" in func.attrs:
+        return False
+    return _iterations(func) >= MIN_GENERIC_ITERATIONS and generic_x86.apply(s_tir.Schedule(workload_module(func)))
+
+
+def _iterations(func) -> int:
+    """Largest loop-nest iteration count of the function's blocks (0 if it has none)."""
+    sch = s_tir.Schedule(workload_module(func))
+    try:
+        blocks = sch.get_child_blocks(sch.get_sblock("root"))
+    except Exception:  # noqa: BLE001 - no root block
+        return 0
+    best = 0
+    for b in blocks:
+        n = 1
+        for loop in sch.get_loops(b):
+            n *= int(sch.get(loop).extent)
+        best = max(best, n)
+    return best

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..device.rpc_check import check_tracker_key
 from ..errors import SepnetError
-from .tasks import KINDS, Task, tasks_of
+from .tasks import KINDS, Task, generic_tasks, tasks_of
 from .workdir import FAILED_SECS, WorkDir, failed, median_secs
 
 # Evolutionary search population: our spaces have a few dozen points per task, and MetaSchedule's
@@ -43,7 +43,7 @@ POPULATION = 64
 
 def extract_tasks(model, target="x86", config=None, **zoo_options) -> tuple[list[Task], dict]:
     """(tasks, config) of a zoo name / ONNX path / LoadedModel for a target preset."""
-    from relay_passes import LowerToKernels
+    from relay_passes import LowerGlobalAvgPool, LowerToKernels
 
     from ..builder import quantize_model
     from ..frontend import LoadedModel, load_model
@@ -59,8 +59,8 @@ def extract_tasks(model, target="x86", config=None, **zoo_options) -> tuple[list
         raise SepnetError(f"tuning target {preset.name!r}: no design spaces for family {preset.family!r}")
     qmod = quantize_model(lm.mod, layer_names=lm.layer_names or None, target=preset, **cfg)
     lower = LowerToKernels(preset)
-    lower(qmod)
-    tasks = tasks_of(lower.tasks, preset.family)
+    lowered = LowerGlobalAvgPool()(lower(qmod))
+    tasks = tasks_of({**lower.tasks, **generic_tasks(lowered, preset)}, preset.family)
     if not tasks:
         raise SepnetError(f"model {lm.name!r} has no tunable kernels (kinds with a design space: {sorted(KINDS)})")
     return tasks, cfg
