@@ -149,3 +149,22 @@ def test_out_of_bounds_accesses_fail():
         dev.execute(isa.gemm(True, bits=0, y_ext=1, x_ext=1, k_ext=1))
     with pytest.raises(SimulatorError, match="unknown buffer"):
         dev.execute(isa.Insn("LOAD", {"buffer": 7}))
+
+
+def test_alu_min_max_and_shift():
+    rng = np.random.default_rng(6)
+    dev = _dev()
+    a = rng.standard_normal((3, 16)).astype(np.float32)
+    b = rng.standard_normal((3, 16)).astype(np.float32)
+    accf = dev.buf["acc"].view(np.float32)
+    accf[0:3], accf[10:13], accf[20:23] = a, a, b
+    dev.execute(isa.alu("min", 0, 3, src=20))
+    dev.execute(isa.alu("max", 10, 3, src=20))
+    np.testing.assert_array_equal(accf[0:3], np.minimum(a, b))
+    np.testing.assert_array_equal(accf[10:13], np.maximum(a, b))
+    ints = rng.integers(-(1 << 20), 1 << 20, (2, 16)).astype(np.int32)
+    dev.buf["acc"][30:32] = ints
+    dev.execute(isa.alu("shr", 30, 2, imm=3))
+    np.testing.assert_array_equal(dev.buf["acc"][30:32], ints >> 3)  # arithmetic: rounds toward -inf
+    with pytest.raises(SimulatorError, match="unknown ALU op"):
+        dev.execute(isa.Insn("ALU", {"op": 7, "rows": 1}))

@@ -29,7 +29,9 @@ Semantics (rows are buffer rows, see ``spec.AcceleratorSpec.row_bytes``; DRAM ad
   two fields: grouped convs share the array without storing masks).
 - ``ALU op dst src rows param``: ``affine``: ``acc[dst + r] = where(s != 0, (f32(acc) + off) * s,
   off)`` with ``(s, off) = param[param]`` (int32 -> float32 bits, the integer epilogue of
-  docs/numerics.md); ``add``: ``acc[dst + r] += acc[src + r]`` (float32); ``relu``: ``max(acc, 0)``.
+  docs/numerics.md); ``add``: ``acc[dst + r] += acc[src + r]`` (float32); ``relu``: ``max(acc, 0)``
+  (float32); ``min`` / ``max``: ``acc[dst + r] = min/max(acc[dst + r], acc[src + r])`` (float32);
+  ``shr``: ``acc[dst + r] >>= imm`` (int32 arithmetic shift, the integer requantize step).
 - ``FINISH``: the end of the program.
 """
 from __future__ import annotations
@@ -40,7 +42,7 @@ import numpy as np
 
 OPCODES = {"LOAD": 0, "STORE": 1, "GEMM": 2, "BGEMM": 3, "ALU": 4, "FINISH": 5}
 BUFFER_IDS = {"inp": 0, "wgt": 1, "bin_inp": 2, "bin_wgt": 3, "acc": 4, "param": 5}
-ALU_OPS = {"affine": 0, "add": 1, "relu": 2}
+ALU_OPS = {"affine": 0, "add": 1, "relu": 2, "min": 3, "max": 4, "shr": 5}
 DEPS = ("pop_prev", "pop_next", "push_prev", "push_next")
 WORDS = 3  # 192-bit instructions
 
@@ -52,7 +54,7 @@ FIELDS = {
     "STORE": [("sram", 16), ("dram", 32), ("y_size", 16), ("x_size", 16), ("x_stride", 16)],
     "GEMM": _GEMM_FIELDS + [("signed", 1)],
     "BGEMM": _GEMM_FIELDS + [("bits", 4), ("group_in", 8), ("group_out", 8)],
-    "ALU": [("op", 2), ("dst", 16), ("src", 16), ("rows", 16), ("param", 16)],
+    "ALU": [("op", 3), ("dst", 16), ("src", 16), ("rows", 16), ("param", 16), ("imm", 5)],
     "FINISH": [],
 }
 
@@ -155,8 +157,8 @@ def gemm(binary: bool, *, bits: int = 0, signed: int = 0, **fields) -> Insn:
     return Insn("BGEMM" if binary else "GEMM", {**fields, **extra}, **deps)
 
 
-def alu(op: str, dst: int, rows: int, src: int = 0, param: int = 0, **deps) -> Insn:
-    return Insn("ALU", dict(op=ALU_OPS[op], dst=dst, src=src, rows=rows, param=param), **deps)
+def alu(op: str, dst: int, rows: int, src: int = 0, param: int = 0, imm: int = 0, **deps) -> Insn:
+    return Insn("ALU", dict(op=ALU_OPS[op], dst=dst, src=src, rows=rows, param=param, imm=imm), **deps)
 
 
 def finish(**deps) -> Insn:

@@ -177,8 +177,12 @@ class Device:
                 accf[dst] = np.where(s != 0, (v + off) * s, off).astype(np.float32)
             elif op == "add":
                 accf[dst] = accf[dst] + accf[a["src"]:a["src"] + n]
-            else:
+            elif op == "relu":
                 accf[dst] = np.maximum(accf[dst], np.float32(0))
+            elif op in ("min", "max"):
+                accf[dst] = (np.minimum if op == "min" else np.maximum)(accf[dst], accf[a["src"]:a["src"] + n])
+            else:
+                acc[dst] = acc[dst] >> a["imm"]
         return {"alu_rows": n}
 
     # --- cycle model --------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ Units (all share one accumulator buffer whose rows are ``block_out`` int32 lanes
   ``block_out x block_in`` int8 weight block into ``block_out`` int32 accumulators (DSP blocks);
 - binary GEMM unit: per cycle one bit-plane of a ``bin_in``-channel input vector against ``block_out``
   rows of ``bin_in`` sign bits (AND + popcount in LUTs); an A-bit activation takes A cycles (bit-serial);
-- vector ALU: ``alu_lanes`` float32 lanes for the epilogue (affine requantize, residual add, ReLU);
+- vector ALU: ``alu_lanes`` lanes for the epilogue (float32 affine requantize, residual add, ReLU,
+  min/max; int32 arithmetic shift);
 - buffers (bytes): ``inp``/``wgt`` (int8 core), ``bin_inp``/``bin_wgt`` (binary unit), ``acc``
   (int32 / float32 rows), ``param`` (per-channel scale/offset rows).
 
