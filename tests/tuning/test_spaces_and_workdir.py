@@ -17,6 +17,21 @@ from tvm_sepnet.tuning.workdir import RECORDS, WorkDir, WorkDirBusyError, repair
 from tests.schedules.test_bitserial_conv2d import _problem
 
 
+def assert_sampled_points_exact(space, func, args, expected, target, seeds) -> int:
+    """Compile and run every design space of ``space`` sampled with each seed on ``func``; each must
+    give exactly ``expected``. Returns how many distinct decision sets were seen."""
+    seen = set()
+    for seed in seeds:
+        spaces = space(s_tir.Schedule(workload_module(func), seed=seed))
+        for sch in spaces if isinstance(spaces, list) else [spaces]:
+            seen.add(tuple(str(v) for v in sch.trace.decisions.values()))
+            lib = tvm.compile(sch.mod, target)
+            out = tvm.runtime.empty(expected.shape, "float32")
+            lib["main"](*[tvm.runtime.tensor(a) for a in args], out)
+            np.testing.assert_array_equal(out.numpy(), expected)
+    return len(seen)
+
+
 @pytest.mark.parametrize("residual", [False, True])
 def test_sampled_bitserial_schedules_are_bit_exact(target, residual):
     rng = np.random.default_rng(5)
@@ -25,18 +40,8 @@ def test_sampled_bitserial_schedules_are_bit_exact(target, residual):
     res = rng.standard_normal((n, wk.shape[0], ho, wo)).astype(np.float32)
     expected = ref.bitserial_conv2d(xcol, wk, scale, offset, relu=True, residual=res if residual else None)
     func = bitserial_conv2d_prim_func(xcol.shape, wk.shape, "uint64", relu=True, residual=residual, family=None)
-    mod = workload_module(func)
-    seen = set()
-    for seed in range(1, 7):
-        for sch in bitserial_conv2d_space(s_tir.Schedule(mod, seed=seed)):
-            decisions = tuple(str(v) for v in sch.trace.decisions.values())
-            seen.add(decisions)
-            lib = tvm.compile(sch.mod, target)
-            out = tvm.runtime.empty(expected.shape, "float32")
-            args = [xcol, wk, scale, offset] + ([res] if residual else [])
-            lib["main"](*[tvm.runtime.tensor(a) for a in args], out)
-            np.testing.assert_array_equal(out.numpy(), expected)
-    assert len(seen) > 3  # the space is really sampled
+    args = [xcol, wk, scale, offset] + ([res] if residual else [])
+    assert assert_sampled_points_exact(bitserial_conv2d_space, func, args, expected, target, range(1, 7)) > 3
 
 
 def test_allocate_trials_by_share():
@@ -88,15 +93,8 @@ def test_sampled_int8_direct_schedules_are_bit_exact(target, x_shape, w_shape, p
     res = rng.standard_normal((1, w_shape[0], ho, ho)).astype(np.float32)
     expected = int8_ref.int8_conv2d(xq, wq, scale, offset, relu=True, residual=res if residual else None, **geo)
     func = int8_conv2d_prim_func(x_shape, "uint8", w_shape, relu=True, residual=residual, family=None, **geo)
-    seen = set()
-    for seed in range(1, 6):
-        sch = int8_conv2d_space(s_tir.Schedule(workload_module(func), seed=seed))
-        seen.add(tuple(str(v) for v in sch.trace.decisions.values()))
-        lib = tvm.compile(sch.mod, target)
-        out = tvm.runtime.empty(expected.shape, "float32")
-        lib["main"](*[tvm.runtime.tensor(a) for a in [xq, wq, scale, offset] + ([res] if residual else [])], out)
-        np.testing.assert_array_equal(out.numpy(), expected)
-    assert len(seen) > 2
+    args = [xq, wq, scale, offset] + ([res] if residual else [])
+    assert assert_sampled_points_exact(int8_conv2d_space, func, args, expected, target, range(1, 6)) > 2
 
 
 def test_a_reader_never_rewrites_the_files_of_a_running_tuner(tmp_path):
@@ -127,15 +125,7 @@ def test_sampled_float_conv_schedules_match_the_reference(target):
     geo = dict(strides=(2, 2), padding=1, relu=True)
     expected = float_ref.float_conv2d_exact(x, w, b, **geo)
     func = float_conv2d_exact_prim_func(x.shape, w.shape, family=None, **geo)
-    seen = set()
-    for seed in range(1, 6):
-        sch = float_conv2d_exact_space(s_tir.Schedule(workload_module(func), seed=seed))
-        seen.add(tuple(str(v) for v in sch.trace.decisions.values()))
-        lib = tvm.compile(sch.mod, target)
-        out = tvm.runtime.empty(expected.shape, "float32")
-        lib["main"](*[tvm.runtime.tensor(a) for a in (x, w, b)], out)
-        np.testing.assert_array_equal(out.numpy(), expected)
-    assert len(seen) > 2
+    assert assert_sampled_points_exact(float_conv2d_exact_space, func, (x, w, b), expected, target, range(1, 6)) > 2
 
 
 def test_sampled_generic_schedules_of_pooling_are_exact(target):
@@ -159,12 +149,4 @@ def test_sampled_generic_schedules_of_pooling_are_exact(target):
     x = np.random.default_rng(3).standard_normal((1, 8, 30, 30)).astype(np.float32)
     padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
     expected = np.max([padded[:, :, dy:dy + 29:2, dx:dx + 29:2] for dy in range(3) for dx in range(3)], axis=0)
-    seen = set()
-    for seed in range(1, 5):
-        for sch in generic_space(s_tir.Schedule(workload_module(funcs[0]), seed=seed)):
-            seen.add(tuple(str(v) for v in sch.trace.decisions.values()))
-            lib = tvm.compile(sch.mod, target)
-            out = tvm.runtime.empty(expected.shape, "float32")
-            lib["main"](tvm.runtime.tensor(x), out)
-            np.testing.assert_array_equal(out.numpy(), expected)
-    assert len(seen) > 2
+    assert assert_sampled_points_exact(generic_space, funcs[0], (x,), expected, target, range(1, 5)) > 2
