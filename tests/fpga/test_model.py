@@ -121,5 +121,8 @@ def test_cli_compile_tune_and_fpga_report(tmp_path, capsys):
     rep = json.loads(capsys.readouterr().out)
     assert rep["accelerator"] == "ultra96" and rep["images_per_s"] > 0
     assert main(["fpga-report", str(tmp_path / "missing")]) == 2
+    assert main(["tune", "sepnet-bq", "--target", "fpga-sim:ultra96", "--work-dir", str(tmp_path / "t2"),
+                 "--tracker", "127.0.0.1:9", "--key", "k", *args]) == 2
+    assert "--tracker/--key do not apply" in capsys.readouterr().err
     assert main(["device", "start", "--arch", "fpga-sim", "--preset", "nope"]) == 2
     assert "unknown accelerator 'nope'" in capsys.readouterr().err

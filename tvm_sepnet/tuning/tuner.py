@@ -312,6 +312,9 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
         raise SepnetError(f"search must be 'xgb' or 'random', got {search!r}")
     preset = get_target(target)
     if preset.accelerator:
+        if tracker:
+            raise SepnetError(f"{preset.name}: accelerator tiling is tuned against the simulator's cycle model on "
+                              "this host; --tracker/--key do not apply (drop them)")
         return _tune_accelerator(model, preset, trials, work_dir, search=search, trials_per_iter=trials_per_iter,
                                  search_seed=search_seed or 0, only=only, config=config, stream=stream, **zoo_options)
     tvm_target = preset.tvm_target()
