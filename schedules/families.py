@@ -33,7 +33,6 @@ DERIVED = {
     "arm": ("x86", ARM_KNOBS),
     "arm_dotprod": ("x86", {**ARM_KNOBS, "int8_conv2d": {**ARM_KNOBS["int8_conv2d"], **SDOT_KNOBS}}),
 }
-ARM_FAMILIES = ("arm", "arm_dotprod")
 
 
 def schedule_module(op: str, family: str):

@@ -146,7 +146,7 @@ def _param_image(scale: np.ndarray, offset: np.ndarray, geo: dict, spec: Acceler
 
 def tile_rows_fit(geo: dict, spec: AcceleratorSpec, kind: str, slots: int):
     """Predicate: does a tile of ``th`` output rows fit the buffers split in ``slots``."""
-    inp = "bin_inp" if kind == "bgemm" else "inp"
+    inp = _buffers(kind)[0]
     wp = geo["w"] + geo["pad"][1] + geo["pad"][3]
     acc_per_row = geo["wo"] * (2 if geo["residual"] else 1)
 
@@ -158,8 +158,7 @@ def tile_rows_fit(geo: dict, spec: AcceleratorSpec, kind: str, slots: int):
 
 
 def _choose_tile_h(geo: dict, spec: AcceleratorSpec, kind: str, want, name: str, slots: int) -> int:
-    inp = "bin_inp" if kind == "bgemm" else "inp"
-    wgt = "bin_wgt" if kind == "bgemm" else "wgt"
+    inp, wgt = _buffers(kind)
     kt = geo["kh"] * geo["kw"]
     if kt * geo["cb"] > spec.rows(wgt) // slots:
         raise OffloadError(f"layer {name!r}: {kt * geo['cb']} weight rows per output block (kernel {geo['kh']}x{geo['kw']}, "
@@ -207,28 +206,38 @@ def compile_layer(name: str, attrs, x_shape, weights: np.ndarray, scale: np.ndar
     pimg = _param_image(scale, offset, geo, spec)
     bo, g_n, ob_n, cb_n = spec.block_out, geo["groups"], geo["ob"], geo["cb"]
     h, w, ho, wo = geo["h"], geo["w"], geo["ho"], geo["wo"]
-    in_elem = bits * spec.bin_in // 8 if kind == "bgemm" else spec.block_in
+    in_elem = spec.elem_bytes(_buffers(kind)[0], bits)
     addr = {"params": int(wimg.size)}
     addr["input"] = _align(addr["params"] + pimg.size)
     addr["residual"] = _align(addr["input"] + g_n * cb_n * h * w * in_elem)
-    out_bytes = g_n * ob_n * ho * wo * 4 * bo
+    out_bytes = output_bytes(geo, spec)
     addr["output"] = _align(addr["residual"] + (out_bytes if geo["residual"] else 0))
     addr["end"] = _align(addr["output"] + out_bytes)
     image = np.concatenate([wimg, pimg])
-    insns = _schedule(geo, spec, kind, th, knobs["slots"], bits, addr, signed=int(dtype == "int8"),
-                      wgt_row_bytes=spec.row_bytes("bin_wgt" if kind == "bgemm" else "wgt"), in_elem=in_elem)
+    insns = _schedule(geo, spec, kind, th, knobs["slots"], bits, addr, signed=int(dtype == "int8"))
     quant = {"lo": lo, "hi": hi, "dtype": dtype, "inv_scale": float(inv_scale), "bits": bits}
     return LayerProgram(name, kind, geo, isa.encode_program(insns), image, addr, quant, {"tile_h": th, "slots": knobs["slots"]},
                         tiles=g_n * ob_n * -(-ho // th))
+
+
+def _buffers(kind: str) -> tuple[str, str]:
+    """(input buffer, weight buffer) of a unit."""
+    return ("bin_inp", "bin_wgt") if kind == "bgemm" else ("inp", "wgt")
+
+
+def output_bytes(geo: dict, spec: AcceleratorSpec) -> int:
+    """Bytes of one image's output (and residual) in DRAM: ``[G][OB][Ho][Wo][block_out]`` float32."""
+    return geo["groups"] * geo["ob"] * geo["ho"] * geo["wo"] * spec.block_out * 4
 
 
 def _align(n: int, to: int = 64) -> int:
     return -(-int(n) // to) * to
 
 
-def _schedule(geo, spec, kind, th, slots, bits, addr, *, signed, wgt_row_bytes, in_elem) -> list:
+def _schedule(geo, spec, kind, th, slots, bits, addr, *, signed) -> list:
     binary = kind == "bgemm"
-    inp_buf, wgt_buf = ("bin_inp", "bin_wgt") if binary else ("inp", "wgt")
+    inp_buf, wgt_buf = _buffers(kind)
+    in_elem, wgt_row_bytes = spec.elem_bytes(inp_buf, bits), spec.row_bytes(wgt_buf)
     half = {b: spec.rows(b) // slots for b in (inp_buf, wgt_buf, "acc")}
     pt, pl, pb, pr = geo["pad"]
     wp = geo["w"] + pl + pr

@@ -21,10 +21,15 @@ from .spec import DSP_PER_INT8_MAC
 DSP_PER_FP32_MAC = 5
 
 
+def weight_count(prog) -> int:
+    """Weights of the layer as the model stores them (no block padding, no block-diagonal zeros)."""
+    g = prog.geometry
+    return g["o"] * g["cg_real"] * g["kh"] * g["kw"]
+
+
 def layer_work(prog) -> dict:
     """Useful MACs of an offloaded layer for one image (bit-MACs x activation bits for BGEMM)."""
-    g = prog.geometry
-    macs = g["o"] * g["ho"] * g["wo"] * g["cg_real"] * g["kh"] * g["kw"]
+    macs = weight_count(prog) * prog.geometry["ho"] * prog.geometry["wo"]
     return {"macs": macs, "bit_macs": macs * prog.quant["bits"] if prog.kind == "bgemm" else 0}
 
 
@@ -79,8 +84,7 @@ def float_kxk_model(art, spec, rows) -> dict:
     """The same network with float32 k×k weights (analytic, module docstring)."""
     fp32_macs = max(1, int(spec.block_in * spec.block_out * DSP_PER_INT8_MAC / DSP_PER_FP32_MAC))
     kxk = {n for n, p in art.programs.items() if p.geometry["kh"] * p.geometry["kw"] > 1}
-    float_w = {n: layer_work(art.programs[n])["macs"] // (art.programs[n].geometry["ho"] * art.programs[n].geometry["wo"]) * 4
-               for n in kxk}
+    float_w = {n: 4 * weight_count(art.programs[n]) for n in kxk}
     other = sum(r["weight_bytes"] for r in rows if r["layer"] not in kxk)
     need = other + sum(float_w.values())
     fits = need <= spec.free_on_chip_bytes()

@@ -16,37 +16,35 @@ from __future__ import annotations
 import numpy as np
 
 from schedules.quantize.reference import quantize
-from .compiler import LayerProgram
+from .compiler import LayerProgram, output_bytes
 from .simulator import Device
 from .spec import AcceleratorSpec
 
 COUNTERS: dict[str, dict] = {}
 
 
-def pack_input(codes: np.ndarray, prog: LayerProgram, spec: AcceleratorSpec) -> np.ndarray:
+def _to_blocks(t: np.ndarray, groups: int, per_group: int, blocks: int, lanes: int) -> np.ndarray:
+    """``(groups * per_group, H, W)`` -> ``[groups][blocks][H][W][lanes]``, channels zero-padded to
+    ``blocks * lanes`` per group (the DRAM layout of inputs, residuals and outputs)."""
+    h, w = t.shape[-2:]
+    padded = np.zeros((groups, blocks * lanes, h, w), t.dtype)
+    padded[:, :per_group] = t.reshape(groups, per_group, h, w)
+    return np.ascontiguousarray(padded.reshape(groups, blocks, lanes, h, w).transpose(0, 1, 3, 4, 2))
+
+
+def pack_input(codes: np.ndarray, prog: LayerProgram) -> np.ndarray:
     """One image's codes ``(C, H, W)`` -> the DRAM input bytes."""
     geo = prog.geometry
-    g_n, cg, cb_n, blk, h, w = geo["groups"], geo["cg"], geo["cb"], geo["blk"], geo["h"], geo["w"]
-    padded = np.zeros((g_n, cb_n * blk, h, w), codes.dtype)
-    padded[:, :cg] = codes.reshape(g_n, cg, h, w)
-    blocks = padded.reshape(g_n, cb_n, blk, h, w).transpose(0, 1, 3, 4, 2)  # G CB H W blk
+    blocks = _to_blocks(codes, geo["groups"], geo["cg"], geo["cb"], geo["blk"])  # G CB H W blk
     if prog.kind == "gemm":
-        return np.ascontiguousarray(blocks).view(np.uint8).ravel()
+        return blocks.view(np.uint8).ravel()
     bits = prog.quant["bits"]
     planes = (blocks.astype(np.uint8)[..., None, :] >> np.arange(bits, dtype=np.uint8)[:, None]) & 1  # ... bits blk
     return np.ascontiguousarray(np.packbits(planes, axis=-1, bitorder="little")).ravel()
 
 
-def _blocked(t: np.ndarray, prog: LayerProgram, spec: AcceleratorSpec) -> np.ndarray:
-    """float32 ``(O, Ho, Wo)`` -> ``[G][OB][Ho][Wo][block_out]``."""
-    geo = prog.geometry
-    g_n, og, ob_n, bo = geo["groups"], geo["og"], geo["ob"], spec.block_out
-    full = np.zeros((g_n, ob_n * bo, geo["ho"], geo["wo"]), np.float32)
-    full[:, :og] = t.reshape(g_n, og, geo["ho"], geo["wo"])
-    return np.ascontiguousarray(full.reshape(g_n, ob_n, bo, geo["ho"], geo["wo"]).transpose(0, 1, 3, 4, 2))
-
-
 def _unblocked(raw: np.ndarray, prog: LayerProgram, spec: AcceleratorSpec) -> np.ndarray:
+    """Inverse of :func:`_to_blocks` for the float32 output."""
     geo = prog.geometry
     g_n, og, ob_n, bo = geo["groups"], geo["og"], geo["ob"], spec.block_out
     t = raw.reshape(g_n, ob_n, geo["ho"], geo["wo"], bo).transpose(0, 1, 4, 2, 3).reshape(g_n, ob_n * bo, geo["ho"], geo["wo"])
@@ -63,14 +61,14 @@ def run_layer(prog: LayerProgram, spec: AcceleratorSpec, x: np.ndarray, residual
     for n in range(x.shape[0]):
         dev = Device(spec, prog.addr["end"])
         dev.dram[:prog.image.size] = prog.image
-        inp = pack_input(codes[n], prog, spec)
+        inp = pack_input(codes[n], prog)
         dev.dram[prog.addr["input"]:prog.addr["input"] + inp.size] = inp
         if geo["residual"]:
-            res = _blocked(np.asarray(residual[n], np.float32), prog, spec).view(np.uint8).ravel()
+            res = _to_blocks(np.asarray(residual[n], np.float32), geo["groups"], geo["og"], geo["ob"],
+                             spec.block_out).view(np.uint8).ravel()
             dev.dram[prog.addr["residual"]:prog.addr["residual"] + res.size] = res
         stats = dev.run(prog.insns)
-        size = geo["groups"] * geo["ob"] * geo["ho"] * geo["wo"] * spec.block_out * 4
-        raw = dev.dram[prog.addr["output"]:prog.addr["output"] + size].view(np.float32)
+        raw = dev.dram[prog.addr["output"]:prog.addr["output"] + output_bytes(geo, spec)].view(np.float32)
         out[n] = _unblocked(raw, prog, spec)
         for k, v in stats.items():
             total[k] = total.get(k, 0) + v

@@ -31,6 +31,7 @@ PIPELINE = 4
 _BUFFER_NAMES = {v: k for k, v in BUFFER_IDS.items()}
 _ALU_NAMES = {v: k for k, v in ALU_OPS.items()}
 _TOKENS = {("load", "next"): "l2c", ("compute", "prev"): "c2l", ("compute", "next"): "c2s", ("store", "prev"): "s2c"}
+_UNITS = {"LOAD": "load", "STORE": "store", "GEMM": "gemm", "BGEMM": "bgemm", "ALU": "alu"}  # busy-cycle counters
 _POPS = {("compute", "prev"): "l2c", ("load", "next"): "c2l", ("store", "prev"): "c2s", ("compute", "next"): "s2c"}
 
 
@@ -54,6 +55,7 @@ class Device:
             "param": np.zeros((spec.rows("param"), 2, b_out), np.float32),
         }
         assert set(self.buf) == set(BUFFERS)
+        self._masks: dict = {}
 
     # --- functional semantics ---------------------------------------------------------------------
     def _rows_u8(self, name):
@@ -69,17 +71,16 @@ class Device:
                     f"DRAM access past {self.dram.size} bytes")
         return as_strided(self.dram[dram:], shape=(y, x, elem), strides=(stride * elem, elem, 1), writeable=True)
 
-    def execute(self, insn: Insn) -> dict:
-        """Run one instruction; returns its work counts (bytes moved, MACs)."""
+    def execute(self, insn: Insn) -> None:
+        """Run one instruction on DRAM and the buffers."""
         op, a = insn.op, insn.args
         if op == "LOAD":
             name = _BUFFER_NAMES.get(a["buffer"])
             self._check(name is not None, insn, "unknown buffer")
-            rows = self._rows_u8(name)
-            elem = rows.shape[1]
             if name == "bin_inp":
                 self._check(1 <= a["planes"] <= self.spec.max_bits, insn, f"planes must be 1..{self.spec.max_bits}")
-                elem = a["planes"] * self.spec.bin_in // 8
+            rows = self._rows_u8(name)
+            elem = self.spec.elem_bytes(name, a["planes"])
             ys = a["pad_top"] + a["y_size"] + a["pad_bottom"]
             xs = a["pad_left"] + a["x_size"] + a["pad_right"]
             self._check(a["sram"] + ys * xs <= rows.shape[0], insn, f"past the {rows.shape[0]} rows of {name}")
@@ -87,21 +88,18 @@ class Device:
             src = self._dram_view(insn, a["dram"], a["y_size"], a["x_size"], a["x_stride"], elem)
             block[a["pad_top"]:a["pad_top"] + a["y_size"], a["pad_left"]:a["pad_left"] + a["x_size"], :elem] = src
             rows[a["sram"]:a["sram"] + ys * xs] = block.reshape(ys * xs, -1)
-            return {"dram_read": a["y_size"] * a["x_size"] * elem}
-        if op == "STORE":
+        elif op == "STORE":
             rows = self._rows_u8("acc")
             n = a["y_size"] * a["x_size"]
             self._check(a["sram"] + n <= rows.shape[0], insn, "past the acc rows")
             dst = self._dram_view(insn, a["dram"], a["y_size"], a["x_size"], a["x_stride"], rows.shape[1])
             dst[...] = rows[a["sram"]:a["sram"] + n].reshape(a["y_size"], a["x_size"], -1)
-            return {"dram_write": n * rows.shape[1]}
-        if op in ("GEMM", "BGEMM"):
-            return self._gemm(insn)
-        if op == "ALU":
-            return self._alu(insn)
-        return {}
+        elif op in ("GEMM", "BGEMM"):
+            self._gemm(insn)
+        elif op == "ALU":
+            self._alu(insn)
 
-    def _gemm(self, insn: Insn) -> dict:
+    def _gemm(self, insn: Insn) -> None:
         a = insn.args
         acc = self.buf["acc"]
         yy, xx = np.meshgrid(np.arange(a["y_ext"]), np.arange(a["x_ext"]), indexing="ij")
@@ -110,7 +108,7 @@ class Device:
         if a["reset"]:
             self._check(insn.op == "GEMM", insn, "reset is a GEMM flag")
             acc[dst] = 0
-            return {}
+            return
         kk = np.arange(a["k_ext"])
         src = (a["inp"] + yy[..., None] * a["inp_y"] + xx[..., None] * a["inp_x"] + kk * a["inp_k"]).reshape(dst.size, -1)
         wix = a["wgt"] + kk * a["wgt_k"]
@@ -119,7 +117,6 @@ class Device:
             self._check(src.size == 0 or (src.max() < inp.shape[0] and wix.max() < wgt.shape[0]), insn, "inp/wgt row out of range")
             x = (inp.view(np.int8) if a["signed"] else inp)[src].astype(np.int64)  # (P, K, block_in)
             part = np.einsum("pkc,koc->po", x, wgt[wix].astype(np.int64))
-            macs = dst.size * a["k_ext"] * self.spec.block_in * self.spec.block_out
         else:
             inp, wgt = self.buf["bin_inp"], self.buf["bin_wgt"]
             bits = a["bits"]
@@ -139,7 +136,6 @@ class Device:
                 else:
                     ones = np.bitwise_count(plane[:, :, None, :] & mask[None, None]).sum(axis=(1, 3), dtype=np.int64)
                 part += (2 * ones_and - ones) << j
-            macs = dst.size * a["k_ext"] * bits * self.spec.bin_in * self.spec.block_out
         total = acc[dst].astype(np.int64) + part
         if np.unique(dst).size != dst.size:
             total = acc.astype(np.int64)
@@ -147,20 +143,25 @@ class Device:
             acc[...] = total.astype(np.int32)  # two's-complement wrap, like the hardware
         else:
             acc[dst] = total.astype(np.int32)
-        return {"macs": macs}
 
     def _group_masks(self, insn: Insn):
-        """(block_out, words) uint64 channel masks of a grouped BGEMM, or None (every channel)."""
+        """(block_out, words) uint64 channel masks of a grouped BGEMM, or None (every channel); built
+        once per (group_in, group_out) pair (a layer issues one BGEMM per tap and tile)."""
         gi, go = insn.args["group_in"], insn.args["group_out"]
         if gi == 0:
             return None
         self._check(go > 0, insn, "group_out must be positive when group_in is")
+        if (gi, go) not in self._masks:
+            self._masks[(gi, go)] = self._build_masks(gi, go)
+        return self._masks[(gi, go)]
+
+    def _build_masks(self, gi: int, go: int) -> np.ndarray:
         bits = np.zeros((self.spec.block_out, self.spec.bin_in), np.uint8)
         for o in range(self.spec.block_out):  # ranges past the row are cut (lanes of padded outputs)
             bits[o, min((o // go) * gi, self.spec.bin_in):min((o // go + 1) * gi, self.spec.bin_in)] = 1
         return np.packbits(bits, axis=-1, bitorder="little").view("<u8")
 
-    def _alu(self, insn: Insn) -> dict:
+    def _alu(self, insn: Insn) -> None:
         a = insn.args
         acc = self.buf["acc"]
         op = _ALU_NAMES.get(a["op"])
@@ -183,17 +184,30 @@ class Device:
                 accf[dst] = (np.minimum if op == "min" else np.maximum)(accf[dst], accf[a["src"]:a["src"] + n])
             else:
                 acc[dst] = acc[dst] >> a["imm"]
-        return {"alu_rows": n}
 
     # --- cycle model --------------------------------------------------------------------------------
+    def transfer_bytes(self, insn: Insn) -> int:
+        """DRAM bytes a LOAD reads or a STORE writes (0 for other instructions)."""
+        a = insn.args
+        if insn.op == "LOAD":
+            return a["y_size"] * a["x_size"] * self.spec.elem_bytes(_BUFFER_NAMES[a["buffer"]], a["planes"])
+        if insn.op == "STORE":
+            return a["y_size"] * a["x_size"] * self.spec.row_bytes("acc")
+        return 0
+
+    def macs(self, insn: Insn) -> int:
+        """int8 MACs of a GEMM, bit-MACs (one activation bit x one sign) of a BGEMM, else 0."""
+        a, spec = insn.args, self.spec
+        if insn.op == "GEMM" and not a["reset"]:
+            return a["y_ext"] * a["x_ext"] * a["k_ext"] * spec.block_in * spec.block_out
+        if insn.op == "BGEMM":
+            return a["y_ext"] * a["x_ext"] * a["k_ext"] * a["bits"] * spec.bin_in * spec.block_out
+        return 0
+
     def cost(self, insn: Insn) -> int:
         a, spec = insn.args, self.spec
-        if insn.op == "LOAD":
-            name = _BUFFER_NAMES[a["buffer"]]
-            elem = a["planes"] * spec.bin_in // 8 if name == "bin_inp" else spec.row_bytes(name)
-            return spec.dram_latency_cycles + int(np.ceil(a["y_size"] * a["x_size"] * elem / spec.dram_bytes_per_cycle))
-        if insn.op == "STORE":
-            return spec.dram_latency_cycles + int(np.ceil(a["y_size"] * a["x_size"] * spec.row_bytes("acc") / spec.dram_bytes_per_cycle))
+        if insn.op in ("LOAD", "STORE"):
+            return spec.dram_latency_cycles + int(np.ceil(self.transfer_bytes(insn) / spec.dram_bytes_per_cycle))
         if insn.op in ("GEMM", "BGEMM"):
             k = 1 if a["reset"] else a["k_ext"] * (a["bits"] if insn.op == "BGEMM" else 1)
             return a["y_ext"] * a["x_ext"] * k + PIPELINE
@@ -245,7 +259,8 @@ class Device:
             for side in ("prev", "next"):
                 if getattr(insn, f"pop_{side}"):
                     fifo[_POPS[(q, side)]].popleft()
-            work = self.execute(insn) if functional else {}
+            if functional:
+                self.execute(insn)
             end = start + self.cost(insn)
             for side in ("prev", "next"):
                 if getattr(insn, f"push_{side}"):
@@ -256,12 +271,10 @@ class Device:
             free[q] = end
             if dma:
                 dram_free = end
-            unit = {"LOAD": q if q == "load" else "load", "STORE": "store", "GEMM": "gemm", "BGEMM": "bgemm",
-                    "ALU": "alu"}.get(insn.op)
+            unit = _UNITS.get(insn.op)
             if unit:
                 stats[unit] += end - start
-            stats["dram_read"] += work.get("dram_read", 0)
-            stats["dram_write"] += work.get("dram_write", 0)
-            stats["bit_macs" if insn.op == "BGEMM" else "macs"] += work.get("macs", 0)
+            stats["dram_read" if insn.op == "LOAD" else "dram_write"] += self.transfer_bytes(insn)
+            stats["bit_macs" if insn.op == "BGEMM" else "macs"] += self.macs(insn)
             stats["cycles"] = max(stats["cycles"], end)
         return stats

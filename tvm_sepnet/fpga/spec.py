@@ -75,6 +75,11 @@ class AcceleratorSpec:
                 "bin_inp": self.max_bits * self.bin_in // 8, "bin_wgt": self.block_out * self.bin_in // 8,
                 "acc": 4 * self.block_out, "param": 8 * self.block_out}[buffer]
 
+    def elem_bytes(self, buffer: str, planes: int = 0) -> int:
+        """Bytes of one DRAM element a LOAD brings into a row of ``buffer``: the row, except for
+        ``bin_inp``, whose DRAM elements carry only the ``planes`` bit-planes of the layer's A bits."""
+        return planes * self.bin_in // 8 if buffer == "bin_inp" else self.row_bytes(buffer)
+
     @property
     def dram_bytes_per_cycle(self) -> float:
         return self.dram_gbps * 1e9 / (self.clock_mhz * 1e6)
