@@ -47,6 +47,8 @@ from dataclasses import dataclass
 from tvm import tirx
 from tvm.script import tirx as T
 
+from schedules.int8_conv2d.packing import UNSIGNED_SHIFT, WORD_LAYOUTS
+
 
 @dataclass(frozen=True)
 class WordIsa:
@@ -68,11 +70,15 @@ class WordIsa:
         return self.shifts_unsigned and x_dtype == "uint8"
 
 
+def _isa(layout: str, lanes: int, intrinsic: str, operand: str, accumulates: bool) -> WordIsa:
+    channels, shifts = WORD_LAYOUTS[layout]  # the weight layout facts live with prepare_weights
+    return WordIsa(layout, lanes, channels, intrinsic, operand, accumulates, shifts)
+
+
 WORD_ISAS = {
-    "pairs": WordIsa("pairs", 8, 2, "llvm.x86.avx2.pmadd.wd", "int16x16", False, False),
-    "quads": WordIsa("quads", 4, 4, "llvm.aarch64.neon.sdot.v4i32.v16i8", "int8x16", True, True),
+    "pairs": _isa("pairs", 8, "llvm.x86.avx2.pmadd.wd", "int16x16", False),
+    "quads": _isa("quads", 4, "llvm.aarch64.neon.sdot.v4i32.v16i8", "int8x16", True),
 }
-UNSIGNED_SHIFT = 128
 
 
 def word_count(cg: int, channels: int) -> int:

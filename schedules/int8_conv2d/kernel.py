@@ -23,16 +23,12 @@ def int8_conv2d_weight_plan(x_shape, w_shape, *, strides=(1, 1), padding=0, dila
     :func:`schedules.int8_conv2d.packing.prepare_weights`), or None: stored OIHW ``wq``."""
     if family is None:
         return None
-    from schedules.families import default_knobs
+    from schedules.families import schedule_module
     from schedules.int8_conv2d import x86
 
     geo = compute.conv_geometry(x_shape, w_shape, strides=strides, padding=padding, dilation=dilation, groups=groups)
-    defaults = default_knobs("int8_conv2d", family)
-    merged = {**defaults, **(knobs or {})}
-    unknown = set(knobs or {}) - set(defaults)
-    if unknown:
-        raise KeyError(f"unknown int8_conv2d knobs: {sorted(unknown)}")
-    return x86.word_plan(geo, merged)
+    _, family_defaults = schedule_module("int8_conv2d", family)
+    return x86.word_plan(geo, {**family_defaults, **(knobs or {})})  # word_plan merges the rest, rejects unknown knobs
 
 
 def fuses_quantize(plan) -> bool:

@@ -8,6 +8,12 @@ from __future__ import annotations
 import numpy as np
 
 
+#: channel-word layouts (schedules.int8_conv2d.channel_words): name -> (channels per int32 word,
+#: whether uint8 activations enter shifted by UNSIGNED_SHIFT, with the weight-sum correction row)
+WORD_LAYOUTS = {"pairs": (2, False), "quads": (4, True)}
+UNSIGNED_SHIFT = 128
+
+
 def quantize_weights_int8(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """float32 ``(O, Cg, KH, KW)`` weights -> ``(wq int8 (O, Cg, KH, KW), ws float32 (O,))``."""
     w = np.asarray(w, dtype=np.float32)
@@ -33,21 +39,20 @@ def prepare_weights(wq: np.ndarray, plan) -> np.ndarray:
     wq = np.asarray(wq)
     if plan is None:
         return wq
-    fields = {"pairs": "<i2", "quads": "i1"}
     layout = plan.get("layout")
-    if layout not in fields:
+    if layout not in WORD_LAYOUTS:
         raise ValueError(f"unknown int8 weight layout {plan!r}")
+    k, shifted = WORD_LAYOUTS[layout]
     o_n, cg, kh, kw = wq.shape
     if (kh, kw) != (1, 1) or wq.dtype != np.int8:
         raise ValueError(f"{layout} layout wants int8 1x1 weights, got {wq.dtype} {wq.shape}")
     tile_o = int(plan["tile_o"])
-    k = 4 // np.dtype(fields[layout]).itemsize
     rn = -(-cg // k)
-    narrow = np.zeros((o_n, k * rn), fields[layout])
+    narrow = np.zeros((o_n, k * rn), f"<i{4 // k}")
     narrow[:, :cg] = wq[:, :, 0, 0]
     words = narrow.view("<i4").reshape(o_n, rn).astype(np.int32)
-    if layout == "quads":
-        correction = 128 * wq[:, :, 0, 0].astype(np.int32).sum(axis=1, keepdims=True)
+    if shifted:
+        correction = UNSIGNED_SHIFT * wq[:, :, 0, 0].astype(np.int32).sum(axis=1, keepdims=True)
         words = np.concatenate([words, correction.astype(np.int32)], axis=1)
     blocked = words.reshape(o_n // tile_o, tile_o, words.shape[1])
     return np.ascontiguousarray(blocked.transpose(0, 2, 1)).astype(np.int32)
