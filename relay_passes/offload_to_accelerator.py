@@ -17,7 +17,7 @@ from tvm.relax.expr_functor import mutator
 
 from schedules.bitserial_conv2d.packing import unpack_weights
 from schedules.common import epilogue_params
-from tvm_sepnet.fpga.compiler import compile_layer, offload_kind
+from tvm_sepnet.fpga.compiler import compile_layer, layer_geometry, offload_kind
 from tvm_sepnet.fpga.runtime import function_name
 
 from .utils import BindingRewriter, module_pass
@@ -25,9 +25,9 @@ from .utils import BindingRewriter, module_pass
 
 @mutator
 class _Offloader(BindingRewriter):
-    def __init__(self, mod, spec, knobs, model_id):
+    def __init__(self, mod, spec, knobs, model_id, tuned):
         super().__init__(mod)
-        self.spec, self.knobs, self.model_id = spec, knobs, model_id
+        self.spec, self.knobs, self.model_id, self.tuned = spec, knobs, model_id, tuned
         self.programs = {}
         self.layers = {}  # layer name -> compile_layer arguments (the tuner recompiles with other knobs)
 
@@ -41,7 +41,11 @@ class _Offloader(BindingRewriter):
         scale, offset = epilogue_params(a.act["scale"], conv.w_scale, conv.bias)
         self.layers[a.name] = {"attrs": a, "x_shape": x_shape, "weights": np.asarray(weights), "scale": scale,
                                "offset": offset, "inv_scale": a.act["inv_scale"]}
-        self.programs[a.name] = compile_layer(a.name, spec=self.spec, knobs=self.knobs.get(a.name), **self.layers[a.name])
+        knobs = self.knobs.get(a.name)
+        if knobs is None and self.tuned is not None:
+            kind, geo = layer_geometry(a, x_shape, self.spec)
+            knobs = self.tuned(geo, kind, a.act["bits"])
+        self.programs[a.name] = compile_layer(a.name, spec=self.spec, knobs=knobs, **self.layers[a.name])
         args = [conv.x] + ([conv.residual] if a.residual else [])
         return relax.call_dps_packed(function_name(self.model_id, a.name), relax.Tuple(args),
                                      relax.TensorType(a.out_shape(x_shape), "float32"))
@@ -50,18 +54,19 @@ class _Offloader(BindingRewriter):
 @module_pass("OffloadToAccelerator")
 class OffloadToAccelerator:
     """Offload supported layers to the accelerator ``spec`` (``tvm_sepnet.fpga.spec.AcceleratorSpec``);
-    ``knobs`` maps a layer name to its tiling knobs; after the pass, ``self.programs`` maps layer names to
+    ``knobs`` maps a layer name to its tiling knobs; ``tuned`` (``tvm_sepnet.fpga.tuning.TunedTiling``)
+    gives tuned knobs to the other layers; after the pass, ``self.programs`` maps layer names to
     their :class:`tvm_sepnet.fpga.compiler.LayerProgram` and ``self.layers`` to the arguments they were
     compiled from."""
 
-    def __init__(self, spec, model_id: str, knobs=None):
-        self.spec, self.model_id = spec, model_id
+    def __init__(self, spec, model_id: str, knobs=None, tuned=None):
+        self.spec, self.model_id, self.tuned = spec, model_id, tuned
         self.knobs = dict(knobs or {})
         self.programs = {}
         self.layers = {}
 
     def rewrite_module(self, mod):
-        offloader = _Offloader(mod, self.spec, self.knobs, self.model_id)
+        offloader = _Offloader(mod, self.spec, self.knobs, self.model_id, self.tuned)
         out = offloader.run()
         self.programs = offloader.programs
         self.layers = offloader.layers

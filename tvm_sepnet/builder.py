@@ -252,15 +252,18 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, kxk="binary", pointwi
 
         from .fpga.spec import load_spec
 
+        from .fpga.tuning import TunedTiling
+
         spec = load_spec(preset.accelerator)
-        offload = OffloadToAccelerator(spec, uuid.uuid4().hex[:12], knobs)
+        tuned = TunedTiling(str(tuning), preset, spec) if tuning is not None else None
+        offload = OffloadToAccelerator(spec, uuid.uuid4().hex[:12], knobs, tuned=tuned)
         qmod = offload(qmod)
         programs = offload.programs
-        accelerator = {"spec": preset.accelerator, "model_id": offload.model_id, "layers": list(programs)}
-        if tuning is not None:
-            from .fpga.tuning import apply_tuning
-
-            programs, accelerator["tuning"] = apply_tuning(offload, str(tuning), preset, knobs)
+        accelerator = {"spec": preset.accelerator, "description": spec.description(), "model_id": offload.model_id,
+                       "layers": list(programs)}
+        if tuned is not None:
+            tuned.check_matched()
+            accelerator["tuning"] = tuned.summary()
     lowered = LowerGlobalAvgPool()(lower(qmod))
     tvm_target = preset.tvm_target()
     lib = tvm.compile(lowered, target=tvm_target, relax_pipeline=build_pipeline(preset, tuning=records))

@@ -148,8 +148,7 @@ def _fpga_sim(name: str) -> TargetPreset:
 
     spec = load_spec(name[len(FPGA_PREFIX):])
     host = _x86_host()
-    return TargetPreset(name=name, family=host.family, target_dict=host.target_dict, accelerator=spec.name
-                        if not name.endswith(".json") else name[len(FPGA_PREFIX):],
+    return TargetPreset(name=name, family=host.family, target_dict=host.target_dict, accelerator=name[len(FPGA_PREFIX):],
                         description=f"VTA-style accelerator {spec.name} ({spec.part}, {spec.clock_mhz:g} MHz), simulated; "
                                     "host layers on this x86 host")
 

@@ -126,3 +126,24 @@ def test_cli_compile_tune_and_fpga_report(tmp_path, capsys):
     assert "--tracker/--key do not apply" in capsys.readouterr().err
     assert main(["device", "start", "--arch", "fpga-sim", "--preset", "nope"]) == 2
     assert "unknown accelerator 'nope'" in capsys.readouterr().err
+
+
+def test_deploy_with_a_custom_description_file(tmp_path):
+    """An accelerator given as a JSON file: the artifact and a board started from the same file match
+    by description (not by path), and the run is bit-exact."""
+    from tvm_sepnet.fpga.spec import PRESET_DIR
+
+    desc = json.load(open(f"{PRESET_DIR}/pynq-z2.json", encoding="utf-8"))
+    desc.update(name="my-board", clock_mhz=125)
+    path = tmp_path / "my-board.json"
+    path.write_text(json.dumps(desc))
+    lm = load_zoo("sepnet-bq", image_size=32, num_classes=10)
+    art = tvm_sepnet.build(lm.mod, f"fpga-sim:{path}", **lm.config).export(str(tmp_path / "m"))
+    state = board.start("fpga-sim", preset=str(path), port=free_port(), log=lambda m: None)
+    try:
+        x = np.random.default_rng(2).standard_normal((1, 3, 32, 32)).astype(np.float32)
+        res = deploy(art, host="127.0.0.1", port=state["port"], inputs={"input": x}, check=True, repeat=1)
+    finally:
+        board.stop(state["port"])
+    assert res["check"]["bit_exact"] and res["device_info"]["accelerator"] == "my-board"
+    assert res["simulated_ms"] == pytest.approx(res["simulated_cycles"] / 125e3)

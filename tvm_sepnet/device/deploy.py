@@ -83,9 +83,11 @@ def deploy(path: str, *, host=None, port=None, tracker=None, key=None, inputs=No
     if info is not None and info.get("machine") != want:
         raise DeployError(f"artifact {path!r} was built for {meta['target']} ({want}); device {where} is "
                           f"{info.get('machine')} ({info.get('cpu')}): not uploaded. Compile for that device's target")
-    if want == "fpga-sim" and info is not None and info.get("accelerator") != meta["accelerator"]["spec"]:
-        raise DeployError(f"artifact {path!r} was built for accelerator {meta['accelerator']['spec']}; device {where} "
-                          f"simulates {info.get('accelerator')}: not uploaded. Compile for fpga-sim:{info.get('accelerator')}")
+    if want == "fpga-sim" and info is not None and info.get("description") != meta["accelerator"]["description"]:
+        built = meta["accelerator"]["description"]["name"]
+        raise DeployError(f"artifact {path!r} was built for accelerator {built}; device {where} simulates "
+                          f"{info.get('accelerator')}: not uploaded (another accelerator description). Compile for the device's "
+                          "description (tvm-sepnet compile --target fpga-sim:PRESET_OR_JSON)")
     missing = [f for f in get_target(meta["target"]).requires if info and "features" in info and f not in info["features"]]
     if missing:
         raise DeployError(f"artifact {path!r} was built for {meta['target']}, which needs CPU features "

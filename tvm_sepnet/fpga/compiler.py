@@ -179,6 +179,12 @@ def _choose_tile_h(geo: dict, spec: AcceleratorSpec, kind: str, want, name: str,
     return max(t for t in range(1, geo["ho"] + 1) if fits(t))
 
 
+def layer_geometry(attrs, x_shape, spec: AcceleratorSpec) -> tuple[str, dict]:
+    """(unit kind, geometry) of an offloadable layer, before any tiling choice."""
+    kind = offload_kind(attrs)
+    return kind, _geometry(attrs, x_shape, spec, kind)
+
+
 def compile_layer(name: str, attrs, x_shape, weights: np.ndarray, scale: np.ndarray, offset: np.ndarray,
                   inv_scale: float, spec: AcceleratorSpec, knobs=None) -> LayerProgram:
     """Program of one layer for one image (the driver loops over the batch). ``weights``: ±1 int8

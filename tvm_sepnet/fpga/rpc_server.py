@@ -32,8 +32,8 @@ def register():  # runs in every session's worker process
 
     @tvm.register_global_func("sepnet.device_info", override=True)
     def _device_info():
-        return json.dumps({"machine": "fpga-sim", "accelerator": spec.name, "cpu": f"{spec.name} (simulated)",
-                           "emulated": True, "clock_mhz": spec.clock_mhz})
+        return json.dumps({"machine": "fpga-sim", "accelerator": spec.name, "description": spec.description(),
+                           "cpu": f"{spec.name} (simulated)", "emulated": True, "clock_mhz": spec.clock_mhz})
 
     @tvm.register_global_func("sepnet.fpga.load_programs", override=True)
     def _load(model_id, programs_json, programs_npz):

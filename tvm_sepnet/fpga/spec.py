@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from ..errors import SepnetError
 
@@ -103,6 +103,11 @@ class AcceleratorSpec:
     def free_on_chip_bytes(self) -> int:
         """BRAM/URAM bytes left after the buffers (where resident weights could live)."""
         return self.bram_bytes + self.uram_bytes - sum(self.buffers.values())
+
+    def description(self) -> dict:
+        """The full description as JSON-able data: what programs compiled for it depend on (an
+        artifact and a board match when these are equal, whatever file they came from)."""
+        return asdict(self)
 
     def validate(self) -> "AcceleratorSpec":
         def need(cond, what):

@@ -31,10 +31,14 @@ RECORDS = "fpga_records.jsonl"
 TASK_FIELDS = ("c", "h", "w", "o", "groups", "cg_real", "og_real", "kh", "kw", "sh", "sw", "dh", "dw", "pad", "residual", "relu")
 
 
-def task_key(prog) -> str:
-    """Geometry + unit + activation bits + accelerator: layers with equal keys share their tuning."""
-    g = prog.geometry
-    return json.dumps({"kind": prog.kind, "bits": prog.quant["bits"], **{k: g[k] for k in TASK_FIELDS}}, sort_keys=True)
+def task_key(geometry: dict, kind: str, bits: int) -> str:
+    """Geometry + unit + activation bits: layers with equal keys share their tuning (records also
+    name the accelerator)."""
+    return json.dumps({"kind": kind, "bits": bits, **{k: geometry[k] for k in TASK_FIELDS}}, sort_keys=True)
+
+
+def program_key(prog) -> str:
+    return task_key(prog.geometry, prog.kind, prog.quant["bits"])
 
 
 def space(prog, spec) -> list[dict]:
@@ -93,7 +97,7 @@ def tune_accelerator(offload, preset, trials: int, work_dir: str, *, search: str
     spec = offload.spec
     tasks: dict[str, dict] = {}
     for name, prog in offload.programs.items():
-        t = tasks.setdefault(task_key(prog), {"layers": [], "default": prog, "name": name})
+        t = tasks.setdefault(program_key(prog), {"layers": [], "default": prog, "name": name})
         t["layers"].append(name)
     if only:
         tasks = {k: t for k, t in tasks.items() if any(s in n for n in t["layers"] for s in only)}
@@ -173,30 +177,39 @@ def tune_accelerator(offload, preset, trials: int, work_dir: str, *, search: str
             "speedup": default_total / best_total if best_total else None}
 
 
-def apply_tuning(offload, work_dir: str, preset, knobs=None) -> tuple[dict, dict]:
-    """(programs, summary): the offloaded layers recompiled with the best recorded knobs of their task
-    (layers with explicit ``knobs`` keep them). Records matching none of the layers raise
-    ``TuningMismatchError`` (a tuning directory of another model or accelerator never yields a
-    silently untuned build)."""
-    from ..tuning.records import TuningMismatchError
-    from ..tuning.workdir import WorkDir
+class TunedTiling:
+    """The best recorded tiling per task of a work directory, for ``OffloadToAccelerator`` (called per
+    layer before it is compiled, so each layer is compiled once). ``check_matched`` raises
+    ``TuningMismatchError`` when records exist but none matched a layer (a directory of another model
+    never yields a silently untuned build)."""
 
-    with WorkDir(work_dir, lock=False, create=False) as wd:
-        wd.check_target(preset, create=False)
-    best = best_knobs(work_dir, offload.spec.name)
-    programs, tuned, default = dict(offload.programs), 0, 0
-    used = set()
-    for name, prog in offload.programs.items():
-        key = task_key(prog)
-        if key in best and not (knobs or {}).get(name):
-            used.add(key)
-            if best[key][0] != prog.knobs:
-                programs[name] = compile_layer(name, spec=offload.spec, knobs=best[key][0], **offload.layers[name])
-                tuned += 1
-                continue
-        default += 1
-    if best and not used:
-        raise TuningMismatchError(f"tuning directory {work_dir!r} has {len(best)} accelerator task(s), none of which "
-                                  f"matches a layer of this model on {offload.spec.name}: tuned for another model?")
-    return programs, {"work_dir": os.path.abspath(work_dir), "tuned": tuned, "default": default,
-                      "records_used": len(used), "records": len(best)}
+    def __init__(self, work_dir: str, preset, spec):
+        from ..tuning.workdir import WorkDir
+
+        with WorkDir(work_dir, lock=False, create=False) as wd:
+            wd.check_target(preset, create=False)
+        self.work_dir = work_dir
+        self.best = best_knobs(work_dir, spec.name)
+        self.used: set[str] = set()
+        self.layers = {"tuned": 0, "default": 0}
+
+    def __call__(self, geometry: dict, kind: str, bits: int):
+        """Knobs for a layer, or None (its default tiling)."""
+        key = task_key(geometry, kind, bits)
+        found = self.best.get(key)
+        self.layers["tuned" if found else "default"] += 1
+        if found:
+            self.used.add(key)
+            return found[0]
+        return None
+
+    def check_matched(self) -> None:
+        from ..tuning.records import TuningMismatchError
+
+        if self.best and not self.used:
+            raise TuningMismatchError(f"tuning directory {self.work_dir!r} has {len(self.best)} accelerator task(s), "
+                                      "none of which matches a layer of this model: tuned for another model?")
+
+    def summary(self) -> dict:
+        return {"work_dir": os.path.abspath(self.work_dir), **self.layers, "records_used": len(self.used),
+                "records": len(self.best)}
