@@ -25,13 +25,7 @@ import tvm_sepnet  # noqa: E402
 from tvm_sepnet.fpga.report import accelerator_report, format_report  # noqa: E402
 from tvm_sepnet.frontend import load_zoo  # noqa: E402
 from tvm_sepnet.tuning import tune  # noqa: E402
-
-
-def trials_to_within(curve, final, tol=0.05):
-    for i, v in enumerate(curve):
-        if v <= final * (1 + tol):
-            return i + 1
-    return None
+from tvm_sepnet.tuning.curve import trials_to_reach  # noqa: E402
 
 
 def main():
@@ -68,7 +62,7 @@ def main():
                 "tuned_cycles": s["tuned_cycles"], "speedup": s["speedup"],
                 "largest_tasks": [{"task": r["task"], "default": r["default_cycles"], "best": r["best_cycles"],
                                    "trials": r["trials"], "space": r["space"],
-                                   "trials_to_within_5pct": trials_to_within(r["curve"], r["best_cycles"])} for r in big]}
+                                   "trials_to_within_5pct": trials_to_reach(r["curve"])} for r in big]}
         wd = os.path.join(a.output, f"tune-{preset}-xgb")
         tuned = tvm_sepnet.build(lm.mod, target, tuning=wd, **lm.config)
         entry["tuned_bit_exact"] = tuned.check({"input": x})["bit_exact"]
