@@ -41,23 +41,27 @@ from .workdir import FAILED_SECS, WorkDir, failed, median_secs
 POPULATION = 64
 
 
+def _quantized_model(model, preset, config, zoo_options):
+    """(loaded model, effective config, quantized sepnet-dialect module) of what ``tune`` tunes."""
+    from ..builder import quantize_model
+    from ..frontend import LoadedModel, load_model
+
+    lm = model if isinstance(model, LoadedModel) else load_model(model, **zoo_options)
+    cfg = {**lm.config, **(config or {})}
+    return lm, cfg, quantize_model(lm.mod, layer_names=lm.layer_names or None, target=preset, **cfg)
+
+
 def extract_tasks(model, target="x86", config=None, **zoo_options) -> tuple[list[Task], dict]:
     """(tasks, config) of a zoo name / ONNX path / LoadedModel for a target preset."""
     from relay_passes import LowerGlobalAvgPool, LowerToKernels
-
-    from ..builder import quantize_model
-    from ..frontend import LoadedModel, load_model
-    from ..targets import get_target
-
-    lm = model if isinstance(model, LoadedModel) else load_model(model, **zoo_options)
-    cfg = dict(lm.config)
-    cfg.update(config or {})
-    preset = get_target(target)
     from relay_passes.lower_to_kernels import TUNABLE_FAMILIES
 
+    from ..targets import get_target
+
+    preset = get_target(target)
     if preset.family not in TUNABLE_FAMILIES:
         raise SepnetError(f"tuning target {preset.name!r}: no design spaces for family {preset.family!r}")
-    qmod = quantize_model(lm.mod, layer_names=lm.layer_names or None, target=preset, **cfg)
+    lm, cfg, qmod = _quantized_model(model, preset, config, zoo_options)
     lower = LowerToKernels(preset)
     lowered = LowerGlobalAvgPool()(lower(qmod))
     tasks = tasks_of({**lower.tasks, **generic_tasks(lowered, preset)}, preset.family)
@@ -66,26 +70,21 @@ def extract_tasks(model, target="x86", config=None, **zoo_options) -> tuple[list
     return tasks, cfg
 
 
-def _tune_accelerator(model, preset, trials, work_dir, *, config=None, search_seed=0, **kwargs) -> dict:
+def _tune_accelerator(model, preset, trials, work_dir, *, config, zoo_options, **search) -> dict:
     """fpga-sim targets: tune the accelerator's tiling knobs against simulated cycles (tvm_sepnet.fpga.tuning)."""
     import uuid
 
     from relay_passes import OffloadToAccelerator
 
-    from ..builder import quantize_model
     from ..fpga.spec import load_spec
     from ..fpga.tuning import tune_accelerator
-    from ..frontend import LoadedModel, load_model
 
-    zoo = {k: kwargs.pop(k) for k in list(kwargs) if k not in ("search", "trials_per_iter", "only", "stream")}
-    lm = model if isinstance(model, LoadedModel) else load_model(model, **zoo)
-    cfg = {**lm.config, **(config or {})}
-    qmod = quantize_model(lm.mod, layer_names=lm.layer_names or None, target=preset, **cfg)
+    lm, _, qmod = _quantized_model(model, preset, config, zoo_options)
     offload = OffloadToAccelerator(load_spec(preset.accelerator), uuid.uuid4().hex[:12])
     offload(qmod)
     if not offload.programs:
         raise SepnetError(f"model {lm.name!r} has no layers that run on {preset.name}")
-    return tune_accelerator(offload, preset, trials, work_dir, seed=search_seed, **kwargs)
+    return tune_accelerator(offload, preset, trials, work_dir, **search)
 
 
 def make_runner(tracker: str | None = None, key: str | None = None, timeout: float = 60.0, workers: int | None = None):
@@ -315,8 +314,8 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
         if tracker:
             raise SepnetError(f"{preset.name}: accelerator tiling is tuned against the simulator's cycle model on "
                               "this host; --tracker/--key do not apply (drop them)")
-        return _tune_accelerator(model, preset, trials, work_dir, search=search, trials_per_iter=trials_per_iter,
-                                 search_seed=search_seed or 0, only=only, config=config, stream=stream, **zoo_options)
+        return _tune_accelerator(model, preset, trials, work_dir, config=config, zoo_options=zoo_options, search=search,
+                                 trials_per_iter=trials_per_iter, seed=search_seed or 0, only=only, stream=stream)
     tvm_target = preset.tvm_target()
     runner = make_runner(tracker, key, timeout)  # first: an unreachable tracker fails fast
     if tracker and _emulated_device(tracker, key, timeout):
