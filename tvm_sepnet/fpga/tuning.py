@@ -91,6 +91,7 @@ def tune_accelerator(offload, preset, trials: int, work_dir: str, *, search: str
     """Tune the layers of an ``OffloadToAccelerator`` pass that already ran (``offload.layers`` and
     ``offload.programs``); see the module docstring. Returns the summary (per task: layers, default
     and best cycles, trials; totals over the model's offloaded layers)."""
+    from ..tuning.tuner import allocate_trials
     from ..tuning.workdir import WorkDir, repair_json_lines
 
     stream = stream or sys.stderr
@@ -122,9 +123,7 @@ def tune_accelerator(offload, preset, trials: int, work_dir: str, *, search: str
                                "search": "default", "time": time.time()})
                 done.setdefault(key, {})[json.dumps(knobs, sort_keys=True)] = cyc
             default_cycles[key] = done[key][json.dumps(knobs, sort_keys=True)]
-        weight = {k: default_cycles[k] * len(t["layers"]) for k, t in tasks.items()}
-        total_w = sum(weight.values()) or 1
-        budget = {k: max(1, round(trials * weight[k] / total_w)) for k in tasks} if trials else {k: 0 for k in tasks}
+        budget = dict(zip(tasks, allocate_trials([default_cycles[k] * len(t["layers"]) for k, t in tasks.items()], trials)))
         ran = 0
         summary_tasks = []
         for key, t in tasks.items():
