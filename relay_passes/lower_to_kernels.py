@@ -34,8 +34,11 @@ from schedules.bitserial_conv2d.packing import prepare_weights, unpack_weights
 from schedules.common import epilogue_params
 from schedules.decoded_weight_conv2d.kernel import decoded_weight_conv2d_prim_func
 from schedules.float_conv2d_exact.kernel import float_conv2d_exact_prim_func
+from schedules.families import default_knobs
+from schedules.int8_conv2d.compute import conv_geometry
 from schedules.int8_conv2d.kernel import fuses_quantize, int8_conv2d_prim_func, int8_conv2d_weight_plan
 from schedules.int8_conv2d.packing import prepare_weights as prepare_int8_weights
+from schedules.int8_conv2d.x86 import pointwise_knob_space
 from schedules.quantize.kernel import quantize_bitpack_im2col_prim_func, quantize_prim_func
 from tvm_sepnet.errors import UnsupportedOpError
 from tvm_sepnet.targets import get_target
@@ -67,6 +70,7 @@ class _Lowerer(BindingRewriter):
         self.kernels: dict[str, object] = {}
         self.choices: dict[str, str] = {}
         self.tasks: dict[str, dict] = {}  # tunable kernels: key -> {kind, unscheduled, hand, layers, calls, source}
+        self.knob_tasks: dict[str, dict] = {}  # kernels tuned by knob search: key -> {kind, build, layers, calls, ...}
         self.layer = None
         self.layer_kernels: dict[str, list[str]] = {}  # layer name -> kernel function names, in call order
 
@@ -178,8 +182,9 @@ class _Lowerer(BindingRewriter):
         the quantize runs inside the kernel when its plan allows (``fuses_quantize``)."""
         c = relax.const
         lo, hi, qdtype = qrange
-        plan = int8_conv2d_weight_plan(x_shape, wq.shape, family=self.family, knobs=knobs,
-                                       **{k: v for k, v in geo.items() if k != "relu"})
+        conv_geo = {k: v for k, v in geo.items() if k != "relu"}
+        knobs = self._pointwise_knobs(x_shape, qdtype, wq.shape, geo, conv_geo, qrange, bool(res), knobs)
+        plan = int8_conv2d_weight_plan(x_shape, wq.shape, family=self.family, knobs=knobs, **conv_geo)
         wk = prepare_int8_weights(wq, plan)  # kernel-ready layout (the stored wq when plan is None)
         fused = fuses_quantize(plan)
         if fused:
@@ -198,6 +203,42 @@ class _Lowerer(BindingRewriter):
         tunable = ("int8_conv2d", lambda: build(None)) if self.family in TUNABLE_FAMILIES and plan is None else None
         return relax.call_tir(self._kernel(key, build, tunable), args, relax.TensorType(out_shape, "float32"))
 
+    def _pointwise_knobs(self, x_shape, qdtype, w_shape, geo, conv_geo, qrange, residual: bool, knobs):
+        """The layer's knobs, with the tuned algorithm / channel-word tile of ``self.tuning`` under them
+        (a layer's own knobs win). Registers a pointwise conv that could use the channel-word kernel
+        as a knob task (``self.knob_tasks``, tuned by ``tvm_sepnet.tuning``'s knob search); its key
+        names the geometry, not the algorithm or tile (they are what is tuned)."""
+        if self.family not in TUNABLE_FAMILIES:
+            return knobs
+        lo, hi, _ = qrange
+        key = f"int8_conv2d_pointwise({x_shape},{qdtype},{w_shape},{geo},{(lo, hi)},{residual})"
+        task = self.knob_tasks.get(key)
+        if task is None:
+            geometry = conv_geometry(x_shape, w_shape, **conv_geo)
+            if not pointwise_knob_space(geometry, {**default_knobs("int8_conv2d", self.family), **(knobs or {})}):
+                return knobs  # no channel-word kernel for this conv or family: nothing to choose
+            layer_knobs = knobs
+
+            def build(point, family=self.family):
+                """The kernels of knob setting ``point``: [conv] or, where the conv cannot quantize its
+                input itself, [quantize, conv] (the model runs both)."""
+                merged = {**(layer_knobs or {}), **point}
+                plan = int8_conv2d_weight_plan(x_shape, w_shape, family=family, knobs=merged, **conv_geo)
+                fused = fuses_quantize(plan)
+                conv = int8_conv2d_prim_func(x_shape, qdtype, w_shape, family=family, knobs=merged, prepacked=True,
+                                             residual=residual, quantize=(lo, hi) if fused else None, **geo)
+                if fused:
+                    return [conv]
+                return [quantize_prim_func(x_shape, lo=lo, hi=hi, out_dtype=qdtype, family=family), conv]
+
+            task = self.knob_tasks[key] = {"kind": "int8_conv2d_pointwise", "build": build, "layers": [], "calls": 0,
+                                           "geometry": geometry, "knobs": knobs}
+        task["calls"] += 1
+        task["layers"].append(self.layer)
+        if "tuned" not in task:  # looked up once per kernel, as for the MetaSchedule tasks
+            task["tuned"] = self.tuning.knobs_for(key, task) if self.tuning is not None else None
+        return {**task["tuned"], **(knobs or {})} if task["tuned"] else knobs
+
     def _stock_conv(self, conv):
         a = conv.attrs
         y = self.builder_.emit(relax.op.nn.conv2d(conv.x, relax.const(conv.w), strides=a.strides, padding=a.padding,
@@ -215,7 +256,8 @@ class LowerToKernels:
     ``knobs`` maps a layer name to schedule knobs; ``tuning`` (``tvm_sepnet.tuning.TuningRecords``)
     supplies tuned schedules of the tunable kernels. After the pass ran, ``self.choices`` reports the
     kernel chosen per layer and ``self.tasks`` the tunable kernels (unscheduled and hand-scheduled
-    PrimFuncs, layers, calls, and whether the tuned or the hand schedule was used) and
+    PrimFuncs, layers, calls, and whether the tuned or the hand schedule was used),
+    ``self.knob_tasks`` the pointwise int8 convs tuned by knob search (a builder per knob setting) and
     ``self.layer_kernels`` the kernel functions each layer calls."""
 
     def __init__(self, target="x86", knobs=None, tuning=None):
@@ -224,6 +266,7 @@ class LowerToKernels:
         self.tuning = tuning
         self.choices: dict[str, str] = {}
         self.tasks: dict[str, dict] = {}
+        self.knob_tasks: dict[str, dict] = {}
         self.layer_kernels: dict[str, list[str]] = {}
 
     def rewrite_module(self, mod):
@@ -231,5 +274,6 @@ class LowerToKernels:
         out = lowerer.run()
         self.choices = lowerer.choices
         self.tasks = lowerer.tasks
+        self.knob_tasks = lowerer.knob_tasks
         self.layer_kernels = lowerer.layer_kernels
         return out

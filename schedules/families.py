@@ -18,7 +18,7 @@ NEON_TILED = {"vector_bits": 128, "acc_registers": 12}
 
 ARM_KNOBS = {
     "bitserial_conv2d": {"tile_x": 4},
-    "int8_conv2d": {**NEON_TILED, "algorithm": "direct", "tile_o": 16},
+    "int8_conv2d": {**NEON_TILED, "algorithm": "direct", "word_layout": None, "tile_o": 16},  # no word ISA
     "decoded_weight_conv2d": {**NEON_TILED, "tile_o": 8},
     "float_conv2d_exact": {**NEON_TILED, "tile_o": 4},
     "quantize": {"vector_width": 4, "pack_vector_width": 4, "im2col_vector_width": 2},

@@ -61,6 +61,7 @@ class WordIsa:
     operand: str  # vector type the word vectors are reinterpreted as
     accumulates: bool  # the intrinsic takes the accumulator (sdot) instead of returning products to add (pmaddwd)
     shifts_unsigned: bool  # uint8 activations enter as x - 128 (the instruction is signed x signed)
+    registers: int  # vector registers of the ISA (bounds the register tile)
 
     @property
     def bits(self) -> int:
@@ -70,20 +71,28 @@ class WordIsa:
         return self.shifts_unsigned and x_dtype == "uint8"
 
 
-def _isa(layout: str, lanes: int, intrinsic: str, operand: str, accumulates: bool) -> WordIsa:
+def _isa(layout: str, lanes: int, intrinsic: str, operand: str, accumulates: bool, registers: int) -> WordIsa:
     channels, shifts = WORD_LAYOUTS[layout]  # the weight layout facts live with prepare_weights
-    return WordIsa(layout, lanes, channels, intrinsic, operand, accumulates, shifts)
+    return WordIsa(layout, lanes, channels, intrinsic, operand, accumulates, shifts, registers)
 
 
 WORD_ISAS = {
-    "pairs": _isa("pairs", 8, "llvm.x86.avx2.pmadd.wd", "int16x16", False),
-    "quads": _isa("quads", 4, "llvm.aarch64.neon.sdot.v4i32.v16i8", "int8x16", True),
+    "pairs": _isa("pairs", 8, "llvm.x86.avx2.pmadd.wd", "int16x16", False, 16),  # AVX2: 16 ymm
+    "quads": _isa("quads", 4, "llvm.aarch64.neon.sdot.v4i32.v16i8", "int8x16", True, 32),  # NEON: 32 v
 }
 
 
 def word_count(cg: int, channels: int) -> int:
     """Words per pixel and group: ``ceil(cg / channels)``."""
     return -(-cg // channels)
+
+
+def unroll_factor(want: int, words: int) -> int:
+    """Unroll factor of the word loop: the largest divisor of ``words`` that is at most ``want``."""
+    ur = max(1, min(int(want), words))
+    while words % ur:
+        ur -= 1
+    return ur
 
 
 def choose_tile_o(o_per_group: int, want: int) -> int:
@@ -139,9 +148,7 @@ def build(geo: dict, x_dtype: str, *, isa: WordIsa, relu: bool, tile_o: int, til
     ragged = cg % kw_ != 0
     acc_t, f_t = f"int32x{lanes}", f"float32x{lanes}"
     field = (1 << bits) - 1
-    ur = max(1, min(int(unroll_words), rn))
-    while rn % ur:
-        ur -= 1
+    ur = unroll_factor(unroll_words, rn)
     r_outer = rn // ur
 
     def present(value, r, k):

@@ -45,7 +45,7 @@ TILED_CONV_KNOBS = {
 DEFAULT_KNOBS = {
     # pointwise (1x1, no padding) channel-word kernel of schedules.int8_conv2d.channel_words
     "algorithm": "auto",  # "words", "direct" (the tiled schedule below) or "auto": words for 1x1 when Cg >= pair_min_channels
-    "word_layout": "pairs",  # channel words of the family's dot instruction (channel_words.WORD_ISAS): vpmaddwd pairs
+    "word_layout": "pairs",  # channel words of the family's dot instruction (channel_words.WORD_ISAS): vpmaddwd pairs; None: none
     "pair_min_channels": 24,  # auto: input channels per group from which the pairs kernel wins (measured: 16 loses, 24 wins)
     "pair_tile_p": 5,  # words: max pixel vectors per register tile (the one wasting fewest padded vectors)
     "pair_tile_o": 6,  # words: max output channels per register tile (a divisor of O / groups)
@@ -67,6 +67,11 @@ def word_plan(geo: dict, knobs=None):
     algo = knobs["algorithm"]
     if algo not in ("auto", "words", "direct"):
         raise ValueError(f"unknown int8_conv2d algorithm {algo!r}: expected 'auto', 'words' or 'direct'")
+    if knobs["word_layout"] is None:  # the family has no channel-word instruction
+        if algo == "words":
+            raise ValueError("int8_conv2d algorithm 'words': this family has no channel-word instruction "
+                             "(word_layout None); use 'direct' or 'auto'")
+        return None
     if knobs["word_layout"] not in channel_words.WORD_ISAS:
         raise ValueError(f"unknown int8_conv2d word_layout {knobs['word_layout']!r}: "
                          f"expected one of {sorted(channel_words.WORD_ISAS)}")
@@ -78,6 +83,51 @@ def word_plan(geo: dict, knobs=None):
     want_o = max(1, min(knobs["pair_tile_o"], knobs["pair_acc_registers"] // tile_p))
     tile_o = channel_words.choose_tile_o(geo["og"], want_o)
     return {"layout": isa.layout, "tile_o": tile_o, "tile_p": tile_p, "unroll": knobs["pair_unroll"]}
+
+
+WORD_TILE_P = range(1, 9)  # pixel vectors per register tile searched by pointwise_knob_space
+WORD_TILE_O = range(1, 17)  # output channels per register tile searched (divisors of O / groups)
+WORD_UNROLL = (1, 2, 4, 8)  # word-loop unroll factors searched
+
+
+def pointwise_knob_space(geo: dict, knobs=None) -> list[dict]:
+    """The tuning space of a pointwise (1x1, unpadded) int8 conv (``tvm_sepnet.tuning``'s knob search),
+    as knob overrides, the default's own setting excluded:
+
+    - ``{"algorithm": "words", "pair_tile_o", "pair_tile_p", "pair_unroll", "pair_acc_registers"}``:
+      the channel-word kernel with every distinct register tile that fits the family's vector
+      registers (``tile_o * tile_p`` accumulators + ``tile_p`` activation vectors + 1 broadcast weight)
+      and every distinct word-loop unroll factor;
+    - ``{"algorithm": "direct"}``: the tiled direct kernel (its loops are tuned by MetaSchedule).
+
+    Empty when the geometry cannot use the channel-word kernel. The choice of algorithm and every
+    word tile change the weight layout, which is why this is a list of knob settings and not a
+    MetaSchedule trace."""
+    from schedules.int8_conv2d import channel_words
+
+    merged = merge_knobs(DEFAULT_KNOBS, knobs, "int8_conv2d")
+    if merged["word_layout"] is None or word_plan(geo, {**merged, "algorithm": "words"}) is None:
+        return []
+    isa = channel_words.WORD_ISAS[merged["word_layout"]]
+    rn = channel_words.word_count(geo["cg"], isa.channels)
+
+    def ident(plan):
+        return None if plan is None else (plan["tile_o"], plan["tile_p"], channel_words.unroll_factor(plan["unroll"], rn))
+
+    seen = {ident(word_plan(geo, merged))}  # the default itself is not a point of the space
+    out = [] if None in seen else [{"algorithm": "direct"}]
+    for tp in WORD_TILE_P:
+        for to in WORD_TILE_O:
+            for ur in WORD_UNROLL:
+                point = {"algorithm": "words", "pair_tile_o": to, "pair_tile_p": tp, "pair_unroll": ur,
+                         "pair_acc_registers": to * tp}
+                plan = word_plan(geo, {**merged, **point})
+                if plan["tile_o"] * plan["tile_p"] + plan["tile_p"] + 1 > isa.registers:
+                    continue
+                if ident(plan) not in seen:
+                    seen.add(ident(plan))
+                    out.append(point)
+    return out
 
 
 def block_names(sch: s_tir.Schedule) -> set[str]:

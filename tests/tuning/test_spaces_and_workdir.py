@@ -150,3 +150,18 @@ def test_sampled_generic_schedules_of_pooling_are_exact(target):
     padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
     expected = np.max([padded[:, :, dy:dy + 29:2, dx:dx + 29:2] for dy in range(3) for dx in range(3)], axis=0)
     assert assert_sampled_points_exact(generic_space, funcs[0], (x,), expected, target, range(1, 5)) > 2
+
+
+def test_a_directory_timed_another_way_is_refused_for_tuning(tmp_path):
+    from tvm_sepnet.errors import SepnetError
+    from tvm_sepnet.targets import get_target
+    from tvm_sepnet.tuning.workdir import MEASUREMENT, TARGET
+
+    preset = get_target("x86")
+    with WorkDir(str(tmp_path / "w")) as wd:
+        wd.check_target(preset, create=True, measurement=MEASUREMENT)
+        assert json.load(open(wd.file(TARGET)))["measurement"] == MEASUREMENT
+        wd.check_target(preset, create=False, measurement=MEASUREMENT)
+        with pytest.raises(SepnetError, match="timed as .*this tuner times them as .*use another --work-dir"):
+            wd.check_target(preset, create=False, measurement="number=3 warm")
+        wd.check_target(preset, create=False)  # a build applies records however they were timed

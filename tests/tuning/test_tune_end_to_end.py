@@ -14,31 +14,37 @@ import tvm_sepnet
 from tvm_sepnet.frontend import load_zoo
 from tvm_sepnet.tuning import TuningMismatchError, WorkDir, tune
 from tvm_sepnet.tuning.curve import read_curves
-from tvm_sepnet.tuning.workdir import RECORDS
+from tests.tuning.record_counts import lines, parses, trials_recorded
+from tvm_sepnet.tuning.workdir import KNOB_RECORDS, RECORDS
 
 SMALL = {"image_size": 64, "num_classes": 10}
 pytestmark = pytest.mark.slow
 
 
-def _lines(path):
-    with open(path, encoding="utf-8") as f:
-        return [line for line in f.read().split("\n") if line]
-
-
 def test_tune_resume_apply_and_mismatch(tmp_path):
     wd = str(tmp_path / "tune")
     first = tune("sepnet-bq", "x86", trials=4, work_dir=wd, trials_per_iter=2, **SMALL)
-    n_tasks = len(first["tasks"])  # 5 int8 direct + 4 bitserial kernel shapes, the float conv1, 4 max pools at 64x64
+    n_tasks = len(first["tasks"])
     kinds = sorted(r["kind"] for r in first["tasks"])
-    assert first["trials_this_run"] == 4 and n_tasks == 14
-    assert kinds.count("int8_conv2d") == 5 and kinds.count("bitserial_conv2d") == 4 and kinds.count("generic") == 4
-    assert kinds.count("float_conv2d_exact") == 1
+    # at 64x64: 17 pointwise int8 geometries (knob search: algorithm + channel-word tile), 4 bitserial
+    # kernel shapes, the float conv1, 4 max pools, and the direct int8 kernels the pointwise choices use
+    assert first["trials_this_run"] == 4
+    assert kinds.count("int8_conv2d_pointwise") == 17 and kinds.count("bitserial_conv2d") == 4
+    assert kinds.count("generic") == 4 and kinds.count("float_conv2d_exact") == 1
+    assert n_tasks == 26 + kinds.count("int8_conv2d")
     assert sum(r["trials"] for r in first["tasks"]) == 4
-    assert all(r["hand_ms"] > 0 and r["best_ms"] <= r["hand_ms"] for r in first["tasks"])
+    assert all(r["hand_ms"] > 0 and r["used_ms"] <= r["hand_ms"] for r in first["tasks"])
     again = tune("sepnet-bq", "x86", trials=4, work_dir=wd, trials_per_iter=2, **SMALL)
     assert again["trials_this_run"] == 0  # nothing missing: the same command is a no-op
     more = tune("sepnet-bq", "x86", trials=6, work_dir=wd, trials_per_iter=2, **SMALL)
     assert more["trials_this_run"] == 2 and sum(r["trials"] for r in more["tasks"]) == 6
+    knob = [json.loads(line) for line in lines(os.path.join(wd, KNOB_RECORDS))]
+    defaults = {r["task"]: r["secs"] for r in knob if r["search"] == "default"}
+    assert len(defaults) == 17 and any(r["search"] == "xgb" for r in knob)
+    for r in knob:  # a confirmation: the best points re-measured interleaved with the default
+        if r["search"] == "confirm":
+            ratio = np.median(r["runs"]) / np.median(r["default_runs"])
+            assert len(r["runs"]) == 3 and r["secs"] == pytest.approx(ratio * defaults[r["task"]])
     curves = read_curves(wd, more["tasks"])
     assert len(curves["end_to_end"]) == 6
     assert all(len(c["best"]) == r["trials"] for r in more["tasks"] for k, c in curves["tasks"].items() if k == r["key"])
@@ -60,12 +66,11 @@ def test_sigkill_mid_run_loses_no_record(tmp_path):
     cmd = [sys.executable, "-m", "tvm_sepnet", "tune", "sepnet-bq", "--image-size", "64", "--num-classes", "10",
            "--trials", "10", "--trials-per-iter", "1", "--work-dir", wd, "--json"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    records = os.path.join(wd, RECORDS)
+    files = [os.path.join(wd, f) for f in (RECORDS, KNOB_RECORDS)]
     try:
         deadline = time.time() + 240
-        hand = os.path.join(wd, "hand.json")
-        while time.time() < deadline:  # every hand record (hand.json is written after them) + 2 trials
-            if os.path.exists(hand) and len(_lines(records)) >= len(json.load(open(hand))) + 2:
+        while time.time() < deadline:  # 2 trials past the defaults and hand schedules
+            if trials_recorded(wd) >= 2:
                 break
             time.sleep(0.2)
         else:
@@ -73,21 +78,34 @@ def test_sigkill_mid_run_loses_no_record(tmp_path):
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-    n_hand = len(json.load(open(os.path.join(wd, "hand.json"))))
-    before = [line for line in _lines(records)]
-    complete = [line for line in before if _parses(line)]
-    assert len(complete) >= n_hand + 2
-    with WorkDir(wd) as w:  # repairs a cut line, keeps every complete one
-        after = _lines(w.file(RECORDS))
-    assert after == complete and all(_parses(line) for line in after)
+    complete = {f: [line for line in lines(f) if parses(line)] if os.path.exists(f) else [] for f in files}
+    done = trials_recorded(wd)
+    assert done >= 2
+    with WorkDir(wd):  # repairs a cut line, keeps every complete one
+        after = {f: lines(f) if os.path.exists(f) else [] for f in files}
+    assert after == complete and all(parses(line) for lines in after.values() for line in lines)
     summary = tune("sepnet-bq", "x86", trials=10, work_dir=wd, trials_per_iter=2, **SMALL)
     assert sum(r["trials"] for r in summary["tasks"]) == 10
-    assert summary["trials_this_run"] == 10 - (len(complete) - n_hand)
+    assert summary["trials_this_run"] == 10 - done
 
 
-def _parses(line):
-    try:
-        json.loads(line)
-        return True
-    except ValueError:
-        return False
+def test_pointwise_choice_is_confirmed_and_applied(tmp_path):
+    """The SEP restore conv (64->256, 4 groups: direct kernel by default) runs faster as channel words;
+    the knob search finds it, the confirmation re-measures it against the default, and the build uses
+    the confirmed choice, bit-exact."""
+    wd = str(tmp_path / "tune")
+    summary = tune("sepnet-bq", "x86", trials=12, work_dir=wd, trials_per_iter=4, only=["pointwise[sep2_1_restore"],
+                   **SMALL)
+    (row,) = summary["tasks"]
+    assert row["kind"] == "int8_conv2d_pointwise" and row["trials"] == 12
+    knob = [json.loads(line) for line in lines(os.path.join(wd, KNOB_RECORDS))]
+    confirms = [r for r in knob if r["search"] == "confirm"]
+    assert confirms and all(r["knobs"]["algorithm"] == "words" for r in confirms)
+    assert knob[-1]["search"] == "confirm"  # confirmed after the search
+    best = min(confirms, key=lambda r: r["secs"])
+    assert row["used_ms"] == pytest.approx(best["secs"] * 1e3) and row["used_ms"] < row["hand_ms"]
+    lm = load_zoo("sepnet-bq", **SMALL)
+    art = tvm_sepnet.build(lm.mod, "x86", tuning=wd, **lm.config)
+    assert art.meta["tuning"]["kernels"]["tuned"] == ["int8_conv2d_pointwise[sep2_1_restore]"]
+    x = np.random.default_rng(1).standard_normal((1, 3, 64, 64)).astype(np.float32)
+    assert art.check({"input": x})["match"]

@@ -1,7 +1,6 @@
 """Tuning measured through a real TVM RPC tracker with two servers on 127.0.0.1; a server killed
 mid-tuning turns its trials into errors and tuning finishes on the other; unreachable trackers and
 unknown keys fail fast with a clear message."""
-import json
 import os
 import threading
 import time
@@ -11,7 +10,8 @@ import pytest
 from tests.rpc_cluster import RPCCluster, free_port
 from tvm_sepnet.errors import SepnetError
 from tvm_sepnet.tuning import tune
-from tvm_sepnet.tuning.workdir import RECORDS
+from tests.tuning.record_counts import lines, parses, trials_recorded
+from tvm_sepnet.tuning.workdir import KNOB_RECORDS, RECORDS
 
 SMALL = {"image_size": 64, "num_classes": 10}
 
@@ -31,21 +31,21 @@ def test_tune_through_tracker_survives_a_dead_server(tmp_path):
 
         thread = threading.Thread(target=run)
         thread.start()
-        records = os.path.join(wd, RECORDS)
         deadline = time.time() + 180
-        hand = os.path.join(wd, "hand.json")
-        while time.time() < deadline and thread.is_alive():  # hand records + 2 trials measured remotely
-            if os.path.exists(hand) and sum(1 for _ in open(records, encoding="utf-8")) >= len(json.load(open(hand))) + 2:
+        while time.time() < deadline and thread.is_alive():  # 2 trials measured remotely
+            if trials_recorded(wd) >= 2:
                 break
             time.sleep(0.2)
-        before = sum(1 for _ in open(records, encoding="utf-8"))
+        files = [os.path.join(wd, f) for f in (RECORDS, KNOB_RECORDS)]
+        before = {f: lines(f) for f in files}
         cluster.kill(cluster.servers[1])
         thread.join(timeout=400)
         assert not thread.is_alive() and not errors, errors
     assert sum(r["trials"] for r in result["tasks"]) == 8  # every planned trial ran (some may have failed)
-    with open(records, encoding="utf-8") as f:
-        lines = [json.loads(line) for line in f if line.strip()]
-    assert len(lines) >= before and len(lines) == len(result["tasks"]) + 8
+    assert trials_recorded(wd) == 8
+    for f in files:  # nothing recorded before the kill was lost
+        after = lines(f)
+        assert after[:len(before[f])] == before[f] and all(parses(line) for line in after)
     assert any(r["best_ms"] for r in result["tasks"])
 
 

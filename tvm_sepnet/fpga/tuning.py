@@ -5,9 +5,8 @@ Tasks are the offloaded layers, deduplicated by geometry (:func:`task_key`); eac
 every ``(tile_h, slots)`` that fits the buffers (``compiler.tile_rows_fit``). A trial compiles the
 layer with those knobs and runs the simulator's cycle model (``Device.run(functional=False)``: the
 cycle count does not depend on the data). Trials are split across tasks by their share of the
-default schedule's cycles. Search ``xgb``: a quarter of the task's budget (at least 2) random
-points, then rounds of ``trials_per_iter`` points chosen by an XGBoost regressor fitted to log(cycles)
-of the points measured so far; ``random``: uniformly random points. The default knobs are always
+default schedule's cycles; the search (``xgb``: XGBoost over log(cycles) after a random warm-up, or
+``random``) is :func:`tvm_sepnet.tuning.knob_search.search`. The default knobs are always
 measured first (the baseline, and a build never gets a tiling slower than its default).
 
 The work directory is the same as for CPU tuning (``tvm_sepnet.tuning.workdir``: locked, bound to
@@ -21,9 +20,9 @@ import os
 import sys
 import time
 
-import numpy as np
-
 from ..errors import SepnetError
+from ..tuning import knob_search
+from ..tuning.knob_search import append_record, knob_id
 from .compiler import compile_layer, tile_rows_fit
 from .simulator import Device
 
@@ -55,10 +54,7 @@ def simulate_cycles(prog, spec) -> int:
 
 def read_records(work_dir: str) -> list[dict]:
     """Complete record lines (a reader's snapshot: an incomplete last line is skipped)."""
-    from ..tuning.workdir import split_json_lines
-
-    good, _, _ = split_json_lines(os.path.join(work_dir, RECORDS))
-    return [json.loads(line) for line in good]
+    return knob_search.read_records(os.path.join(work_dir, RECORDS))
 
 
 def best_knobs(work_dir: str, spec_name: str) -> dict:
@@ -79,13 +75,6 @@ def _features(knobs: dict, prog) -> list[float]:
     return [knobs["tile_h"], knobs["slots"], tiles, ho - (tiles - 1) * knobs["tile_h"], knobs["tile_h"] * prog.geometry["wo"]]
 
 
-def _append(path: str, record: dict) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record, sort_keys=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def tune_accelerator(offload, preset, trials: int, work_dir: str, *, search: str = "xgb", trials_per_iter: int = 8,
                      seed: int = 0, only=None, stream=None) -> dict:
     """Tune the layers of an ``OffloadToAccelerator`` pass that already ran (``offload.layers`` and
@@ -104,7 +93,6 @@ def tune_accelerator(offload, preset, trials: int, work_dir: str, *, search: str
         tasks = {k: t for k, t in tasks.items() if any(s in n for n in t["layers"] for s in only)}
         if not tasks:
             raise SepnetError(f"no accelerator task matches {only}")
-    rng = np.random.default_rng(seed)
     t0 = time.time()
     with WorkDir(work_dir) as wd:
         wd.check_target(preset, create=True)
@@ -113,16 +101,16 @@ def tune_accelerator(offload, preset, trials: int, work_dir: str, *, search: str
         done = {}
         for r in read_records(wd.path):
             if r.get("accelerator") == spec.name:
-                done.setdefault(r["task"], {})[json.dumps(r["knobs"], sort_keys=True)] = r["cycles"]
+                done.setdefault(r["task"], {})[knob_id(r["knobs"])] = r["cycles"]
         default_cycles = {}
         for key, t in tasks.items():
             knobs = t["default"].knobs
-            if json.dumps(knobs, sort_keys=True) not in done.get(key, {}):
+            if knob_id(knobs) not in done.get(key, {}):
                 cyc = simulate_cycles(t["default"], spec)
-                _append(path, {"task": key, "layers": t["layers"], "knobs": knobs, "cycles": cyc, "accelerator": spec.name,
-                               "search": "default", "time": time.time()})
-                done.setdefault(key, {})[json.dumps(knobs, sort_keys=True)] = cyc
-            default_cycles[key] = done[key][json.dumps(knobs, sort_keys=True)]
+                append_record(path, {"task": key, "layers": t["layers"], "knobs": knobs, "cycles": cyc,
+                                     "accelerator": spec.name, "search": "default", "time": time.time()})
+                done.setdefault(key, {})[knob_id(knobs)] = cyc
+            default_cycles[key] = done[key][knob_id(knobs)]
         budget = dict(zip(tasks, allocate_trials([default_cycles[k] * len(t["layers"]) for k, t in tasks.items()], trials)))
         ran = 0
         summary_tasks = []
@@ -131,38 +119,20 @@ def tune_accelerator(offload, preset, trials: int, work_dir: str, *, search: str
             measured = done.get(key, {})
             todo = max(0, budget[key] - (len(measured) - 1))
             lay = offload.layers[t["name"]]
-            curve = []
 
-            def measure(knobs):
-                prog = compile_layer(t["name"], spec=spec, knobs=knobs, **lay)
-                cyc = simulate_cycles(prog, spec)
-                _append(path, {"task": key, "layers": t["layers"], "knobs": knobs, "cycles": cyc, "accelerator": spec.name,
-                               "search": search, "time": time.time()})
-                measured[json.dumps(knobs, sort_keys=True)] = cyc
-                curve.append(min(measured.values()))
+            def measure(batch):
+                costs = []
+                for knobs in batch:
+                    prog = compile_layer(t["name"], spec=spec, knobs=knobs, **lay)
+                    cyc = simulate_cycles(prog, spec)
+                    append_record(path, {"task": key, "layers": t["layers"], "knobs": knobs, "cycles": cyc,
+                                         "accelerator": spec.name, "search": search, "time": time.time()})
+                    costs.append(cyc)
+                return costs
 
-            warm = max(2, todo // 4) if search == "xgb" else todo
-            while todo > 0:
-                left = [c for c in cand if json.dumps(c, sort_keys=True) not in measured]
-                if not left:
-                    break
-                n_measured = len(measured)
-                if search == "random" or n_measured - 1 < warm or n_measured < 3:
-                    picks = [left[i] for i in rng.permutation(len(left))[:1]]
-                else:
-                    import xgboost as xgb
-
-                    keys = list(measured)
-                    x = np.array([_features(json.loads(k), t["default"]) for k in keys], np.float64)
-                    y = np.log(np.array([measured[k] for k in keys], np.float64))
-                    booster = xgb.train({"max_depth": 3, "eta": 0.3, "objective": "reg:squarederror", "seed": seed,
-                                         "nthread": 1}, xgb.DMatrix(x, label=y), num_boost_round=60)
-                    pred = booster.predict(xgb.DMatrix(np.array([_features(c, t["default"]) for c in left], np.float64)))
-                    picks = [left[i] for i in np.argsort(pred)[:min(trials_per_iter, todo)]]
-                for knobs in picks:
-                    measure(knobs)
-                    todo -= 1
-                    ran += 1
+            curve = knob_search.search(cand, measure, lambda k, prog=t["default"]: _features(k, prog), measured, todo,
+                                       search=search, trials_per_iter=trials_per_iter, seed=seed)
+            ran += len(curve)
             best_k = min(measured, key=measured.get)
             summary_tasks.append({"task": t["name"], "layers": t["layers"], "default_cycles": default_cycles[key],
                                   "best_cycles": measured[best_k], "best_knobs": json.loads(best_k),

@@ -3,7 +3,7 @@ XGBoost cost model, a locked and crash-safe JSON database, local or RPC-tracker 
 applying the records at build time (``tvm_sepnet.build(..., tuning=DIR)``).
 
 Modules: :mod:`.spaces` (design spaces), :mod:`.tasks` (tunable kernels of a model), :mod:`.tuner`
-(``tune``), :mod:`.workdir` (the directory, lock, repair), :mod:`.records` (apply at build),
+(``tune``), :mod:`.measure` (builder, runner, timing), :mod:`.knob_search` (knob-list search), :mod:`.workdir` (the directory, lock, repair), :mod:`.records` (apply at build),
 :mod:`.curve` (tuning curves and their plot).
 """
 from .records import TuningMismatchError, TuningRecords

@@ -1,6 +1,7 @@
 """Tuning curves from a work directory: best latency vs trials, per task and end to end.
 
-Records are read in the order they were measured (the database file is append-only). The first
+Records are read in the order they were measured (the database file is append-only; knob-search
+records, kept in their own file and tuned first in a run, come first). The first
 record of every workload is its hand schedule (committed by ``tune`` before searching), so each
 curve starts at the hand default. The end-to-end curve is the sum over tasks of ``calls x best so
 far`` after each trial of the whole run (tasks not reached yet count at their hand time).
@@ -26,9 +27,9 @@ def read_curves(work_dir: str, tasks: list[dict] | None = None) -> dict:
     hand = wd.hand()
     curves: dict[str, dict] = {}
     seen_first = set()
-    current = {k: v for k, v in hand.items()}
+    current = dict(hand)
     e2e = []
-    for key, secs in wd.measurements():
+    for key, secs in _knob_measurements(wd) + wd.measurements():
         if key not in seen_first:  # the hand record
             seen_first.add(key)
             curves.setdefault(key, {"name": names.get(key, key), "calls": calls.get(key, 1), "hand": hand.get(key, secs),
@@ -40,6 +41,16 @@ def read_curves(work_dir: str, tasks: list[dict] | None = None) -> dict:
         current[key] = c["best"][-1]
         e2e.append(sum(curves[k]["calls"] * current.get(k, curves[k]["hand"]) for k in curves))
     return {"tasks": curves, "end_to_end": e2e}
+
+
+def _knob_measurements(wd: WorkDir) -> list[tuple[str, float]]:
+    """(task key, seconds) of the knob-search records in measurement order (a task's first record is
+    its default knobs; a failed trial counts as failed; confirmations are re-measurements, not trials)."""
+    from . import knob_search
+    from .workdir import FAILED_SECS, KNOB_RECORDS
+
+    return [(r["task"], FAILED_SECS if r.get("secs") is None else r["secs"])
+            for r in knob_search.read_records(wd.file(KNOB_RECORDS)) if r.get("search") != "confirm"]
 
 
 def trials_to_reach(best: list[float], fraction: float = 0.05) -> int | None:

@@ -2,19 +2,26 @@
 
 For every tunable kernel ``LowerToKernels`` asks :meth:`TuningRecords.lookup`; the best record of its
 workload is used when it was measured at least ``MIN_GAIN`` faster than the kernel's hand schedule
-(``hand.json``, measured the same way), else the hand schedule stays. Kernels are matched by the structural hash of their unscheduled PrimFunc,
-one by one, so a tuned build never depends on how the whole module was lowered (TVM 0.27's
+(``hand.json``, measured the same way; where the tuner re-measured that record interleaved with the
+hand schedule, ``confirmed.json``, that time counts), else the hand schedule stays. Kernels are
+matched by the structural hash of their unscheduled PrimFunc, one by one, so a tuned build never depends on how the whole module was lowered (TVM 0.27's
 ``compile_relax`` silently returns the untuned build when given an already-lowered module; we do
 not go through it). A directory whose records match none of the model's kernels is an error, never
 a silent untuned build.
+
+Knob tasks (pointwise int8 convs: algorithm and channel-word tile, ``knob_records.jsonl``) are looked
+up by :meth:`TuningRecords.knobs_for` with their geometry key; only *confirmed* points count (the best
+points of a search re-measured interleaved with the default, :func:`knob_records_by_task`), and only
+when at least ``MIN_GAIN`` faster than the default.
 """
 from __future__ import annotations
 
 import os
 
 from ..errors import SepnetError
+from . import knob_search
 from .tasks import KINDS, workload_key, workload_module
-from .workdir import RECORDS, WorkDir, median_secs
+from .workdir import KNOB_RECORDS, RECORDS, WorkDir, median_secs
 
 
 MIN_GAIN = 0.01  # a tuned schedule replaces the hand one only if measured at least 1 % faster
@@ -33,11 +40,13 @@ class TuningRecords:
         self.preset = get_target(target)
         self.work_dir = work_dir
         self.wd = WorkDir(work_dir, lock=False, create=False)
-        if not os.path.exists(self.wd.file(RECORDS)):
+        if not os.path.exists(self.wd.file(RECORDS)) and not os.path.exists(self.wd.file(KNOB_RECORDS)):
             raise TuningMismatchError(f"tuning directory {work_dir!r} has no tuning records; run tvm-sepnet tune first")
         self.wd.check_target(self.preset, create=False)
         self.db = self.wd.database
         self.hand = self.wd.hand()
+        self.confirmed = self.wd.confirmed()
+        self.knob_done = knob_records_by_task(self.wd.file(KNOB_RECORDS), self.preset.name, confirmed=True)
         self.target = self.preset.tvm_target()
         self.used: dict[str, list[str]] = {"tuned": [], "hand_faster": [], "no_record": []}
 
@@ -51,14 +60,26 @@ class TuningRecords:
         if record is None or not record.run_secs:
             self.used["no_record"].append(name)
             return None
-        best = median_secs(record.run_secs)
-        hand = self.hand.get(workload_key(mod))
+        key = workload_key(mod)
+        confirmed = self.confirmed.get(key)
+        if confirmed is not None and confirmed.get("trace") == trace_id(record.trace):
+            best = confirmed["secs"]  # re-measured interleaved with the hand schedule
+        else:
+            best = median_secs(record.run_secs)
+        hand = self.hand.get(key)
         if hand is not None and best >= hand * (1 - MIN_GAIN):
             self.used["hand_faster"].append(name)
             return None
         sch = self.db.query_schedule(mod, self.target, "main")
         self.used["tuned"].append(name)
         return sch.mod["main"].without_attr("global_symbol")
+
+    def knobs_for(self, key: str, entry: dict) -> dict | None:
+        """The tuned knob overrides of a ``LowerToKernels`` knob task (``key``: its geometry key), or
+        None (the default knobs: no record, or the default measured within ``MIN_GAIN``)."""
+        knobs, status = tuned_point(self.knob_done.get(key, {}))
+        self.used[status].append(f"{entry['kind']}[{entry['layers'][0]}]")
+        return knobs
 
     def summary(self) -> dict:
         """Counts of kernels that got a tuned schedule, kept the (faster) hand one, or had no record."""
@@ -71,3 +92,49 @@ class TuningRecords:
                 f"the tuning records in {self.work_dir!r} match none of this model's {len(self.used['no_record'])} "
                 f"tunable kernels (tuned for another model, input size, configuration or target?); "
                 "re-tune with tvm-sepnet tune for this model and target, or build without --tuning")
+
+
+def trace_id(trace) -> str:
+    """A short stable identity of a MetaSchedule trace (which record a confirmation is about)."""
+    import hashlib
+    import json
+
+    return hashlib.sha1(json.dumps(trace.as_json(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def knob_records_by_task(path: str, target_name: str, confirmed: bool = False) -> dict[str, dict[str, float]]:
+    """{knob task key: {knob id: seconds}} of a knob records file, for one target (a failed trial
+    costs ``knob_search.FAILED_COST``). ``confirmed``: for a task with confirmation records
+    (``search == "confirm"``: the best points re-measured interleaved with the default), only its
+    default and those; otherwise the search trials (confirmation records excluded)."""
+    trials: dict[str, dict[str, float]] = {}
+    confirms: dict[str, dict[str, float]] = {}
+    for r in knob_search.read_records(path):
+        if r.get("target") != target_name:
+            continue
+        cost = knob_search.FAILED_COST if r.get("secs") is None else r["secs"]
+        into = confirms if r.get("search") == "confirm" else trials
+        into.setdefault(r["task"], {})[knob_search.knob_id(r["knobs"])] = cost
+    if not confirmed:
+        return trials
+    default = knob_search.knob_id({})
+    out = dict(trials)
+    for key, conf in confirms.items():
+        out[key] = {**({default: trials[key][default]} if default in trials.get(key, {}) else {}), **conf}
+    return out
+
+
+def tuned_point(measured: dict[str, float]) -> tuple[dict | None, str]:
+    """(knob overrides, "tuned") for the fastest measured point of a knob task when it beats the
+    default (``{}``) by ``MIN_GAIN``; else (None, "hand_faster"), or (None, "no_record") without a
+    measured default."""
+    import json
+    import math
+
+    default = measured.get(knob_search.knob_id({}))
+    if default is None or not math.isfinite(default):
+        return None, "no_record"
+    best = min(measured, key=measured.get)
+    if measured[best] >= default * (1 - MIN_GAIN):
+        return None, "hand_faster"
+    return json.loads(best), "tuned"

@@ -3,6 +3,12 @@
 A task is one kernel shape (identical layer shapes share a task: ``LowerToKernels`` builds each
 distinct kernel once), its unscheduled PrimFunc (the MetaSchedule workload), the trace of its hand
 schedule and the layers that call it.
+
+*Knob tasks* (``KNOB_KINDS``) are kernels whose knobs change their data layout (pointwise int8
+convs: direct kernel or channel-word kernel, whose weight layout follows its register tile), so they
+cannot be a MetaSchedule trace: their space is a list of knob settings (:meth:`Task.knob_space`),
+each point complete kernels (:meth:`Task.build_point`), searched by :mod:`.knob_search`; ``key``
+names the geometry.
 """
 from __future__ import annotations
 
@@ -24,6 +30,11 @@ KINDS = {
     "int8_conv2d": (spaces.int8_conv2d_space, int8_x86.apply),  # the direct (tiled) kernel only
     "float_conv2d_exact": (spaces.float_conv2d_exact_space, float_x86.apply),  # the float first conv
     "generic": (spaces.generic_space, generic_x86.apply),  # legalized float ops (pooling, elementwise)
+}
+#: knob kinds -> (op whose family knobs apply, space of knob settings for a task, XGBoost features of a point)
+KNOB_KINDS = {
+    "int8_conv2d_pointwise": ("int8_conv2d", lambda task: int8_x86.pointwise_knob_space(task.extra["geometry"], task.knobs),
+                              lambda task, point: pointwise_features(task.extra["geometry"], task.knobs, point)),
 }
 MIN_GENERIC_ITERATIONS = 4096  # smaller generic functions (reshape copies, tiny adds) are not worth a task
 
@@ -48,10 +59,29 @@ class Task:
 
     @property
     def knobs(self) -> dict:
-        """The family's default knob overrides of this kernel kind (schedules/families.py)."""
+        """The family's default knob overrides of this kernel kind (schedules/families.py); for a knob
+        task, with the layer's own knobs over them."""
         from schedules.families import schedule_module
 
+        if self.kind in KNOB_KINDS:
+            return {**schedule_module(KNOB_KINDS[self.kind][0], self.family)[1], **(self.extra.get("layer_knobs") or {})}
         return schedule_module(self.kind, self.family)[1]
+
+    @property
+    def is_knob_task(self) -> bool:
+        return self.kind in KNOB_KINDS
+
+    def knob_space(self) -> list[dict]:
+        """A knob task's points (knob overrides), the default first."""
+        return [{}] + KNOB_KINDS[self.kind][1](self)
+
+    def features(self, point: dict) -> list[float]:
+        return KNOB_KINDS[self.kind][2](self, point)
+
+    def build_point(self, point: dict) -> list[tvm.IRModule]:
+        """A knob task's kernels with the knob overrides ``point`` (the conv, and the quantize kernel
+        it needs if it cannot quantize its input itself), as measurable modules: its cost is their sum."""
+        return [workload_module(f) for f in self.extra["build"](point)]
 
     def hand_schedule(self) -> s_tir.Schedule:
         """The hand schedule of the workload, as a Schedule (its trace is replayable on ``mod``)."""
@@ -88,6 +118,35 @@ def tasks_of(lowered_tasks: dict, family: str = "x86") -> list[Task]:
         out.append(Task(entry["kind"], mod, list(entry["layers"]), int(entry["calls"]), key=workload_key(mod),
                         family=family))
     return out
+
+
+def knob_tasks_of(lowered_knob_tasks: dict, family: str = "x86") -> list[Task]:
+    """Tasks from ``LowerToKernels.knob_tasks``."""
+    out = []
+    for key, entry in lowered_knob_tasks.items():
+        extra = {"build": entry["build"], "geometry": entry["geometry"], "layer_knobs": entry["knobs"]}
+        mod = workload_module(entry["build"]({})[-1])
+        out.append(Task(entry["kind"], mod, list(entry["layers"]), int(entry["calls"]), key=key, family=family,
+                        extra=extra))
+    return out
+
+
+def pointwise_features(geo: dict, knobs, point: dict) -> list[float]:
+    """XGBoost features of a pointwise-conv knob point: whether it is the channel-word kernel, and then
+    its effective register tile, unroll, padding waste, parallel tasks and words per pixel."""
+    from schedules.int8_conv2d import channel_words
+
+    merged = {**(knobs or {}), **point}
+    plan = int8_x86.word_plan(geo, merged)
+    if plan is None:  # the direct kernel
+        return [0.0] * 9
+    isa = channel_words.WORD_ISAS[plan["layout"]]
+    rn = channel_words.word_count(geo["cg"], isa.channels)
+    vectors = -(-geo["ho"] * geo["wo"] // isa.lanes)
+    tiles = -(-vectors // plan["tile_p"])
+    to, tp = plan["tile_o"], plan["tile_p"]
+    return [1.0, to, tp, to * tp, channel_words.unroll_factor(plan["unroll"], rn), tiles * tp / vectors,
+            geo["n"] * geo["o"] // to * tiles, rn, vectors]
 
 
 def generic_tasks(lowered_mod, preset) -> dict:

@@ -23,18 +23,21 @@ MetaSchedule and tuning goes on.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
-import os
-import shutil
 import sys
 import time
 
 import numpy as np
 
-from ..device.rpc_check import check_tracker_key
 from ..errors import SepnetError
-from .tasks import KINDS, Task, generic_tasks, tasks_of
-from .workdir import FAILED_SECS, WorkDir, failed, median_secs
+from . import knob_search
+from .tasks import KINDS, KNOB_KINDS, Task, generic_tasks, knob_tasks_of, tasks_of
+from .measure import make_builder, make_runner, measure_interleaved, measure_schedules, sum_parts
+from .records import MIN_GAIN, knob_records_by_task
+from .workdir import FAILED_SECS, KNOB_RECORDS, MEASUREMENT, WorkDir, failed, median_secs
+
+CONFIRM_TOP, CONFIRM_ROUNDS = 2, 3  # knob tasks: best points re-measured against the default (confirm)
 
 # Evolutionary search population: our spaces have a few dozen points per task, and MetaSchedule's
 # default (512, 4 generations) spent ~30 s per batch evolving them on this 2-core machine.
@@ -53,21 +56,51 @@ def _quantized_model(model, preset, config, zoo_options):
 
 def extract_tasks(model, target="x86", config=None, **zoo_options) -> tuple[list[Task], dict]:
     """(tasks, config) of a zoo name / ONNX path / LoadedModel for a target preset."""
-    from relay_passes import LowerGlobalAvgPool, LowerToKernels
-    from relay_passes.lower_to_kernels import TUNABLE_FAMILIES
-
     from ..targets import get_target
 
     preset = get_target(target)
+    _check_tunable(preset)
+    lm, cfg, qmod = _quantized_model(model, preset, config, zoo_options)
+    tasks = lower_tasks(qmod, preset)
+    if not tasks:
+        raise SepnetError(f"model {lm.name!r} has no tunable kernels (kinds with a design space: "
+                          f"{sorted(KINDS) + sorted(KNOB_KINDS)})")
+    return tasks, cfg
+
+
+def _check_tunable(preset) -> None:
+    from relay_passes.lower_to_kernels import TUNABLE_FAMILIES
+
     if preset.family not in TUNABLE_FAMILIES:
         raise SepnetError(f"tuning target {preset.name!r}: no design spaces for family {preset.family!r}")
-    lm, cfg, qmod = _quantized_model(model, preset, config, zoo_options)
-    lower = LowerToKernels(preset)
+
+
+def lower_tasks(qmod, preset, knob_choices=None) -> list[Task]:
+    """The knob tasks and MetaSchedule tasks of a quantized module; ``knob_choices`` (an object with
+    ``knobs_for`` like ``TuningRecords``) applies knob-search results first, so the MetaSchedule tasks
+    are the kernels those choices lower to."""
+    from relay_passes import LowerGlobalAvgPool, LowerToKernels
+
+    lower = LowerToKernels(preset, tuning=knob_choices)
     lowered = LowerGlobalAvgPool()(lower(qmod))
-    tasks = tasks_of({**lower.tasks, **generic_tasks(lowered, preset)}, preset.family)
-    if not tasks:
-        raise SepnetError(f"model {lm.name!r} has no tunable kernels (kinds with a design space: {sorted(KINDS)})")
-    return tasks, cfg
+    return knob_tasks_of(lower.knob_tasks, preset.family) + \
+        tasks_of({**lower.tasks, **generic_tasks(lowered, preset)}, preset.family)
+
+
+class KnobChoices:
+    """The best knob-search record per knob task (``TuningRecords.knobs_for`` without schedules), for
+    lowering the model as the tuned build will."""
+
+    def __init__(self, knob_done: dict[str, dict[str, float]]):
+        self.knob_done = knob_done
+
+    def knobs_for(self, key: str, entry: dict):  # noqa: ARG002 - TuningRecords' signature
+        from .records import tuned_point
+
+        return tuned_point(self.knob_done.get(key, {}))[0]
+
+    def lookup(self, entry: dict):  # noqa: ARG002 - schedules are not applied while extracting tasks
+        return None
 
 
 def _tune_accelerator(model, preset, trials, work_dir, *, config, zoo_options, **search) -> dict:
@@ -87,46 +120,6 @@ def _tune_accelerator(model, preset, trials, work_dir, *, config, zoo_options, *
     return tune_accelerator(offload, preset, trials, work_dir, **search)
 
 
-def make_runner(tracker: str | None = None, key: str | None = None, timeout: float = 60.0, workers: int | None = None):
-    """LocalRunner, or an RPCRunner through ``tracker`` ("host:port") under ``key``."""
-    from tvm.s_tir import meta_schedule as ms
-
-    evaluator = ms.runner.EvaluatorConfig(number=3, repeat=3, min_repeat_ms=50, enable_cpu_cache_flush=False)
-    if tracker is None:
-        return ms.runner.LocalRunner(timeout_sec=timeout, evaluator_config=evaluator)
-    host, port = check_tracker_key(tracker, key, min(timeout, 10.0))
-    config = ms.runner.RPCConfig(tracker_host=host, tracker_port=port, tracker_key=key,
-                                 session_priority=1, session_timeout_sec=int(timeout))
-    return ms.runner.RPCRunner(rpc_config=config, evaluator_config=evaluator, max_workers=workers or 2,
-                               f_alloc_argument=alloc_arguments)
-
-
-def alloc_arguments(session, device, args_info, alloc_repeat):  # noqa: ARG001
-    """RPCRunner argument allocation with host-made random data (the stock one calls
-    ``tvm.contrib.random.random_fill_for_measure`` on the device, which a runtime-only board lacks)."""
-    import tvm
-
-    rng = np.random.default_rng(0)
-    out = []
-    for _ in range(alloc_repeat):
-        args = []
-        for info in args_info:
-            if isinstance(info, (list, tuple)):  # serialized TensorInfo: ["TENSOR", dtype, shape]
-                dtype, shape = str(info[1]), [int(v) for v in info[2]]
-            else:
-                dtype, shape = str(info.dtype), [int(v) for v in info.shape]
-            if dtype.startswith(("int", "uint")):
-                lim = np.iinfo(dtype)
-                data = rng.integers(max(lim.min, -128), min(lim.max, 127) + 1, size=shape).astype(dtype)
-            else:
-                data = rng.standard_normal(shape).astype(dtype)
-            t = tvm.runtime.empty(shape, dtype, device)
-            t.copyfrom(data)
-            args.append(t)
-        out.append(args)
-    return out
-
-
 def _emulated_device(tracker: str, key: str, timeout: float) -> bool:
     """Whether a device under ``key`` is a tvm-sepnet emulated board (asks one session)."""
     from tvm import rpc
@@ -139,16 +132,6 @@ def _emulated_device(tracker: str, key: str, timeout: float) -> bool:
     except Exception:  # noqa: BLE001 - a busy or odd device: no note
         return False
     return bool(info and info.get("emulated"))
-
-
-def build_kernel(mod, target, _params=None):
-    """MetaSchedule builder function: MetaSchedule's default minus its ``import
-    tvm.s_tir.tensor_intrin``, which registers every tensor intrinsic of every target and costs
-    ~35 s in each fresh builder process here (our kernels tensorize nothing)."""
-    from tvm.driver import build as tvm_build
-    from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
-
-    return tvm_build(RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod), target=target)
 
 
 @contextlib.contextmanager
@@ -184,53 +167,17 @@ def _postprocs():
             ms.postproc.RewriteReductionBlock()]
 
 
-def export_kernel(rt_mod, cc: str | None = None) -> str:
-    """MetaSchedule export function: a shared library (cross-linked with ``cc`` for another
-    architecture), so a device without a compiler can load it (the default exports a .tar that the
-    device must link itself)."""
-    import tempfile
-
-    from tvm.support import cc as tcc
-
-    path = os.path.join(tempfile.mkdtemp(prefix="sepnet-ms-"), "kernel.so")
-    rt_mod.export_library(path, fcompile=tcc.cross_compiler(cc) if cc else None)
-    return path
-
-
-def make_builder(timeout: float = 60.0, export_cc: str | None = None):
-    import functools
-
-    from tvm.s_tir import meta_schedule as ms
-
-    return ms.builder.LocalBuilder(max_workers=os.cpu_count() or 1, timeout_sec=timeout, f_build=build_kernel,
-                                   f_export=functools.partial(export_kernel, cc=export_cc))
-
-
-def measure_schedules(mods, target, builder, runner, errors: list | None = None) -> list[float | None]:
-    """Median seconds of each scheduled module (None for a build or run error; the messages are
-    appended to ``errors``)."""
-    from tvm.s_tir import meta_schedule as ms
-
-    built = builder.build([ms.builder.BuilderInput(m, target) for m in mods])
-    inputs, where = [], []
-    out: list[float | None] = [None] * len(mods)
-    for i, (m, b) in enumerate(zip(mods, built)):
-        if b.error_msg is not None and errors is not None:
-            errors.append(b.error_msg)
-        if b.error_msg is None:
-            inputs.append(ms.runner.RunnerInput(b.artifact_path, "cpu",
-                                                ms.arg_info.ArgInfo.from_prim_func(m["main"])))
-            where.append(i)
-    for i, fut in zip(where, runner.run(inputs)):
-        res = fut.result()
-        if res.error_msg is None and res.run_secs:
-            out[i] = median_secs(res.run_secs)
-        elif errors is not None:
-            errors.append(res.error_msg)
-    for b in built:
-        if b.artifact_path:
-            shutil.rmtree(os.path.dirname(b.artifact_path), ignore_errors=True)
-    return out
+def _measure_points(tasks: list[Task], points: list[dict], target, builder, runner, path: str, target_name: str,
+                    search: str, errors: list | None = None) -> list[float | None]:
+    """Measure knob task kernels (``tasks[i]`` at knob point ``points[i]``) and append one record per
+    trial to the knob records file ``path`` (seconds None: failed)."""
+    parts = [t.build_point(p) for t, p in zip(tasks, points)]
+    secs = sum_parts([len(mods) for mods in parts],
+                      measure_schedules([m for mods in parts for m in mods], target, builder, runner, errors))
+    for t, p, sec in zip(tasks, points, secs):
+        knob_search.append_record(path, {"task": t.key, "kind": t.kind, "layers": t.layers, "knobs": p, "secs": sec,
+                                         "search": search, "target": target_name, "time": time.time()})
+    return secs
 
 
 def allocate_trials(weights: list[float], budget: int) -> list[int]:
@@ -258,6 +205,12 @@ class _Progress:
         self.total = sum(planned)
         self.start = time.time()
         self.best = {t.key: t.hand_secs for t in tasks}
+
+    def add(self, tasks, planned) -> None:
+        """More tasks (the MetaSchedule tasks once the knob choices are made)."""
+        self.tasks, self.planned = list(self.tasks) + list(tasks), list(self.planned) + list(planned)
+        self.total = sum(self.planned)
+        self.best.update({t.key: t.hand_secs for t in tasks})
 
     def update(self, task: Task, secs: list[float]) -> None:
         self.done += len(secs)
@@ -300,8 +253,6 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
     contains one of these strings (the budget is split among them). Returns a summary dict (per task:
     hand and best latency, trials) that is also the CLI's ``--json`` output.
     """
-    from tvm.s_tir import meta_schedule as ms
-
     from ..targets import get_target
 
     stream = stream or sys.stderr
@@ -321,78 +272,229 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
     if tracker and _emulated_device(tracker, key, timeout):
         print(f"[tune] note: the devices under key {key!r} are emulated (qemu): their timings are not a speed "
               "signal; use them to test the tuning path, tune on real boards", file=stream)
-    tasks, cfg = extract_tasks(model, preset, config, **zoo_options)
-    if only:
-        tasks = [t for t in tasks if any(s in t.name for s in only)]
-        if not tasks:
-            raise SepnetError(f"no task matches {only}")
+    _check_tunable(preset)
+    lm, cfg, qmod = _quantized_model(model, preset, config, zoo_options)
+
+    def select(tasks):
+        return [t for t in tasks if any(s in t.name for s in only)] if only else tasks
+
+    tasks = select(lower_tasks(qmod, preset))
+    if not tasks:
+        raise SepnetError(f"no task matches {only}" if only else f"model {lm.name!r} has no tunable kernels")
     with WorkDir(work_dir) as wd:
-        wd.check_target(preset, create=True)
+        wd.check_target(preset, create=True, measurement=MEASUREMENT)
         if wd.dropped:
             print(f"[tune] dropped {wd.dropped} incomplete record line(s) left by an interrupted run "
                   f"(kept in *.corrupt)", file=stream)
-        db = wd.database
-        builder = make_builder(timeout, preset.export_cc)
-        hand = wd.hand()
-        missing = [t for t in tasks if t.key not in hand]
+        ctx = _RunContext(wd, tvm_target, make_builder(timeout, preset.export_cc), runner, preset.name, search,
+                          trials_per_iter, search_seed, tracker, stream)
+        knob_tasks = [t for t in tasks if t.is_knob_task]
+        ms_tasks = [t for t in tasks if not t.is_knob_task]
+        ctx.measure_defaults(knob_tasks, ms_tasks)
+        # the budget is split over all tasks by their share of kernel time; knob tasks run first (their
+        # choices decide which kernels the MetaSchedule tasks are), then the model is lowered again
+        # with those choices and the rest of the budget goes to its MetaSchedule tasks
+        knob_tasks.sort(key=lambda t: -t.weight)
+        first = allocate_trials([t.weight for t in knob_tasks + ms_tasks], trials)
+        alloc = first[:len(knob_tasks)]
+        knob_planned = [max(0, a - len(ctx.knob_done[t.key]) + 1) for t, a in zip(knob_tasks, alloc)]
+        progress = _Progress(knob_tasks, knob_planned, stream)
+        progress.total += max(0, sum(first) - sum(alloc) - len(ctx.wd.measurements()) + len(ctx.wd.hand()))  # ETA
+        start = time.time()
+        for t, n in zip(knob_tasks, knob_planned):
+            ctx.tune_knob_task(t, n, progress)
+        if knob_tasks:
+            ms_tasks = [t for t in select(lower_tasks(qmod, preset, KnobChoices(knob_records_by_task(ctx.knob_path, preset.name, confirmed=True)))) if not t.is_knob_task]
+            ctx.measure_defaults([], ms_tasks)
+        ms_tasks.sort(key=lambda t: -t.weight)
+        done = {k: max(0, len(v) - 1) for k, v in _records_by_key(wd).items()}  # minus the hand record
+        alloc = allocate_trials([t.weight for t in ms_tasks], max(0, trials - sum(alloc)))
+        progress.add(ms_tasks, [max(0, a - done.get(t.key, 0)) for t, a in zip(ms_tasks, alloc)])
+        for t, n in zip(ms_tasks, progress.planned[len(knob_tasks):]):
+            ctx.tune_ms_task(t, n, progress)
+        rows = ctx.summary_rows(knob_tasks + ms_tasks)
+        covered = {layer for t in knob_tasks for layer in t.layers}
+        plain = [(t, r) for t, r in zip(ms_tasks, rows[len(knob_tasks):]) if not set(t.layers) <= covered]
+        counted = list(zip(knob_tasks, rows)) + plain  # MetaSchedule tasks of knob-task layers are in their cost
+        hand_total = sum(t.calls * t.hand_secs for t, _ in counted)
+        best_total = sum(t.calls * r["used_ms"] / 1e3 for t, r in counted)
+        return {"work_dir": wd.path, "target": preset.name, "search": search, "trials_this_run": progress.done,
+                "seconds": time.time() - start, "tasks": rows,
+                "tuned_kernel_ms": best_total * 1e3, "hand_kernel_ms": hand_total * 1e3, "config": cfg}
+
+
+class _RunContext:
+    """One tuning run's directory, builder, runner and search settings, with the steps of ``tune``."""
+
+    def __init__(self, wd, target, builder, runner, target_name, search, trials_per_iter, seed, tracker, stream):
+        self.wd, self.target, self.builder, self.runner = wd, target, builder, runner
+        self.target_name, self.search, self.trials_per_iter, self.seed = target_name, search, trials_per_iter, seed
+        self.tracker, self.stream = tracker, stream
+        self.knob_path = wd.file(KNOB_RECORDS)
+        self.knob_done = knob_records_by_task(self.knob_path, target_name)
+        self.last_search = {r["task"]: r.get("search") for r in knob_search.read_records(self.knob_path)
+                            if r.get("target") == target_name}
+
+    def measure_defaults(self, knob_tasks: list[Task], ms_tasks: list[Task]) -> None:
+        """Measure what is not measured yet of the knob tasks' default settings and the MetaSchedule
+        tasks' hand schedules (the latter committed to the database: the search starts from them);
+        set every task's ``hand_secs`` and ``weight``."""
+        from tvm.s_tir import meta_schedule as ms
+
+        default = knob_search.knob_id({})
+        missing = [t for t in knob_tasks if default not in self.knob_done.get(t.key, {})]
         if missing:
-            print(f"[tune] measuring the hand schedules of {len(missing)} task(s)", file=stream, flush=True)
-            scheds = [t.hand_schedule() for t in missing]
+            print(f"[tune] measuring the default knobs of {len(missing)} knob task(s)", file=self.stream, flush=True)
             errors: list = []
-            secs = measure_schedules([s.mod for s in scheds], tvm_target, builder, runner, errors)
-            for t, s, sec in zip(missing, scheds, secs):
-                if sec is None:
-                    raise SepnetError(f"the hand schedule of {t.name} failed to build or run on the measuring "
-                                      f"device: {str(errors[0])[-800:] if errors else 'unknown error'}")
+            secs = _measure_points(missing, [{}] * len(missing), self.target, self.builder, self.runner,
+                                   self.knob_path, self.target_name, "default", errors)
+            for t, sec in zip(missing, secs):
+                _require_measured(t, sec, errors, "default kernel")
+                self.knob_done.setdefault(t.key, {})[default] = sec
+        hand = self.wd.hand()
+        missing = [t for t in ms_tasks if t.key not in hand]
+        if missing:
+            print(f"[tune] measuring the hand schedules of {len(missing)} task(s)", file=self.stream, flush=True)
+            db = self.wd.database
+            scheds = [t.hand_schedule() for t in missing]
+            errors = []
+            secs = measure_schedules([s.mod for s in scheds], self.target, self.builder, self.runner, errors)
+            for t, sch, sec in zip(missing, scheds, secs):
+                _require_measured(t, sec, errors, "hand schedule")
                 hand[t.key] = sec
                 workload = db.commit_workload(t.mod)
                 db.commit_tuning_record(ms.database.TuningRecord(
-                    s.trace, workload, [sec], tvm_target, ms.arg_info.ArgInfo.from_prim_func(t.mod["main"])))
-            wd.save_hand(hand)
-        for t in tasks:
-            t.hand_secs = hand[t.key]
+                    sch.trace, workload, [sec], self.target, ms.arg_info.ArgInfo.from_prim_func(t.mod["main"])))
+            self.wd.save_hand(hand)
+        for t in knob_tasks + ms_tasks:
+            t.hand_secs = self.knob_done[t.key][default] if t.is_knob_task else hand[t.key]
             t.weight = t.calls * t.hand_secs
-        tasks.sort(key=lambda t: -t.weight)
-        done = {k: max(0, len(v) - 1) for k, v in _records_by_key(wd).items()}  # minus the hand record
-        alloc = allocate_trials([t.weight for t in tasks], trials)
-        planned = [max(0, a - done.get(t.key, 0)) for t, a in zip(tasks, alloc)]
-        progress = _Progress(tasks, planned, stream)
-        start = time.time()
-        for t, n in zip(tasks, planned):
-            if n <= 0:
-                continue
-            t0 = time.time()
-            cost_model = (ms.cost_model.XGBModel(num_warmup_samples=max(2, min(16, n // 3)))
-                          if search == "xgb" else ms.cost_model.RandomModel())
-            space = ms.space_generator.ScheduleFn(
-                t.space(), sch_rules=[], postprocs=_postprocs(),
-                mutator_probs={ms.mutator.MutateTileSize(): 0.8, ms.mutator.MutateUnroll(): 0.2})
-            # MetaSchedule's INFO/DEBUG lines go to WORK_DIR/logs only (its console handler takes the level
-            # of this logger, which each tune_tir call resets to DEBUG); the console gets our progress
-            logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.WARNING)
-            with _skip_tensor_intrinsics():
-                ms.tune_tir(t.mod, tvm_target, wd.path, max_trials_global=n, num_trials_per_iter=min(trials_per_iter, n),
-                            builder=builder, runner=runner, database=db, cost_model=cost_model, space=space,
-                            measure_callbacks=ms.measure_callback.MeasureCallback.create("default")
-                            + [_progress_callback(progress, t)],
-                            task_scheduler="round-robin", seed=search_seed,
-                            strategy=ms.search_strategy.EvolutionarySearch(
-                                population_size=POPULATION, init_min_unmeasured=min(POPULATION, 16), genetic_num_iters=2))
-            wd.log_run({"task": t.name, "key": t.key, "trials": n, "search": search, "seconds": time.time() - t0,
-                        "best_secs": progress.best[t.key], "hand_secs": t.hand_secs,
-                        "tracker": tracker, "time": time.time()})
-        records = _records_by_key(wd)
+
+    def _log(self, t: Task, n: int, t0: float, progress) -> None:
+        self.wd.log_run({"task": t.name, "key": t.key, "trials": n, "search": self.search, "seconds": time.time() - t0,
+                         "best_secs": progress.best[t.key], "hand_secs": t.hand_secs, "tracker": self.tracker,
+                         "time": time.time()})
+
+    def tune_knob_task(self, t: Task, n: int, progress) -> None:
+        if n <= 0:
+            self.confirm(t)  # an interrupted run may have stopped between the search and this
+            return
+        t0 = time.time()
+
+        def measure(batch):
+            secs = _measure_points([t] * len(batch), batch, self.target, self.builder, self.runner, self.knob_path,
+                                   self.target_name, self.search)
+            progress.update(t, [FAILED_SECS if v is None else v for v in secs])
+            return secs
+
+        knob_search.search(t.knob_space(), measure, t.features, self.knob_done.setdefault(t.key, {}), n,
+                           search=self.search, trials_per_iter=self.trials_per_iter, seed=self.seed or 0)
+        self.last_search[t.key] = self.search
+        self.confirm(t)
+        self._log(t, n, t0, progress)
+
+    def confirm(self, t: Task) -> None:
+        """Re-measure the ``CONFIRM_TOP`` best points of a knob task against its default
+        (:func:`measure_interleaved`, ``CONFIRM_ROUNDS`` rounds) and record each as a ``confirm``
+        record: ``secs`` = the default's recorded seconds x the ratio of the medians. The build trusts
+        only confirmed points (``records.knob_records_by_task(confirmed=True)``), so a point that won
+        its search batch by the machine's drift does not make a layer slower. Runs when the task's last
+        record is a search trial."""
+        measured = self.knob_done.get(t.key, {})
+        default = knob_search.knob_id({})
+        if self.last_search.get(t.key) in (None, "default", "confirm") or default not in measured:
+            return
+        ranked = sorted((k for k in measured if k != default and measured[k] < measured[default]), key=measured.get)
+        top = [json.loads(k) for k in ranked[:CONFIRM_TOP]]
+        runs = measure_interleaved([t.build_point(p) for p in [{}] + top], self.target, self.builder, self.runner,
+                                   CONFIRM_ROUNDS) if top else None
+        for p, r in zip(top, (runs or [])[1:]):
+            knob_search.append_record(self.knob_path, {
+                "task": t.key, "kind": t.kind, "layers": t.layers, "knobs": p, "search": "confirm",
+                "secs": float(np.median(r)) * t.hand_secs / float(np.median(runs[0])), "runs": r,
+                "default_runs": runs[0], "target": self.target_name, "time": time.time()})
+        self.last_search[t.key] = "confirm"
+
+    def confirm_ms(self, t: Task) -> None:
+        """The MetaSchedule counterpart of :meth:`confirm`: the task's best record re-measured against
+        its hand schedule; the result (keyed by the record's trace) goes to ``confirmed.json``, which the
+        build uses instead of the record's own time (``records.TuningRecords.lookup``)."""
+        from .records import trace_id
+
+        db = self.wd.database
+        record = db.query_tuning_record(t.mod, self.target, "main")
+        if record is None or not record.run_secs or median_secs(record.run_secs) >= t.hand_secs:
+            return
+        if self.wd.confirmed().get(t.key, {}).get("trace") == trace_id(record.trace):
+            return  # this record is confirmed already
+        best = db.query_schedule(t.mod, self.target, "main")
+        runs = measure_interleaved([[t.hand_schedule().mod], [best.mod]], self.target, self.builder, self.runner,
+                                   CONFIRM_ROUNDS)
+        if runs is None:
+            return
+        confirmed = self.wd.confirmed()
+        confirmed[t.key] = {"trace": trace_id(record.trace), "task": t.name, "hand_secs": t.hand_secs,
+                            "secs": float(np.median(runs[1])) * t.hand_secs / float(np.median(runs[0])),
+                            "runs": runs[1], "hand_runs": runs[0]}
+        self.wd.save_confirmed(confirmed)
+
+    def tune_ms_task(self, t: Task, n: int, progress) -> None:
+        from tvm.s_tir import meta_schedule as ms
+
+        if n <= 0:
+            self.confirm_ms(t)  # an interrupted run may have stopped between the search and this
+            return
+        t0 = time.time()
+        # one batch of warm-up: the database already holds the hand schedule the population starts from
+        cost_model = (ms.cost_model.XGBModel(num_warmup_samples=max(2, min(self.trials_per_iter, n // 3)))
+                      if self.search == "xgb" else ms.cost_model.RandomModel())
+        space = ms.space_generator.ScheduleFn(
+            t.space(), sch_rules=[], postprocs=_postprocs(),
+            mutator_probs={ms.mutator.MutateTileSize(): 0.8, ms.mutator.MutateUnroll(): 0.2})
+        # MetaSchedule's INFO/DEBUG lines go to WORK_DIR/logs only (its console handler takes the level
+        # of this logger, which each tune_tir call resets to DEBUG); the console gets our progress
+        logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.WARNING)
+        with _skip_tensor_intrinsics():
+            ms.tune_tir(t.mod, self.target, self.wd.path, max_trials_global=n,
+                        num_trials_per_iter=min(self.trials_per_iter, n), builder=self.builder, runner=self.runner,
+                        database=self.wd.database, cost_model=cost_model, space=space,
+                        measure_callbacks=ms.measure_callback.MeasureCallback.create("default")
+                        + [_progress_callback(progress, t)],
+                        task_scheduler="round-robin", seed=self.seed,
+                        strategy=ms.search_strategy.EvolutionarySearch(
+                            population_size=POPULATION, init_min_unmeasured=min(POPULATION, 16), genetic_num_iters=2))
+        self.confirm_ms(t)
+        self._log(t, n, t0, progress)
+
+    def summary_rows(self, tasks: list[Task]) -> list[dict]:
+        """Per task: trials, failures, hand and best seconds (the confirmed time where there is one: a
+        knob task's best confirmed point or its default, a MetaSchedule task's re-measured best)."""
+        from .records import tuned_point
+
+        records = _records_by_key(self.wd)
+        records.update({k: [FAILED_SECS if v == knob_search.FAILED_COST else v for v in m.values()]
+                        for k, m in self.knob_done.items()})
+        confirmed = knob_records_by_task(self.knob_path, self.target_name, confirmed=True)
+        ms_confirmed = self.wd.confirmed()
         rows = []
         for t in tasks:
             good = [s for s in records.get(t.key, []) if not failed(s)]
             best = min(good) if good else None
+            if t.is_knob_task:
+                point, _ = tuned_point(confirmed.get(t.key, {}))
+                best = t.hand_secs if point is None else confirmed[t.key][knob_search.knob_id(point)]
+            elif best is not None and t.key in ms_confirmed:
+                best = ms_confirmed[t.key]["secs"]  # the best record, re-measured against the hand schedule
             rows.append({"task": t.name, "key": t.key, "kind": t.kind, "layers": t.layers, "calls": t.calls,
                          "trials": max(0, len(records.get(t.key, [])) - 1),
                          "failed": sum(1 for s in records.get(t.key, []) if failed(s)),
                          "hand_ms": t.hand_secs * 1e3, "best_ms": best * 1e3 if best else None,
+                         "used_ms": (best if best and best < t.hand_secs * (1 - MIN_GAIN) else t.hand_secs) * 1e3,
                          "speedup": t.hand_secs / best if best else None})
-        hand_total = sum(t.calls * t.hand_secs for t in tasks)
-        best_total = sum(t.calls * min(r["best_ms"] / 1e3, t.hand_secs) for t, r in zip(tasks, rows) if r["best_ms"])
-        return {"work_dir": wd.path, "target": preset.name, "search": search, "trials_this_run": progress.done,
-                "seconds": time.time() - start, "tasks": rows,
-                "tuned_kernel_ms": best_total * 1e3, "hand_kernel_ms": hand_total * 1e3, "config": cfg}
+        return rows
+
+
+def _require_measured(t: Task, sec, errors: list, what: str) -> None:
+    if sec is None:
+        raise SepnetError(f"the {what} of {t.name} failed to build or run on the measuring device: "
+                          f"{str(errors[0])[-800:] if errors else 'unknown error'}")

@@ -4,6 +4,8 @@ Layout of ``--work-dir DIR``::
 
     DIR/database_workload.json        MetaSchedule JSONDatabase (one JSON line per workload)
     DIR/database_tuning_record.json   one JSON line per measured trial, appended as trials finish
+    DIR/knob_records.jsonl            knob-search trials (tvm_sepnet.tuning.knob_search), one JSON line each
+    DIR/confirmed.json                each task's best record re-measured interleaved with its hand schedule
     DIR/hand.json                     measured latency of every task's hand schedule (by workload)
     DIR/target.json                   the target preset the directory was tuned for (one per directory)
     DIR/runs.jsonl                    one line per tuning run and task: trials, best, time
@@ -28,11 +30,17 @@ from ..errors import SepnetError
 
 WORKLOADS = "database_workload.json"
 RECORDS = "database_tuning_record.json"
+KNOB_RECORDS = "knob_records.jsonl"
+CONFIRMED = "confirmed.json"
 HAND = "hand.json"
 TARGET = "target.json"
 RUNS = "runs.jsonl"
 LOCK = ".lock"
 
+
+#: how the CPU tuner times a trial (tvm_sepnet.tuning.measure.EVALUATOR); a directory's records are only
+#: comparable with trials timed the same way
+MEASUREMENT = "warm-up runs (3..200, 30 ms), then number=1 repeat=25 median, caches flushed except the first argument"
 
 FAILED_SECS = 1e10  # what MetaSchedule records as the run time of a failed trial
 
@@ -122,7 +130,7 @@ class WorkDir:
         self._snapshot = None
         if lock:
             self._acquire()
-            self.dropped = repair_json_lines(self.file(RECORDS)) + repair_json_lines(self.file(WORKLOADS))
+            self.dropped = sum(repair_json_lines(self.file(f)) for f in (RECORDS, WORKLOADS, KNOB_RECORDS))
         else:  # a reader (a build) never rewrites files a running tuner may be appending to
             self.dropped = 0
         self._database = None
@@ -175,10 +183,11 @@ class WorkDir:
                 path_workload=workloads, path_tuning_record=records, allow_missing=True)
         return self._database
 
-    def check_target(self, preset, create: bool) -> None:
+    def check_target(self, preset, create: bool, measurement: str | None = None) -> None:
         """Bind the directory to a target preset (``create``), or raise if it was tuned for another
         one: kernels are matched by their target-independent workload, so records of another
-        target would otherwise apply silently."""
+        target would otherwise apply silently. A tuner passes its ``measurement`` (how trials are
+        timed): trials timed differently are not comparable, so such a directory is refused too."""
         path = self.file(TARGET)
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
@@ -188,8 +197,13 @@ class WorkDir:
                     f"tuning directory {self.path!r} was tuned for target {tuned_for.get('target')!r} "
                     f"({tuned_for.get('target_dict')}), not {preset.name!r} ({preset.target_dict}); "
                     "use another --work-dir for this target")
+            if measurement is not None and tuned_for.get("measurement") != measurement:
+                raise SepnetError(
+                    f"tuning directory {self.path!r} holds trials timed as {tuned_for.get('measurement') or 'an older tuner did'}"
+                    f", this tuner times them as {measurement}: their times do not compare; use another --work-dir")
         elif create:
-            write_json_atomic(path, {"target": preset.name, "target_dict": preset.target_dict})
+            write_json_atomic(path, {"target": preset.name, "target_dict": preset.target_dict,
+                                     **({"measurement": measurement} if measurement else {})})
 
     def hand(self) -> dict:
         """{workload key: hand-schedule seconds}."""
@@ -200,6 +214,16 @@ class WorkDir:
 
     def save_hand(self, hand: dict) -> None:
         write_json_atomic(self.file(HAND), hand)
+
+    def confirmed(self) -> dict:
+        """{workload key: {"trace", "secs", ...}}: best records re-measured against the hand schedule."""
+        if not os.path.exists(self.file(CONFIRMED)):
+            return {}
+        with open(self.file(CONFIRMED), encoding="utf-8") as f:
+            return json.load(f)
+
+    def save_confirmed(self, confirmed: dict) -> None:
+        write_json_atomic(self.file(CONFIRMED), confirmed)
 
     def log_run(self, entry: dict) -> None:
         with open(self.file(RUNS), "a", encoding="utf-8") as f:
