@@ -19,7 +19,6 @@ incomplete last line (the lock holder of the work directory repairs the file).
 from __future__ import annotations
 
 import json
-import os
 from typing import Callable
 
 import numpy as np
@@ -33,11 +32,10 @@ def knob_id(knobs: dict) -> str:
 
 
 def append_record(path: str, record: dict) -> None:
-    """Append one JSON line to ``path`` and fsync it."""
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record, sort_keys=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    """Append one record (a JSON line, fsynced) to ``path``."""
+    from .workdir import append_json_line
+
+    append_json_line(path, record)
 
 
 def read_records(path: str) -> list[dict]:

@@ -304,11 +304,14 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
         for t, n in zip(knob_tasks, knob_planned):
             ctx.tune_knob_task(t, n, progress)
         if knob_tasks:
-            ms_tasks = [t for t in select(lower_tasks(qmod, preset, KnobChoices(knob_records_by_task(ctx.knob_path, preset.name, confirmed=True)))) if not t.is_knob_task]
+            choices = KnobChoices(knob_records_by_task(ctx.knob_path, preset.name, confirmed=True))
+            ms_tasks = [t for t in select(lower_tasks(qmod, preset, choices)) if not t.is_knob_task]
             ctx.measure_defaults([], ms_tasks)
         ms_tasks.sort(key=lambda t: -t.weight)
         done = {k: max(0, len(v) - 1) for k, v in _records_by_key(wd).items()}  # minus the hand record
-        alloc = allocate_trials([t.weight for t in ms_tasks], max(0, trials - sum(alloc)))
+        # what the knob tasks did not use (their spaces are small: a task can run out of points) goes on
+        knob_used = sum(len(ctx.knob_done[t.key]) - 1 for t in knob_tasks)
+        alloc = allocate_trials([t.weight for t in ms_tasks], max(0, trials - knob_used))
         progress.add(ms_tasks, [max(0, a - done.get(t.key, 0)) for t, a in zip(ms_tasks, alloc)])
         for t, n in zip(ms_tasks, progress.planned[len(knob_tasks):]):
             ctx.tune_ms_task(t, n, progress)

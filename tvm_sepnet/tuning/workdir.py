@@ -77,6 +77,14 @@ def write_json_atomic(path: str, data) -> None:
         raise
 
 
+def append_json_line(path: str, record: dict) -> None:
+    """Append one JSON line to ``path`` and fsync it (a kill leaves at most this line incomplete)."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def split_json_lines(path: str) -> tuple[list[bytes], list[bytes], bool]:
     """(complete JSON lines, other lines, whether the file ends with a newline) of ``path``."""
     if not os.path.exists(path):
@@ -205,31 +213,28 @@ class WorkDir:
             write_json_atomic(path, {"target": preset.name, "target_dict": preset.target_dict,
                                      **({"measurement": measurement} if measurement else {})})
 
+    def _load_json(self, name: str) -> dict:
+        if not os.path.exists(self.file(name)):
+            return {}
+        with open(self.file(name), encoding="utf-8") as f:
+            return json.load(f)
+
     def hand(self) -> dict:
         """{workload key: hand-schedule seconds}."""
-        if not os.path.exists(self.file(HAND)):
-            return {}
-        with open(self.file(HAND), encoding="utf-8") as f:
-            return json.load(f)
+        return self._load_json(HAND)
 
     def save_hand(self, hand: dict) -> None:
         write_json_atomic(self.file(HAND), hand)
 
     def confirmed(self) -> dict:
         """{workload key: {"trace", "secs", ...}}: best records re-measured against the hand schedule."""
-        if not os.path.exists(self.file(CONFIRMED)):
-            return {}
-        with open(self.file(CONFIRMED), encoding="utf-8") as f:
-            return json.load(f)
+        return self._load_json(CONFIRMED)
 
     def save_confirmed(self, confirmed: dict) -> None:
         write_json_atomic(self.file(CONFIRMED), confirmed)
 
     def log_run(self, entry: dict) -> None:
-        with open(self.file(RUNS), "a", encoding="utf-8") as f:
-            f.write(json.dumps(entry, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        append_json_line(self.file(RUNS), entry)
 
     def measurements(self) -> list[tuple[str, float]]:
         """(workload key, median seconds) of every record, in the order they were measured (the record
