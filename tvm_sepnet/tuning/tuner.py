@@ -209,7 +209,7 @@ class _Progress:
     def add(self, tasks, planned) -> None:
         """More tasks (the MetaSchedule tasks once the knob choices are made)."""
         self.tasks, self.planned = list(self.tasks) + list(tasks), list(self.planned) + list(planned)
-        self.total = sum(self.planned)
+        self.total = self.done + sum(planned)  # earlier tasks may have run fewer trials than planned
         self.best.update({t.key: t.hand_secs for t in tasks})
 
     def update(self, task: Task, secs: list[float]) -> None:
