@@ -109,3 +109,20 @@ def test_pointwise_choice_is_confirmed_and_applied(tmp_path):
     assert art.meta["tuning"]["kernels"]["tuned"] == ["int8_conv2d_pointwise[sep2_1_restore]"]
     x = np.random.default_rng(1).standard_normal((1, 3, 64, 64)).astype(np.float32)
     assert art.check({"input": x})["match"]
+
+
+def test_a_confirmed_metaschedule_record_is_recognized_after_reload(tmp_path):
+    """The first max pool's tuned schedule is confirmed against the hand one; a build (a fresh reader of
+    the saved database) matches the confirmation to the record it uses and times it by it."""
+    from tvm_sepnet.targets import get_target
+    from tvm_sepnet.tuning import extract_tasks
+    from tvm_sepnet.tuning.records import best_record_secs
+
+    wd = str(tmp_path / "tune")
+    tune("sepnet-bq", "x86", trials=8, work_dir=wd, trials_per_iter=4, only=["generic[max_pool2d]"], **SMALL)
+    (task,) = [t for t in extract_tasks("sepnet-bq", "x86", **SMALL)[0] if t.name == "generic[max_pool2d]"]
+    reader = WorkDir(wd, lock=False, create=False)
+    confirmed = reader.confirmed()
+    assert task.key in confirmed and len(confirmed[task.key]["runs"]) == 3
+    secs, sch = best_record_secs(reader.database, task.mod, get_target("x86").tvm_target(), confirmed)
+    assert secs == confirmed[task.key]["secs"] and sch is not None

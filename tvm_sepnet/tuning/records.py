@@ -56,21 +56,14 @@ class TuningRecords:
             return None
         mod = workload_module(entry["unscheduled"])
         name = f"{entry['kind']}[{entry['layers'][0]}]"
-        record = self.db.query_tuning_record(mod, self.target, "main")
-        if record is None or not record.run_secs:
+        best, sch = best_record_secs(self.db, mod, self.target, self.confirmed)
+        if best is None:
             self.used["no_record"].append(name)
             return None
-        key = workload_key(mod)
-        confirmed = self.confirmed.get(key)
-        if confirmed is not None and confirmed.get("trace") == trace_id(record.trace):
-            best = confirmed["secs"]  # re-measured interleaved with the hand schedule
-        else:
-            best = median_secs(record.run_secs)
-        hand = self.hand.get(key)
+        hand = self.hand.get(workload_key(mod))
         if hand is not None and best >= hand * (1 - MIN_GAIN):
             self.used["hand_faster"].append(name)
             return None
-        sch = self.db.query_schedule(mod, self.target, "main")
         self.used["tuned"].append(name)
         return sch.mod["main"].without_attr("global_symbol")
 
@@ -94,12 +87,26 @@ class TuningRecords:
                 "re-tune with tvm-sepnet tune for this model and target, or build without --tuning")
 
 
-def trace_id(trace) -> str:
-    """A short stable identity of a MetaSchedule trace (which record a confirmation is about)."""
-    import hashlib
-    import json
+def best_record_secs(db, mod, target, confirmed: dict):
+    """(seconds, schedule) of the record a build uses for workload ``mod``: MetaSchedule's best record
+    (it ranks records by their *mean* run time), timed by its confirmation (``confirmed.json``) when
+    that record's schedule was the one confirmed, else by its median; (None, None) without a record."""
+    record = db.query_tuning_record(mod, target, "main")
+    if record is None or not record.run_secs:
+        return None, None
+    sch = db.query_schedule(mod, target, "main")
+    found = confirmed.get(workload_key(mod))
+    if found is not None and found.get("schedule") == schedule_id(sch.mod):
+        return found["secs"], sch  # re-measured interleaved with the hand schedule
+    return median_secs(record.run_secs), sch
 
-    return hashlib.sha1(json.dumps(trace.as_json(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+def schedule_id(mod) -> str:
+    """Identity of a scheduled module (which record a confirmation is about): its structural hash,
+    which, unlike the trace's JSON text, survives the database's save and load."""
+    import tvm_ffi
+
+    return str(tvm_ffi.structural_hash(mod))
 
 
 def knob_records_by_task(path: str, target_name: str, confirmed: bool = False) -> dict[str, dict[str, float]]:

@@ -419,24 +419,21 @@ class _RunContext:
         self.last_search[t.key] = "confirm"
 
     def confirm_ms(self, t: Task) -> None:
-        """The MetaSchedule counterpart of :meth:`confirm`: the task's best record re-measured against
-        its hand schedule; the result (keyed by the record's trace) goes to ``confirmed.json``, which the
-        build uses instead of the record's own time (``records.TuningRecords.lookup``)."""
-        from .records import trace_id
+        """The MetaSchedule counterpart of :meth:`confirm`: the record a build would use (MetaSchedule's
+        best) re-measured against the hand schedule; the result, keyed by the schedule's structural
+        hash, goes to ``confirmed.json``, whose time the build uses instead of the record's own
+        (``records.best_record_secs``)."""
+        from .records import best_record_secs, schedule_id
 
-        db = self.wd.database
-        record = db.query_tuning_record(t.mod, self.target, "main")
-        if record is None or not record.run_secs or median_secs(record.run_secs) >= t.hand_secs:
-            return
-        if self.wd.confirmed().get(t.key, {}).get("trace") == trace_id(record.trace):
-            return  # this record is confirmed already
-        best = db.query_schedule(t.mod, self.target, "main")
+        secs, best = best_record_secs(self.wd.database, t.mod, self.target, self.wd.confirmed())
+        confirmed = self.wd.confirmed()
+        if secs is None or secs >= t.hand_secs or confirmed.get(t.key, {}).get("schedule") == schedule_id(best.mod):
+            return  # no record, not faster as measured, or this record is confirmed already
         runs = measure_interleaved([[t.hand_schedule().mod], [best.mod]], self.target, self.builder, self.runner,
                                    CONFIRM_ROUNDS)
         if runs is None:
             return
-        confirmed = self.wd.confirmed()
-        confirmed[t.key] = {"trace": trace_id(record.trace), "task": t.name, "hand_secs": t.hand_secs,
+        confirmed[t.key] = {"schedule": schedule_id(best.mod), "task": t.name, "hand_secs": t.hand_secs,
                             "secs": float(np.median(runs[1])) * t.hand_secs / float(np.median(runs[0])),
                             "runs": runs[1], "hand_runs": runs[0]}
         self.wd.save_confirmed(confirmed)
@@ -470,9 +467,10 @@ class _RunContext:
         self._log(t, n, t0, progress)
 
     def summary_rows(self, tasks: list[Task]) -> list[dict]:
-        """Per task: trials, failures, hand and best seconds (the confirmed time where there is one: a
-        knob task's best confirmed point or its default, a MetaSchedule task's re-measured best)."""
-        from .records import tuned_point
+        """Per task: trials, failures, hand seconds, and the best seconds of what a build uses (a knob
+        task's best confirmed point or its default; a MetaSchedule task's best record, confirmed time
+        where it has one)."""
+        from .records import best_record_secs, tuned_point
 
         records = _records_by_key(self.wd)
         records.update({k: [FAILED_SECS if v == knob_search.FAILED_COST else v for v in m.values()]
@@ -486,8 +484,8 @@ class _RunContext:
             if t.is_knob_task:
                 point, _ = tuned_point(confirmed.get(t.key, {}))
                 best = t.hand_secs if point is None else confirmed[t.key][knob_search.knob_id(point)]
-            elif best is not None and t.key in ms_confirmed:
-                best = ms_confirmed[t.key]["secs"]  # the best record, re-measured against the hand schedule
+            else:  # the record a build uses (MetaSchedule's best), with its confirmed time if it has one
+                best, _ = best_record_secs(self.wd.database, t.mod, self.target, ms_confirmed)
             rows.append({"task": t.name, "key": t.key, "kind": t.kind, "layers": t.layers, "calls": t.calls,
                          "trials": max(0, len(records.get(t.key, [])) - 1),
                          "failed": sum(1 for s in records.get(t.key, []) if failed(s)),

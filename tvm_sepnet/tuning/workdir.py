@@ -227,7 +227,7 @@ class WorkDir:
         write_json_atomic(self.file(HAND), hand)
 
     def confirmed(self) -> dict:
-        """{workload key: {"trace", "secs", ...}}: best records re-measured against the hand schedule."""
+        """{workload key: {"schedule", "secs", ...}}: best records re-measured against the hand schedule."""
         return self._load_json(CONFIRMED)
 
     def save_confirmed(self, confirmed: dict) -> None:
