@@ -390,9 +390,10 @@ class _RunContext:
             progress.update(t, [FAILED_SECS if v is None else v for v in secs])
             return secs
 
-        knob_search.search(t.knob_space(), measure, t.features, self.knob_done.setdefault(t.key, {}), n,
-                           search=self.search, trials_per_iter=self.trials_per_iter, seed=self.seed or 0)
-        self.last_search[t.key] = self.search
+        ran = knob_search.search(t.knob_space(), measure, t.features, self.knob_done.setdefault(t.key, {}), n,
+                                 search=self.search, trials_per_iter=self.trials_per_iter, seed=self.seed or 0)
+        if ran:  # a space with no point left measures nothing: nothing new to confirm either
+            self.last_search[t.key] = self.search
         self.confirm(t)
         self._log(t, n, t0, progress)
 
