@@ -52,7 +52,8 @@ def test_tune_resume_apply_and_mismatch(tmp_path):
     lm = load_zoo("sepnet-bq", **SMALL)
     art = tvm_sepnet.build(lm.mod, "x86", tuning=wd, **lm.config)
     used = art.meta["tuning"]
-    assert used["tuned"] + used["hand_faster"] == n_tasks and used["no_record"] == 0
+    # the last run's tasks are the build's kernels (its knob choices decide which direct kernels exist)
+    assert used["tuned"] + used["hand_faster"] == len(more["tasks"]) and used["no_record"] == 0
     x = np.random.default_rng(0).standard_normal((1, 3, 64, 64)).astype(np.float32)
     assert art.check({"input": x})["match"]
 
