@@ -63,7 +63,7 @@ def compare_searches(args, layers: list[str], out: str, zoo: dict) -> dict:
             d = _cmp_dir(out, search, seed)
             shutil.rmtree(d, ignore_errors=True)
             tune(args.model, "x86", args.compare_trials * len(layers), d, search=search, only=layers,
-                 trials_per_iter=args.trials_per_iter, search_seed=seed, **zoo)
+                 trials_per_iter=args.trials_per_iter, search_seed=seed, model_check=False, **zoo)
     return search_metrics(out, args.seeds)
 
 
@@ -112,17 +112,53 @@ def slower_kinds(by_kind: dict) -> list[str]:
     return [k for k, v in by_kind.items() if v["tuned"] > v["hand"] * 1.05 + 0.02]
 
 
-def time_builds(args, work_dir: str, zoo: dict):
-    """(check of the tuned build, interleaved end-to-end medians, per-kind kernel times, what the tuned
-    build applied) of the hand and the tuned build of the model, in this process."""
+def slower_layers(hand_ms: dict, tuned_ms: dict) -> list[dict]:
+    """Layers (and other kernels) slower in the tuned model than in the hand one, beyond the model
+    check's tolerance (tvm_sepnet.tuning.model_check)."""
+    from tvm_sepnet.tuning.model_check import ABS_TOL_MS, REL_TOL
+
+    return [{"layer": g, "hand_ms": hand_ms[g], "tuned_ms": tuned_ms.get(g, 0.0)} for g in sorted(hand_ms)
+            if tuned_ms.get(g, 0.0) > hand_ms[g] * (1 + REL_TOL) + ABS_TOL_MS]
+
+
+UNTUNED_KINDS = ("quantize", "quantize_bitpack")  # kernels without a design space (docs/tuning.md)
+
+
+def time_builds(args, work_dir: str, zoo: dict) -> dict:
+    """The hand and the tuned build of the model, in this process: check of the tuned build,
+    interleaved end-to-end medians, per-kind and per-layer kernel times inside the model, what the tuned
+    build applied, and the ceiling: the end-to-end ratio if the kernels without a design space
+    (``UNTUNED_KINDS``) took no time at all in the tuned build."""
+    from tvm_sepnet.tuning.model_check import interleaved_layer_ms
+
     lm = load_zoo(args.model, **zoo)
     x = np.random.default_rng(0).standard_normal((1, 3, args.image_size, args.image_size)).astype(np.float32)
     hand = tvm_sepnet.build(lm.mod, "x86", **lm.config)
     tuned = tvm_sepnet.build(lm.mod, "x86", tuning=work_dir, **lm.config)
     check = tuned.check({"input": x})
     builds = {"hand": hand, "tuned": tuned}
-    return (check, interleaved_ms(builds, {"input": x}, args.rounds), kernel_kinds_ms(builds, {"input": x}),
-            tuned.meta["tuning"] | {"kernels": None})
+    e2e = interleaved_ms(builds, {"input": x}, args.rounds)
+    by_kind = kernel_kinds_ms(builds, {"input": x})
+    hand_layers, tuned_layers = interleaved_layer_ms([hand, tuned], {"input": x}, rounds=args.rounds)
+    untuned = sum(by_kind.get(k, {}).get("tuned", 0.0) for k in UNTUNED_KINDS)
+    return {"end_to_end_ms": e2e, "speedup": e2e["hand"] / e2e["tuned"], "kernel_kinds_ms": by_kind,
+            "check": {"match": check["match"], "max_rel_err": check["max_rel_err"]},
+            "kinds_slower_in_model": slower_kinds(by_kind),
+            "layers_slower_in_model": slower_layers(hand_layers, tuned_layers),
+            "layer_ms": {"hand": hand_layers, "tuned": tuned_layers},
+            "ceiling_without_untuned_kernels": {"kinds": list(UNTUNED_KINDS), "tuned_ms_of_them": untuned,
+                                                "speedup_bound": e2e["hand"] / max(e2e["tuned"] - untuned, 1e-9)},
+            "tuned_build": {k: v for k, v in tuned.meta["tuning"].items() if k not in ("kernels", "choices")}}
+
+
+def print_timing(t: dict, rounds: int) -> None:
+    e2e = t["end_to_end_ms"]
+    print(f"end to end ({rounds} interleaved rounds): hand {e2e['hand']:.2f} ms, tuned {e2e['tuned']:.2f} ms, "
+          f"x{t['speedup']:.3f}; check match {t['check']['match']}; ceiling without "
+          f"{'/'.join(t['ceiling_without_untuned_kernels']['kinds'])}: x{t['ceiling_without_untuned_kernels']['speedup_bound']:.3f}")
+    for kind, ms in sorted(t["kernel_kinds_ms"].items(), key=lambda kv: -kv[1]["hand"]):
+        print(f"  kernel kind {kind:<28} hand {ms['hand']:.3f} ms  tuned {ms['tuned']:.3f} ms")
+    print(f"  layers slower in the tuned model: {t['layers_slower_in_model'] or 'none'}")
 
 
 def retime(args, out: str, work_dir: str, zoo: dict) -> int:
@@ -131,18 +167,13 @@ def retime(args, out: str, work_dir: str, zoo: dict) -> int:
     path = os.path.join(out, "summary.json")
     with open(path, encoding="utf-8") as f:
         summary = json.load(f)
-    check, e2e, by_kind, _ = time_builds(args, work_dir, zoo)
+    timing = time_builds(args, work_dir, zoo)
     summary.setdefault("earlier_timings", []).append({k: summary[k] for k in ("end_to_end_ms", "speedup",
-                                                                                "kernel_kinds_ms")})
-    summary.update({"end_to_end_ms": e2e, "speedup": e2e["hand"] / e2e["tuned"], "kernel_kinds_ms": by_kind,
-                    "rounds": args.rounds, "check": {"match": check["match"], "max_rel_err": check["max_rel_err"]},
-                    "kinds_slower_in_model": slower_kinds(by_kind)})
+                                                                                "kernel_kinds_ms") if k in summary})
+    summary.update({**timing, "rounds": args.rounds})
     with open(path, "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=1)
-    print(f"end to end ({args.rounds} interleaved rounds): hand {e2e['hand']:.2f} ms, tuned {e2e['tuned']:.2f} ms, "
-          f"x{summary['speedup']:.3f}; check match {check['match']}")
-    for kind, ms in sorted(by_kind.items(), key=lambda kv: -kv[1]["hand"]):
-        print(f"  kernel kind {kind:<28} hand {ms['hand']:.3f} ms  tuned {ms['tuned']:.3f} ms")
+    print_timing(timing, args.rounds)
     return 0
 
 
@@ -173,7 +204,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     full = tune(args.model, "x86", args.trials, dirs["xgb"], trials_per_iter=args.trials_per_iter, **zoo)
     tune_seconds = time.time() - t0
-    check, e2e, by_kind, tuned_build = time_builds(args, dirs["xgb"], zoo)
+    timing = time_builds(args, dirs["xgb"], zoo)
 
     binary = [r for r in full["tasks"] if r["kind"] == "bitserial_conv2d"]
     largest = [r["layers"][0] for r in sorted(binary, key=lambda r: -r["calls"] * r["hand_ms"])[:3]]
@@ -183,25 +214,20 @@ def main(argv=None) -> int:
 
     summary = {
         "machine": {"cores": os.cpu_count()},
-        "tune_seconds": tune_seconds, "trials": full["trials_this_run"],
-        "end_to_end_ms": e2e, "speedup": e2e["hand"] / e2e["tuned"], "kernel_kinds_ms": by_kind,
-        "tuned_build": tuned_build,
-        "check": {"match": check["match"], "max_rel_err": check["max_rel_err"]},
+        "tune_seconds": tune_seconds, "trials": full["trials_this_run"], "rounds": args.rounds,
+        **timing,
         "tasks": full["tasks"],
-        "kinds_slower_in_model": slower_kinds(by_kind),
+        "model_check": full["model_check"],
         "xgb_vs_random": cmp,
         "plots": [plot, full_plot],
     }
     with open(os.path.join(out, "summary.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=1)
-    print(f"tuning: {summary['trials']} trials in {tune_seconds:.0f} s")
-    print(f"end to end: hand {e2e['hand']:.2f} ms, tuned {e2e['tuned']:.2f} ms, x{summary['speedup']:.2f}; "
-          f"check match {check['match']}")
+    print(f"tuning: {summary['trials']} trials in {tune_seconds:.0f} s (model check included)")
     for r in full["tasks"]:
         print(f"  {r['task']:<44} x{r['calls']}  hand {r['hand_ms']:.4f} ms  best {r['best_ms']:.4f} ms  "
               f"used {r['used_ms']:.4f} ms ({r['trials']} trials)")
-    for kind, ms in sorted(by_kind.items(), key=lambda kv: -kv[1]["hand"]):
-        print(f"  kernel kind {kind:<28} hand {ms['hand']:.3f} ms  tuned {ms['tuned']:.3f} ms")
+    print_timing(timing, args.rounds)
     for k, v in cmp.items():
         for name in ("trials_to_5pct", "trials_to_5pct_of_best_known", "final_best_ms"):
             print(f"{k}: {name} per seed {v[name]}; medians {v['median_' + name]}")

@@ -287,6 +287,7 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, kxk="binary", pointwi
         "probes": probes,
         "tuning": None if records is None else {"work_dir": os.path.abspath(str(tuning)), **records.summary()},
         "accelerator": accelerator,
+        "layer_kernels": lower.layer_kernels,  # kernel functions per conv layer, in call order (profiling)
         **table,
     }
     kernels = None

@@ -59,7 +59,8 @@ def cmd_compile(args) -> dict:
         result["tuning"] = tuned
         if not args.json:
             print(f"tuning {tuned['work_dir']}: {tuned['tuned']} kernel(s) tuned, {tuned['hand_faster']} kept the "
-                  f"faster hand schedule, {tuned['no_record']} without a record (hand schedule)")
+                  f"faster hand schedule, {tuned['slower_in_model']} kept it as the tuned one was slower in the model, "
+                  f"{tuned['no_record']} without a record (hand schedule)")
     if not args.json:
         print(format_table(art.meta))
         print(f"wrote {path}")
@@ -75,7 +76,8 @@ def cmd_tune(args) -> dict:
         config["act_bits"] = None if args.act_bits == "float" else args.act_bits
     summary = tune(args.model, args.target, args.trials, args.work_dir, tracker=args.tracker, key=args.key,
                    search=args.search, trials_per_iter=args.trials_per_iter, search_seed=args.seed_tuning,
-                   only=args.only, config=config, timeout=args.timeout, **_zoo_options(args))
+                   only=args.only, config=config, timeout=args.timeout, model_check=not args.no_model_check,
+                   **_zoo_options(args))
     if "default_cycles" in summary:  # an fpga-sim target: tiling tuned against simulated cycles
         if not args.json:
             print(f"accelerator layers: {summary['default_cycles']:,} cycles (default tiling) -> "
@@ -93,6 +95,14 @@ def cmd_tune(args) -> dict:
                   f"best {best} ms  x{(r['speedup'] or 0):.2f}")
         print(f"tuned kernels: {summary['hand_kernel_ms']:.3f} ms (hand) -> {summary['tuned_kernel_ms']:.3f} ms; "
               f"{summary['trials_this_run']} trials in {summary['seconds']:.0f} s; plot {summary['plot']}")
+        check = summary["model_check"]
+        if "end_to_end_ms" in check:
+            e2e = check["end_to_end_ms"]
+            print(f"model check: end to end {e2e['hand']:.3f} ms (hand) -> {e2e['tuned']:.3f} ms (tuned), "
+                  f"x{e2e['hand'] / e2e['tuned']:.3f}; kept at hand schedules as slower in the model: "
+                  f"{', '.join(check['rejected'].values()) or 'none'}")
+        else:
+            print(f"model check skipped: {check['skipped']}")
     return summary
 
 
@@ -302,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per build / run before a trial fails")
     p.add_argument("--seed-tuning", type=int, default=0, help="random seed of the search")
     p.add_argument("--plot", help="PNG of the tuning curves (default WORK_DIR/tuning.png)")
+    p.add_argument("--no-model-check", action="store_true",
+                   help="skip timing the tuned choices inside the model against the hand build (see docs/tuning.md)")
     _add_zoo_args(p)
     p.set_defaults(func=cmd_tune)
 

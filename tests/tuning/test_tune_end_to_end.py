@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 def test_tune_resume_apply_and_mismatch(tmp_path):
     wd = str(tmp_path / "tune")
-    first = tune("sepnet-bq", "x86", trials=4, work_dir=wd, trials_per_iter=2, **SMALL)
+    first = tune("sepnet-bq", "x86", trials=4, work_dir=wd, trials_per_iter=2, model_check=False, **SMALL)
     n_tasks = len(first["tasks"])
     kinds = sorted(r["kind"] for r in first["tasks"])
     # at 64x64: 17 pointwise int8 geometries (knob search: algorithm + channel-word tile), 4 bitserial
@@ -35,7 +35,7 @@ def test_tune_resume_apply_and_mismatch(tmp_path):
     assert n_tasks == 26 + kinds.count("int8_conv2d")
     assert sum(r["trials"] for r in first["tasks"]) == 4
     assert all(r["hand_ms"] > 0 and r["used_ms"] <= r["hand_ms"] for r in first["tasks"])
-    again = tune("sepnet-bq", "x86", trials=4, work_dir=wd, trials_per_iter=2, **SMALL)
+    again = tune("sepnet-bq", "x86", trials=4, work_dir=wd, trials_per_iter=2, model_check=False, **SMALL)
     assert again["trials_this_run"] == 0  # nothing missing: the same command is a no-op
     more = tune("sepnet-bq", "x86", trials=6, work_dir=wd, trials_per_iter=2, **SMALL)
     assert more["trials_this_run"] == 2 and sum(r["trials"] for r in more["tasks"]) == 6
@@ -54,7 +54,21 @@ def test_tune_resume_apply_and_mismatch(tmp_path):
     art = tvm_sepnet.build(lm.mod, "x86", tuning=wd, **lm.config)
     used = art.meta["tuning"]
     # the last run's tasks are the build's kernels (its knob choices decide which direct kernels exist)
-    assert used["tuned"] + used["hand_faster"] == len(more["tasks"]) and used["no_record"] == 0
+    assert used["tuned"] + used["hand_faster"] + used["slower_in_model"] == len(more["tasks"])
+    assert used["no_record"] == 0
+    # the model check (this run's): every tuned choice timed in the model; the build keeps the hand kernel
+    # of exactly those found slower there, and the summary reports them at their hand time
+    check = more["model_check"]
+    assert check["end_to_end_ms"]["hand"] > 0 and check["end_to_end_ms"]["tuned"] > 0
+    verdicts = WorkDir(wd, lock=False, create=False).load_json("model_check.json")
+    assert set(check["verdicts"]) <= set(verdicts)
+    assert set(used["choices"]) | set(used["rejected_in_model"]) <= set(verdicts)
+    assert all(verdicts[k]["slower"] for k in used["rejected_in_model"])
+    assert all(not verdicts[k]["slower"] for k in used["choices"])
+    assert check["rejected"] == used["rejected_in_model"]
+    for r in more["tasks"]:
+        if r["key"] in used["rejected_in_model"]:
+            assert r["rejected_in_model"] and r["used_ms"] == r["hand_ms"]
     x = np.random.default_rng(0).standard_normal((1, 3, 64, 64)).astype(np.float32)
     assert art.check({"input": x})["match"]
 
@@ -86,7 +100,7 @@ def test_sigkill_mid_run_loses_no_record(tmp_path):
     with WorkDir(wd):  # repairs a cut line, keeps every complete one
         after = {f: lines(f) if os.path.exists(f) else [] for f in files}
     assert after == complete and all(parses(line) for lines in after.values() for line in lines)
-    summary = tune("sepnet-bq", "x86", trials=10, work_dir=wd, trials_per_iter=2, **SMALL)
+    summary = tune("sepnet-bq", "x86", trials=10, work_dir=wd, trials_per_iter=2, model_check=False, **SMALL)
     assert sum(r["trials"] for r in summary["tasks"]) == 10
     assert summary["trials_this_run"] == 10 - done
 
@@ -97,7 +111,7 @@ def test_pointwise_choice_is_confirmed_and_applied(tmp_path):
     the confirmed choice, bit-exact."""
     wd = str(tmp_path / "tune")
     summary = tune("sepnet-bq", "x86", trials=12, work_dir=wd, trials_per_iter=4, only=["pointwise[sep2_1_restore"],
-                   **SMALL)
+                   model_check=False, **SMALL)
     (row,) = summary["tasks"]
     assert row["kind"] == "int8_conv2d_pointwise" and row["trials"] == 12
     knob = [json.loads(line) for line in lines(os.path.join(wd, KNOB_RECORDS))]
@@ -117,6 +131,18 @@ def test_pointwise_choice_is_confirmed_and_applied(tmp_path):
         assert art.meta["tuning"]["kernels"]["hand_faster"] == ["int8_conv2d_pointwise[sep2_1_restore]"]
     x = np.random.default_rng(1).standard_normal((1, 3, 64, 64)).astype(np.float32)
     assert art.check({"input": x})["match"]
+    choices = art.meta["tuning"]["choices"]
+    if choices:  # a model-check verdict "slower" for exactly this choice: builds keep the default kernel
+        (key,) = choices
+        WorkDir(wd, lock=False, create=False).save_json("model_check.json", {
+            key: {**choices[key], "hand_ms": 1.0, "tuned_ms": 1.1, "slower": True}})
+        again = tvm_sepnet.build(lm.mod, "x86", tuning=wd, **lm.config)
+        assert again.meta["tuning"]["kernels"]["slower_in_model"] == ["int8_conv2d_pointwise[sep2_1_restore]"]
+        assert again.meta["tuning"]["choices"] == {} and list(again.meta["tuning"]["rejected_in_model"]) == [key]
+        assert again.check({"input": x})["match"]
+        WorkDir(wd, lock=False, create=False).save_json("model_check.json", {  # a verdict on another choice
+            key: {**choices[key], "choice": "{}", "slower": True}})
+        assert tvm_sepnet.build(lm.mod, "x86", tuning=wd, **lm.config).meta["tuning"]["choices"] == choices
 
 
 def test_a_confirmed_metaschedule_record_is_recognized_after_reload(tmp_path):
@@ -127,7 +153,8 @@ def test_a_confirmed_metaschedule_record_is_recognized_after_reload(tmp_path):
     from tvm_sepnet.tuning.records import best_record_secs
 
     wd = str(tmp_path / "tune")
-    tune("sepnet-bq", "x86", trials=8, work_dir=wd, trials_per_iter=4, only=["generic[max_pool2d]"], **SMALL)
+    tune("sepnet-bq", "x86", trials=8, work_dir=wd, trials_per_iter=4, only=["generic[max_pool2d]"], model_check=False,
+         **SMALL)
     (task,) = [t for t in extract_tasks("sepnet-bq", "x86", **SMALL)[0] if t.name == "generic[max_pool2d]"]
     reader = WorkDir(wd, lock=False, create=False)
     confirmed = reader.confirmed()

@@ -120,15 +120,17 @@ def make_builder(timeout: float = 60.0, export_cc: str | None = None):
 
 def measure_schedules(mods, target, builder, runner, errors: list | None = None) -> list[float | None]:
     """Median seconds of each scheduled module (None for a build or run error; the messages are
-    appended to ``errors``)."""
+    appended to ``errors``). A module object listed several times is built once and run each time."""
     from tvm.s_tir import meta_schedule as ms
 
-    built = builder.build([ms.builder.BuilderInput(m, target) for m in mods])
+    unique = list({id(m): m for m in mods}.values())
+    built = dict(zip((id(m) for m in unique), builder.build([ms.builder.BuilderInput(m, target) for m in unique])))
+    if errors is not None:
+        errors.extend(b.error_msg for b in built.values() if b.error_msg is not None)
     inputs, where = [], []
     out: list[float | None] = [None] * len(mods)
-    for i, (m, b) in enumerate(zip(mods, built)):
-        if b.error_msg is not None and errors is not None:
-            errors.append(b.error_msg)
+    for i, m in enumerate(mods):
+        b = built[id(m)]
         if b.error_msg is None:
             inputs.append(ms.runner.RunnerInput(b.artifact_path, "cpu",
                                                 ms.arg_info.ArgInfo.from_prim_func(m["main"])))
@@ -139,7 +141,7 @@ def measure_schedules(mods, target, builder, runner, errors: list | None = None)
             out[i] = median_secs(res.run_secs)
         elif errors is not None:
             errors.append(res.error_msg)
-    for b in built:
+    for b in built.values():
         if b.artifact_path:
             shutil.rmtree(os.path.dirname(b.artifact_path), ignore_errors=True)
     return out

@@ -13,6 +13,10 @@ Knob tasks (pointwise int8 convs: algorithm and channel-word tile, ``knob_record
 up by :meth:`TuningRecords.knobs_for` with their geometry key; only *confirmed* points count (the best
 points of a search re-measured interleaved with the default, :func:`knob_records_by_task`), and only
 when at least ``MIN_GAIN`` faster than the default.
+
+Last, the *model check* (:mod:`.model_check`, ``model_check.json``): a choice that made its layers
+slower inside the model than the hand build's (timed in the model, where neighbouring kernels share
+the caches) is not used, whatever its standalone time.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import os
 from ..errors import SepnetError
 from . import knob_search
 from .tasks import KINDS, workload_key, workload_module
-from .workdir import KNOB_RECORDS, RECORDS, WorkDir, median_secs
+from .workdir import KNOB_RECORDS, MODEL_CHECK, RECORDS, WorkDir, median_secs
 
 
 MIN_GAIN = 0.01  # a tuned schedule replaces the hand one only if measured at least 1 % faster
@@ -47,8 +51,24 @@ class TuningRecords:
         self.hand = self.wd.hand()
         self.confirmed = self.wd.confirmed()
         self.knob_done = knob_records_by_task(self.wd.file(KNOB_RECORDS), self.preset.name, confirmed=True)
+        self.model_check = self.wd.load_json(MODEL_CHECK)
         self.target = self.preset.tvm_target()
-        self.used: dict[str, list[str]] = {"tuned": [], "hand_faster": [], "no_record": []}
+        self.used: dict[str, list[str]] = {"tuned": [], "hand_faster": [], "no_record": [], "slower_in_model": []}
+        self.choices: dict[str, dict] = {}  # task key -> the tuned choice a build uses (for the model check)
+        self.rejected: dict[str, str] = {}  # task key -> name: tuned choices the model check found slower
+
+    def _use(self, key: str, name: str, entry: dict, choice: str) -> bool:
+        """Whether a tuned ``choice`` (schedule hash or knob id) of task ``key`` is used: not when the
+        model check found it slower in the model; records it in ``self.choices`` otherwise."""
+        verdict = self.model_check.get(key)
+        if verdict is not None and verdict.get("choice") == choice and verdict.get("slower"):
+            self.used["slower_in_model"].append(name)
+            self.rejected[key] = name
+            return False
+        self.used["tuned"].append(name)
+        # the entry's layer list is the lowering's own: complete once the whole model is lowered
+        self.choices[key] = {"task": name, "kind": entry["kind"], "choice": choice, "layers": entry["layers"]}
+        return True
 
     def lookup(self, entry: dict):
         """The tuned PrimFunc (no ``global_symbol``) for a ``LowerToKernels`` task entry, or None."""
@@ -64,23 +84,31 @@ class TuningRecords:
         if hand is not None and best >= hand * (1 - MIN_GAIN):
             self.used["hand_faster"].append(name)
             return None
-        self.used["tuned"].append(name)
+        if not self._use(workload_key(mod), name, entry, schedule_id(sch.mod)):
+            return None
         return sch.mod["main"].without_attr("global_symbol")
 
     def knobs_for(self, key: str, entry: dict) -> dict | None:
         """The tuned knob overrides of a ``LowerToKernels`` knob task (``key``: its geometry key), or
         None (the default knobs: no record, or the default measured within ``MIN_GAIN``)."""
         knobs, status = tuned_point(self.knob_done.get(key, {}))
-        self.used[status].append(f"{entry['kind']}[{entry['layers'][0]}]")
-        return knobs
+        name = f"{entry['kind']}[{entry['layers'][0]}]"
+        if status != "tuned":
+            self.used[status].append(name)
+            return None
+        return knobs if self._use(key, name, entry, knob_search.knob_id(knobs)) else None
 
     def summary(self) -> dict:
-        """Counts of kernels that got a tuned schedule, kept the (faster) hand one, or had no record."""
-        return {k: len(v) for k, v in self.used.items()} | {"kernels": self.used}
+        """Counts of kernels that got a tuned schedule, kept the (faster) hand one, had no record or kept
+        the hand one because the model check found the tuned one slower in the model; the kernels by
+        status, and the tuned choices by task key."""
+        choices = {k: {**c, "layers": list(c["layers"])} for k, c in self.choices.items()}
+        return {k: len(v) for k, v in self.used.items()} | {"kernels": self.used, "choices": choices,
+                                                             "rejected_in_model": dict(self.rejected)}
 
     def check_matched(self) -> None:
         """Raise :class:`TuningMismatchError` if no kernel of the build had a record."""
-        if not self.used["tuned"] and not self.used["hand_faster"]:
+        if not self.used["tuned"] and not self.used["hand_faster"] and not self.used["slower_in_model"]:
             raise TuningMismatchError(
                 f"the tuning records in {self.work_dir!r} match none of this model's {len(self.used['no_record'])} "
                 f"tunable kernels (tuned for another model, input size, configuration or target?); "

@@ -246,12 +246,15 @@ def _progress_callback(progress: _Progress, task: Task):
 
 def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tracker: str | None = None,
          key: str | None = None, search: str = "xgb", trials_per_iter: int = 8, search_seed: int | None = 0,
-         only: list[str] | None = None, config=None, stream=None, timeout: float = 60.0, **zoo_options) -> dict:
+         only: list[str] | None = None, config=None, stream=None, timeout: float = 60.0, model_check: bool = True,
+         **zoo_options) -> dict:
     """Tune ``model``'s kernels for ``target`` with ``trials`` trials in all (see the module docstring).
 
     ``search``: ``xgb`` (XGBoost cost model) or ``random``; ``only``: tune just the tasks whose name
-    contains one of these strings (the budget is split among them). Returns a summary dict (per task:
-    hand and best latency, trials) that is also the CLI's ``--json`` output.
+    contains one of these strings (the budget is split among them); ``model_check``: time the tuned
+    choices inside the model against the hand build and drop those slower there (:mod:`.model_check`;
+    local measurement of a target this host runs). Returns a summary dict (per task: hand and best
+    latency, trials; the model check's end-to-end times) that is also the CLI's ``--json`` output.
     """
     from ..targets import get_target
 
@@ -319,11 +322,33 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
         covered = {layer for t in knob_tasks for layer in t.layers}
         plain = [(t, r) for t, r in zip(ms_tasks, rows[len(knob_tasks):]) if not set(t.layers) <= covered]
         counted = list(zip(knob_tasks, rows)) + plain  # MetaSchedule tasks of knob-task layers are in their cost
+        check = _model_check(lm, cfg, preset, wd, tracker, stream) if model_check else {"skipped": "not asked"}
+        for r in rows:  # a choice the model check rejected: the build keeps the hand kernel
+            if r["key"] in check.get("rejected", {}):
+                r["used_ms"], r["rejected_in_model"] = r["hand_ms"], True
         hand_total = sum(t.calls * t.hand_secs for t, _ in counted)
         best_total = sum(t.calls * r["used_ms"] / 1e3 for t, r in counted)
         return {"work_dir": wd.path, "target": preset.name, "search": search, "trials_this_run": progress.done,
-                "seconds": time.time() - start, "tasks": rows,
+                "seconds": time.time() - start, "tasks": rows, "model_check": check,
                 "tuned_kernel_ms": best_total * 1e3, "hand_kernel_ms": hand_total * 1e3, "config": cfg}
+
+
+def _model_check(lm, cfg, preset, wd, tracker, stream) -> dict:
+    """:func:`.model_check.check_in_model` where the model runs here (local measurement, a target
+    this host executes), else {"skipped": why}."""
+    from ..builder import build
+    from ..targets import missing_host_flags
+    from .model_check import check_in_model
+
+    if tracker:
+        return {"skipped": "measured through an RPC tracker: the model runs on the devices"}
+    if preset.family != "x86" or missing_host_flags(preset):
+        return {"skipped": f"target {preset.name} does not run on this host"}
+
+    def build_model(tuned: bool):
+        return build(lm.mod, preset.name, layer_names=lm.layer_names or None, tuning=wd.path if tuned else None, **cfg)
+
+    return check_in_model(build_model, wd, stream)
 
 
 class _RunContext:

@@ -6,6 +6,7 @@ Layout of ``--work-dir DIR``::
     DIR/database_tuning_record.json   one JSON line per measured trial, appended as trials finish
     DIR/knob_records.jsonl            knob-search trials (tvm_sepnet.tuning.knob_search), one JSON line each
     DIR/confirmed.json                each task's best record re-measured interleaved with its hand schedule
+    DIR/model_check.json              each tuned choice's layers timed inside the model against the hand build
     DIR/hand.json                     measured latency of every task's hand schedule (by workload)
     DIR/target.json                   the target preset the directory was tuned for (one per directory)
     DIR/runs.jsonl                    one line per tuning run and task: trials, best, time
@@ -32,6 +33,7 @@ WORKLOADS = "database_workload.json"
 RECORDS = "database_tuning_record.json"
 KNOB_RECORDS = "knob_records.jsonl"
 CONFIRMED = "confirmed.json"
+MODEL_CHECK = "model_check.json"
 HAND = "hand.json"
 TARGET = "target.json"
 RUNS = "runs.jsonl"
@@ -213,7 +215,8 @@ class WorkDir:
             write_json_atomic(path, {"target": preset.name, "target_dict": preset.target_dict,
                                      **({"measurement": measurement} if measurement else {})})
 
-    def _load_json(self, name: str) -> dict:
+    def load_json(self, name: str) -> dict:
+        """A JSON file of the directory ({} if absent)."""
         if not os.path.exists(self.file(name)):
             return {}
         with open(self.file(name), encoding="utf-8") as f:
@@ -221,17 +224,20 @@ class WorkDir:
 
     def hand(self) -> dict:
         """{workload key: hand-schedule seconds}."""
-        return self._load_json(HAND)
+        return self.load_json(HAND)
 
     def save_hand(self, hand: dict) -> None:
         write_json_atomic(self.file(HAND), hand)
 
     def confirmed(self) -> dict:
         """{workload key: {"schedule", "secs", ...}}: best records re-measured against the hand schedule."""
-        return self._load_json(CONFIRMED)
+        return self.load_json(CONFIRMED)
 
     def save_confirmed(self, confirmed: dict) -> None:
         write_json_atomic(self.file(CONFIRMED), confirmed)
+
+    def save_json(self, name: str, data: dict) -> None:
+        write_json_atomic(self.file(name), data)
 
     def log_run(self, entry: dict) -> None:
         append_json_line(self.file(RUNS), entry)
