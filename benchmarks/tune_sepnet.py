@@ -112,13 +112,81 @@ def slower_kinds(by_kind: dict) -> list[str]:
     return [k for k, v in by_kind.items() if v["tuned"] > v["hand"] * 1.05 + 0.02]
 
 
-def slower_layers(hand_ms: dict, tuned_ms: dict) -> list[dict]:
+def slower_layers(hand_ms: dict, tuned_ms: dict, tuned_layers: set) -> dict:
     """Layers (and other kernels) slower in the tuned model than in the hand one, beyond the model
-    check's tolerance (tvm_sepnet.tuning.model_check)."""
+    check's tolerance (tvm_sepnet.tuning.model_check): ``tuned`` = those running a tuned choice,
+    ``untouched`` = those running the same kernels in both builds (their differences are the spread
+    of the measurement and of neighbouring kernels' cache effects)."""
     from tvm_sepnet.tuning.model_check import ABS_TOL_MS, REL_TOL
 
-    return [{"layer": g, "hand_ms": hand_ms[g], "tuned_ms": tuned_ms.get(g, 0.0)} for g in sorted(hand_ms)
+    rows = [{"layer": g, "hand_ms": hand_ms[g], "tuned_ms": tuned_ms.get(g, 0.0)} for g in sorted(hand_ms)
             if tuned_ms.get(g, 0.0) > hand_ms[g] * (1 + REL_TOL) + ABS_TOL_MS]
+    return {"tuned": [r for r in rows if r["layer"] in tuned_layers],
+            "untouched": [r for r in rows if r["layer"] not in tuned_layers]}
+
+
+def _tile_splits(n: int, extent: int, max_inner: int) -> int:
+    """Ordered n-factor splits of ``extent`` whose innermost factor is at most ``max_inner`` (the
+    choices of ``sample_perfect_tile``)."""
+    def any_splits(k: int, e: int) -> int:
+        if k == 0:
+            return int(e == 1)
+        return sum(any_splits(k - 1, e // d) for d in range(1, e + 1) if e % d == 0)
+
+    return sum(any_splits(n - 1, extent // last) for last in range(1, extent + 1)
+               if extent % last == 0 and (max_inner <= 0 or last <= max_inner))
+
+
+def space_size(task) -> int:
+    """Points of a MetaSchedule task's design space(s): the product of its sampling instructions'
+    choices, summed over the structures."""
+    import math
+
+    from tvm import s_tir
+
+    spaces = task.space()(s_tir.Schedule(task.mod))
+    total = 0
+    for sch in spaces if isinstance(spaces, list) else [spaces]:
+        points = 1
+        for inst in sch.trace.insts:
+            if inst.kind.name == "SamplePerfectTile":
+                extent = math.prod(int(v) for v in sch.trace.get_decision(inst))
+                points *= _tile_splits(int(inst.attrs[0]), extent, int(inst.attrs[1]))
+            elif inst.kind.name == "SampleCategorical":
+                points *= len(inst.attrs[0])
+        total += points
+    return total
+
+
+def space_coverage(args, work_dir: str, zoo: dict) -> list[dict]:
+    """Per task of the tuned lowering: the size of its space and how many distinct points the run
+    measured (knob tasks: knob settings; MetaSchedule tasks: distinct traces in the database)."""
+    from tvm_sepnet.targets import get_target
+    from tvm_sepnet.tuning.records import knob_records_by_task
+    from tvm_sepnet.tuning.tuner import KnobChoices, _quantized_model, lower_tasks
+    from tvm_sepnet.tuning.workdir import KNOB_RECORDS, MODEL_CHECK, WorkDir
+
+    preset = get_target("x86")
+    wd = WorkDir(work_dir, lock=False, create=False)
+    db = wd.database
+    knob_all = knob_records_by_task(wd.file(KNOB_RECORDS), preset.name)
+    choices = KnobChoices(knob_records_by_task(wd.file(KNOB_RECORDS), preset.name, confirmed=True),
+                          wd.load_json(MODEL_CHECK))
+    _, _, qmod = _quantized_model(args.model, preset, None, zoo)
+    out = []
+    for t in lower_tasks(qmod, preset) + [t for t in lower_tasks(qmod, preset, choices) if not t.is_knob_task]:
+        if t.is_knob_task:
+            size, seen = len(t.knob_space()), len(knob_all.get(t.key, {}))
+        elif db.has_workload(t.mod):
+            records = db.get_top_k(db.commit_workload(t.mod), 1 << 20)
+            size = space_size(t)
+            seen = len({str(r.trace.as_json(remove_postproc=True)) for r in records})
+        else:
+            continue
+        if any(r["task"] == t.name for r in out):
+            continue
+        out.append({"task": t.name, "space_points": size, "distinct_measured": seen, "share": seen / size})
+    return out
 
 
 UNTUNED_KINDS = ("quantize", "quantize_bitpack")  # kernels without a design space (docs/tuning.md)
@@ -144,7 +212,8 @@ def time_builds(args, work_dir: str, zoo: dict) -> dict:
     return {"end_to_end_ms": e2e, "speedup": e2e["hand"] / e2e["tuned"], "kernel_kinds_ms": by_kind,
             "check": {"match": check["match"], "max_rel_err": check["max_rel_err"]},
             "kinds_slower_in_model": slower_kinds(by_kind),
-            "layers_slower_in_model": slower_layers(hand_layers, tuned_layers),
+            "layers_slower_in_model": slower_layers(hand_layers, tuned_layers, {
+                layer for c in tuned.meta["tuning"]["choices"].values() for layer in c["layers"]}),
             "layer_ms": {"hand": hand_layers, "tuned": tuned_layers},
             "ceiling_without_untuned_kernels": {"kinds": list(UNTUNED_KINDS), "tuned_ms_of_them": untuned,
                                                 "speedup_bound": e2e["hand"] / max(e2e["tuned"] - untuned, 1e-9)},
@@ -158,7 +227,11 @@ def print_timing(t: dict, rounds: int) -> None:
           f"{'/'.join(t['ceiling_without_untuned_kernels']['kinds'])}: x{t['ceiling_without_untuned_kernels']['speedup_bound']:.3f}")
     for kind, ms in sorted(t["kernel_kinds_ms"].items(), key=lambda kv: -kv[1]["hand"]):
         print(f"  kernel kind {kind:<28} hand {ms['hand']:.3f} ms  tuned {ms['tuned']:.3f} ms")
-    print(f"  layers slower in the tuned model: {t['layers_slower_in_model'] or 'none'}")
+    slower = t["layers_slower_in_model"]
+    print(f"  layers slower in the tuned model: with a tuned kernel {slower['tuned'] or 'none'}; "
+          f"running the same kernels in both builds (spread) {slower['untouched'] or 'none'}")
+    for c in t.get("space_coverage", []):
+        print(f"  space {c['task']:<44} {c['distinct_measured']:>4} of {c['space_points']:>5} points measured")
 
 
 def retime(args, out: str, work_dir: str, zoo: dict) -> int:
@@ -168,6 +241,7 @@ def retime(args, out: str, work_dir: str, zoo: dict) -> int:
     with open(path, encoding="utf-8") as f:
         summary = json.load(f)
     timing = time_builds(args, work_dir, zoo)
+    timing["space_coverage"] = space_coverage(args, work_dir, zoo)
     summary.setdefault("earlier_timings", []).append({k: summary[k] for k in ("end_to_end_ms", "speedup",
                                                                                 "kernel_kinds_ms") if k in summary})
     summary.update({**timing, "rounds": args.rounds})
@@ -205,6 +279,7 @@ def main(argv=None) -> int:
     full = tune(args.model, "x86", args.trials, dirs["xgb"], trials_per_iter=args.trials_per_iter, **zoo)
     tune_seconds = time.time() - t0
     timing = time_builds(args, dirs["xgb"], zoo)
+    timing["space_coverage"] = space_coverage(args, dirs["xgb"], zoo)
 
     binary = [r for r in full["tasks"] if r["kind"] == "bitserial_conv2d"]
     largest = [r["layers"][0] for r in sorted(binary, key=lambda r: -r["calls"] * r["hand_ms"])[:3]]

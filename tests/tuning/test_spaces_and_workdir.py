@@ -12,7 +12,7 @@ from schedules.bitserial_conv2d import reference as ref
 from schedules.bitserial_conv2d.kernel import bitserial_conv2d_prim_func
 from tvm_sepnet.tuning.spaces import bitserial_conv2d_space
 from tvm_sepnet.tuning.tasks import workload_module
-from tvm_sepnet.tuning.tuner import allocate_trials
+from tvm_sepnet.tuning.tuner import allocate_trials, cap_total
 from tvm_sepnet.tuning.workdir import RECORDS, WorkDir, WorkDirBusyError, repair_json_lines
 from tests.schedules.test_bitserial_conv2d import _problem
 
@@ -42,6 +42,12 @@ def test_sampled_bitserial_schedules_are_bit_exact(target, residual):
     func = bitserial_conv2d_prim_func(xcol.shape, wk.shape, "uint64", relu=True, residual=residual, family=None)
     args = [xcol, wk, scale, offset] + ([res] if residual else [])
     assert assert_sampled_points_exact(bitserial_conv2d_space, func, args, expected, target, range(1, 7)) > 3
+
+
+def test_planned_trials_never_exceed_what_is_left_of_the_budget():
+    # heaviest task first: the lightest ones are cut (trials of workloads no longer lowered count)
+    assert cap_total([5, 3, 2], 7) == [5, 2, 0]
+    assert cap_total([5, 3, 2], 20) == [5, 3, 2] and cap_total([4, 1], 0) == [0, 0]
 
 
 def test_allocate_trials_by_share():

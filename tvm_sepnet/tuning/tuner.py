@@ -35,7 +35,7 @@ from . import knob_search
 from .tasks import KINDS, KNOB_KINDS, Task, generic_tasks, knob_tasks_of, tasks_of
 from .measure import make_builder, make_runner, measure_interleaved, measure_schedules, sum_parts
 from .records import MIN_GAIN, knob_records_by_task
-from .workdir import FAILED_SECS, KNOB_RECORDS, MEASUREMENT, WorkDir, failed, median_secs
+from .workdir import FAILED_SECS, KNOB_RECORDS, MEASUREMENT, MODEL_CHECK, WorkDir, failed, median_secs
 
 CONFIRM_TOP, CONFIRM_ROUNDS = 2, 3  # knob tasks: best points re-measured against the default (confirm)
 
@@ -89,15 +89,22 @@ def lower_tasks(qmod, preset, knob_choices=None) -> list[Task]:
 
 class KnobChoices:
     """The best knob-search record per knob task (``TuningRecords.knobs_for`` without schedules), for
-    lowering the model as the tuned build will."""
+    lowering the model as the tuned build will: a choice the model check found slower in the model
+    (``verdicts``, :mod:`.model_check`) is not taken, so a resumed run tunes the kernels those layers
+    run instead."""
 
-    def __init__(self, knob_done: dict[str, dict[str, float]]):
+    def __init__(self, knob_done: dict[str, dict[str, float]], verdicts: dict | None = None):
         self.knob_done = knob_done
+        self.verdicts = verdicts or {}
 
     def knobs_for(self, key: str, entry: dict):  # noqa: ARG002 - TuningRecords' signature
         from .records import tuned_point
 
-        return tuned_point(self.knob_done.get(key, {}))[0]
+        knobs = tuned_point(self.knob_done.get(key, {}))[0]
+        verdict = self.verdicts.get(key, {})
+        if knobs is not None and verdict.get("slower") and verdict.get("choice") == knob_search.knob_id(knobs):
+            return None
+        return knobs
 
     def lookup(self, entry: dict):  # noqa: ARG002 - schedules are not applied while extracting tasks
         return None
@@ -188,6 +195,15 @@ def allocate_trials(weights: list[float], budget: int) -> list[int]:
     for i in sorted(range(len(raw)), key=lambda i: (alloc[i] - raw[i], -weights[i]))[: budget - sum(alloc)]:
         alloc[i] += 1
     return alloc
+
+
+def cap_total(planned: list[int], budget: int) -> list[int]:
+    """``planned`` trials with the last (lightest) tasks' cut so that the total is at most ``budget``."""
+    out = []
+    for n in planned:
+        out.append(min(n, budget))
+        budget -= out[-1]
+    return out
 
 
 def _records_by_key(wd: WorkDir) -> dict[str, list[float]]:
@@ -307,7 +323,8 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
         for t, n in zip(knob_tasks, knob_planned):
             ctx.tune_knob_task(t, n, progress)
         if knob_tasks:
-            choices = KnobChoices(knob_records_by_task(ctx.knob_path, preset.name, confirmed=True))
+            choices = KnobChoices(knob_records_by_task(ctx.knob_path, preset.name, confirmed=True),
+                                  wd.load_json(MODEL_CHECK))
             ms_tasks = [t for t in select(lower_tasks(qmod, preset, choices)) if not t.is_knob_task]
             ctx.measure_defaults([], ms_tasks)
         ms_tasks.sort(key=lambda t: -t.weight)
@@ -315,7 +332,10 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
         # what the knob tasks did not use (their spaces are small: a task can run out of points) goes on
         knob_used = sum(len(ctx.knob_done[t.key]) - 1 for t in knob_tasks)
         alloc = allocate_trials([t.weight for t in ms_tasks], max(0, trials - knob_used))
-        progress.add(ms_tasks, [max(0, a - done.get(t.key, 0)) for t, a in zip(ms_tasks, alloc)])
+        # trials of workloads this lowering no longer has (e.g. a direct kernel whose layers a knob
+        # choice moved to channel words) count too: the budget is the directory's
+        left = max(0, trials - knob_used - sum(done.values()))
+        progress.add(ms_tasks, cap_total([max(0, a - done.get(t.key, 0)) for t, a in zip(ms_tasks, alloc)], left))
         for t, n in zip(ms_tasks, progress.planned[len(knob_tasks):]):
             ctx.tune_ms_task(t, n, progress)
         rows = ctx.summary_rows(knob_tasks + ms_tasks)
