@@ -99,9 +99,13 @@ class _Lowerer(BindingRewriter):
         self.layer_kernels.setdefault(self.layer, []).append(self.kernels[key].name_hint)
         return self.kernels[key]
 
-    def _call(self, key, build, args, shape, dtype):
-        gvar = self._kernel(key, build)
+    def _call(self, key, build, args, shape, dtype, tunable=None):
+        gvar = self._kernel(key, build, tunable)
         return self.builder_.emit(relax.call_tir(gvar, args, relax.TensorType(shape, dtype)))
+
+    def _quantize_tunable(self, build):
+        """``tunable`` of a quantize kernel built by ``build(family)`` (kind ``quantize``)."""
+        return ("quantize", lambda: build(None)) if self.family in TUNABLE_FAMILIES else None
 
     def rewrite_call(self, call, var):
         conv = self.conv_of(call)
@@ -156,10 +160,10 @@ class _Lowerer(BindingRewriter):
             pdt = str(wk.dtype)
             pgeo = {"kernel": (kh, kw), "strides": geo["strides"], "padding": geo["padding"], "dilation": geo["dilation"]}
             xp_shape = (x_shape[0], groups, out_shape[2], bits, wk.shape[1], out_shape[3])
-            xp = self._call(f"quantize_bitpack({x_shape},{bits},{groups},{pack_bits},{pgeo})",
-                            lambda: quantize_bitpack_im2col_prim_func(x_shape, bits=bits, groups=groups, pack_bits=pack_bits,
-                                                                      family=self.family, **pgeo),
-                            [x, inv], xp_shape, pdt)
+            qbuild = lambda family=self.family: quantize_bitpack_im2col_prim_func(
+                x_shape, bits=bits, groups=groups, pack_bits=pack_bits, family=family, **pgeo)
+            xp = self._call(f"quantize_bitpack({x_shape},{bits},{groups},{pack_bits},{pgeo})", qbuild, [x, inv],
+                            xp_shape, pdt, self._quantize_tunable(qbuild))
             key = f"bitserial_conv2d({xp_shape},{wk.shape},{pdt},{geo['relu']},{a.residual})"
             build = lambda family=self.family: bitserial_conv2d_prim_func(
                 xp_shape, wk.shape, pdt, relu=geo["relu"], residual=a.residual, family=family, knobs=knobs)
@@ -190,9 +194,10 @@ class _Lowerer(BindingRewriter):
         if fused:
             args = [x, c(wk), c(scale), c(offset), inv, *res]
         else:
-            xq = self._call(f"quantize({x_shape},{lo},{hi},{qdtype})",
-                            lambda: quantize_prim_func(x_shape, lo=lo, hi=hi, out_dtype=qdtype, family=self.family),
-                            [x, inv], x_shape, qdtype)
+            qbuild = lambda family=self.family: quantize_prim_func(x_shape, lo=lo, hi=hi, out_dtype=qdtype,
+                                                                   family=family)
+            xq = self._call(f"quantize({x_shape},{lo},{hi},{qdtype})", qbuild, [x, inv], x_shape, qdtype,
+                            self._quantize_tunable(qbuild))
             args = [xq, c(wk), c(scale), c(offset), *res]
         quantize = (lo, hi) if fused else None
         key = f"int8_conv2d({x_shape},{qdtype},{wq.shape},{geo},{plan},{quantize},{bool(res)})"

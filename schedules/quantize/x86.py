@@ -93,14 +93,24 @@ def _schedule_im2col(sch: s_tir.Schedule, block, knobs: dict) -> None:
 def schedule(func: tirx.PrimFunc, knobs=None) -> tirx.PrimFunc:
     """Schedule a ``quantize``, ``quantize_bitpack`` or ``quantize_bitpack_im2col`` PrimFunc (block
     names ``quantize``, ``bitpack``, ``pad``, ``im2col``)."""
-    knobs = merge_knobs(DEFAULT_KNOBS, knobs, "quantize")
     sch = s_tir.Schedule(func)
+    apply(sch, knobs)
+    return sch.mod["main"]
+
+
+def block_names(sch: s_tir.Schedule) -> set[str]:
+    return {sch.get(b).name_hint for b in sch.get_child_blocks(sch.get_sblock("root"))}
+
+
+def apply(sch: s_tir.Schedule, knobs=None) -> None:
+    """The hand schedule's steps on ``sch`` (whose ``main`` is an unscheduled quantize PrimFunc);
+    its trace is the hand default's record in a tuning database (tvm_sepnet.tuning)."""
+    knobs = merge_knobs(DEFAULT_KNOBS, knobs, "quantize")
+    names = block_names(sch)
     _schedule_elementwise(sch, sch.get_sblock("quantize"), knobs)
-    names = {sch.get(b).name_hint for b in sch.get_child_blocks(sch.get_sblock("root"))}
     if "bitpack" in names:
         _schedule_bitpack(sch, sch.get_sblock("bitpack"), knobs)
     if "pad" in names:
         _schedule_pad(sch, sch.get_sblock("pad"))
     if "im2col" in names:
         _schedule_im2col(sch, sch.get_sblock("im2col"), knobs)
-    return sch.mod["main"]

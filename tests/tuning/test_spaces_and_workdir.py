@@ -10,7 +10,7 @@ from tvm import s_tir
 
 from schedules.bitserial_conv2d import reference as ref
 from schedules.bitserial_conv2d.kernel import bitserial_conv2d_prim_func
-from tvm_sepnet.tuning.spaces import bitserial_conv2d_space
+from tvm_sepnet.tuning.spaces import bitserial_conv2d_space, quantize_space
 from tvm_sepnet.tuning.tasks import workload_module
 from tvm_sepnet.tuning.tuner import allocate_trials, cap_total
 from tvm_sepnet.tuning.workdir import RECORDS, WorkDir, WorkDirBusyError, repair_json_lines
@@ -26,7 +26,7 @@ def assert_sampled_points_exact(space, func, args, expected, target, seeds) -> i
         for sch in spaces if isinstance(spaces, list) else [spaces]:
             seen.add(tuple(str(v) for v in sch.trace.decisions.values()))
             lib = tvm.compile(sch.mod, target)
-            out = tvm.runtime.empty(expected.shape, "float32")
+            out = tvm.runtime.empty(expected.shape, str(expected.dtype))
             lib["main"](*[tvm.runtime.tensor(a) for a in args], out)
             np.testing.assert_array_equal(out.numpy(), expected)
     return len(seen)
@@ -42,6 +42,31 @@ def test_sampled_bitserial_schedules_are_bit_exact(target, residual):
     func = bitserial_conv2d_prim_func(xcol.shape, wk.shape, "uint64", relu=True, residual=residual, family=None)
     args = [xcol, wk, scale, offset] + ([res] if residual else [])
     assert assert_sampled_points_exact(bitserial_conv2d_space, func, args, expected, target, range(1, 7)) > 3
+
+
+@pytest.mark.parametrize("shape, kind, params", [
+    ((1, 64, 14, 14), "quantize", {"lo": 0, "hi": 255, "out_dtype": "uint8"}),
+    ((1, 32, 6, 10), "quantize", {"lo": -127, "hi": 127, "out_dtype": "int8"}),
+    ((1, 64, 14, 14), "im2col", {"bits": 4, "groups": 4, "pack_bits": 64, "kernel": (3, 3), "strides": (1, 1),
+                                 "padding": (1, 1, 1, 1), "dilation": (1, 1)}),
+    ((1, 96, 10, 12), "im2col", {"bits": 3, "groups": 4, "pack_bits": 32, "kernel": (3, 3), "strides": (2, 2),
+                                 "padding": (1, 1, 1, 1), "dilation": (1, 1)}),  # ragged words, stride 2
+    ((1, 96, 10, 12), "bitpack", {"bits": 2, "groups": 2, "pack_bits": 32}),
+])
+def test_sampled_quantize_schedules_are_bit_exact(target, shape, kind, params):
+    from schedules.quantize import kernel as qk
+    from schedules.quantize import reference as qref
+
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal(shape) * 5).astype(np.float32)
+    inv = np.array([1.3], np.float32)
+    build, reference = {"quantize": (qk.quantize_prim_func, qref.quantize),
+                        "im2col": (qk.quantize_bitpack_im2col_prim_func, qref.quantize_bitpack_im2col),
+                        "bitpack": (qk.quantize_bitpack_prim_func, qref.quantize_bitpack)}[kind]
+    expected = reference(x, inv, *params.values()) if kind == "quantize" else reference(x, inv, **params)
+    func = build(shape, family=None, **params)
+    # structures: own nest or computed at the bit-packing row, pad as its own nest or inlined
+    assert assert_sampled_points_exact(quantize_space, func, [x, inv], expected, target, range(1, 5)) > 3
 
 
 def test_planned_trials_never_exceed_what_is_left_of_the_budget():

@@ -28,11 +28,13 @@ def test_tune_resume_apply_and_mismatch(tmp_path):
     n_tasks = len(first["tasks"])
     kinds = sorted(r["kind"] for r in first["tasks"])
     # at 64x64: 17 pointwise int8 geometries (knob search: algorithm + channel-word tile), 4 bitserial
-    # kernel shapes, the float conv1, 4 max pools, and the direct int8 kernels the pointwise choices use
+    # kernel shapes (and their 4 quantize + bit-packing kernels), the float conv1, 4 max pools, and the
+    # direct int8 kernels the pointwise choices use with the quantize kernels they need
     assert first["trials_this_run"] == 4
     assert kinds.count("int8_conv2d_pointwise") == 17 and kinds.count("bitserial_conv2d") == 4
     assert kinds.count("generic") == 4 and kinds.count("float_conv2d_exact") == 1
-    assert n_tasks == 26 + kinds.count("int8_conv2d")
+    assert 4 <= kinds.count("quantize") <= 7
+    assert n_tasks == 26 + kinds.count("int8_conv2d") + kinds.count("quantize")
     assert sum(r["trials"] for r in first["tasks"]) == 4
     assert all(r["hand_ms"] > 0 and r["used_ms"] <= r["hand_ms"] for r in first["tasks"])
     again = tune("sepnet-bq", "x86", trials=4, work_dir=wd, trials_per_iter=2, model_check=False, **SMALL)

@@ -21,6 +21,7 @@ from schedules.bitserial_conv2d import x86 as bitserial_x86
 from schedules.float_conv2d_exact import x86 as float_x86
 from schedules.generic import x86 as generic_x86
 from schedules.int8_conv2d import x86 as int8_x86
+from schedules.quantize import x86 as quantize_x86
 
 from . import spaces
 
@@ -30,6 +31,7 @@ KINDS = {
     "int8_conv2d": (spaces.int8_conv2d_space, int8_x86.apply),  # the direct (tiled) kernel only
     "float_conv2d_exact": (spaces.float_conv2d_exact_space, float_x86.apply),  # the float first conv
     "generic": (spaces.generic_space, generic_x86.apply),  # legalized float ops (pooling, elementwise)
+    "quantize": (spaces.quantize_space, quantize_x86.apply),  # quantize, quantize + bit packing
 }
 #: knob kinds -> (op whose family knobs apply, space of knob settings for a task, XGBoost features of a point)
 KNOB_KINDS = {
