@@ -36,3 +36,15 @@ def test_a_choice_is_slower_beyond_the_tolerance_over_all_its_layers():
     assert verdicts["c"]["slower"] and verdicts["c"]["choice"] == "3" and verdicts["c"]["layers"] == ["l4"]
     with pytest.raises(ValueError, match=r"C: layers \['l4'\] were not found"):
         judge(choices, hand, {"l1": 1.0, "l2": 1.0, "l3": 0.5})
+
+
+def test_lowering_for_the_search_skips_a_knob_choice_the_model_check_rejected():
+    from tvm_sepnet.tuning.knob_search import knob_id
+    from tvm_sepnet.tuning.tuner import KnobChoices
+
+    measured = {"k": {knob_id({}): 1.0, knob_id({"algorithm": "direct"}): 0.5}}
+    assert KnobChoices(measured).knobs_for("k", {}) == {"algorithm": "direct"}
+    slower = {"k": {"choice": knob_id({"algorithm": "direct"}), "slower": True}}
+    assert KnobChoices(measured, slower).knobs_for("k", {}) is None
+    other = {"k": {"choice": knob_id({"algorithm": "words"}), "slower": True}}  # a verdict on another choice
+    assert KnobChoices(measured, other).knobs_for("k", {}) == {"algorithm": "direct"}

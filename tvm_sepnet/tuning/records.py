@@ -60,8 +60,7 @@ class TuningRecords:
     def _use(self, key: str, name: str, entry: dict, choice: str) -> bool:
         """Whether a tuned ``choice`` (schedule hash or knob id) of task ``key`` is used: not when the
         model check found it slower in the model; records it in ``self.choices`` otherwise."""
-        verdict = self.model_check.get(key)
-        if verdict is not None and verdict.get("choice") == choice and verdict.get("slower"):
+        if rejected_in_model(self.model_check, key, choice):
             self.used["slower_in_model"].append(name)
             self.rejected[key] = name
             return False
@@ -113,6 +112,13 @@ class TuningRecords:
                 f"the tuning records in {self.work_dir!r} match none of this model's {len(self.used['no_record'])} "
                 f"tunable kernels (tuned for another model, input size, configuration or target?); "
                 "re-tune with tvm-sepnet tune for this model and target, or build without --tuning")
+
+
+def rejected_in_model(verdicts: dict, key: str, choice: str) -> bool:
+    """Whether the model check (``verdicts``: ``model_check.json``) found ``choice`` of task ``key``
+    slower inside the model than the hand kernel."""
+    verdict = verdicts.get(key, {})
+    return bool(verdict.get("slower")) and verdict.get("choice") == choice
 
 
 def best_record_secs(db, mod, target, confirmed: dict):

@@ -98,11 +98,10 @@ class KnobChoices:
         self.verdicts = verdicts or {}
 
     def knobs_for(self, key: str, entry: dict):  # noqa: ARG002 - TuningRecords' signature
-        from .records import tuned_point
+        from .records import rejected_in_model, tuned_point
 
         knobs = tuned_point(self.knob_done.get(key, {}))[0]
-        verdict = self.verdicts.get(key, {})
-        if knobs is not None and verdict.get("slower") and verdict.get("choice") == knob_search.knob_id(knobs):
+        if knobs is not None and rejected_in_model(self.verdicts, key, knob_search.knob_id(knobs)):
             return None
         return knobs
 
