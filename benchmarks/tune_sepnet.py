@@ -4,6 +4,7 @@ largest binary-conv tasks at the same trial budget.
 
     python benchmarks/tune_sepnet.py --trials 1200 --compare-trials 48 --seeds 3 -o benchmarks/results/tune
     python benchmarks/tune_sepnet.py --time-only --rounds 21   # re-time hand vs tuned, no tuning
+    python benchmarks/tune_sepnet.py --compare-only            # the XGBoost vs random comparison again
 
 Writes ``OUT/summary.json`` and ``OUT/tuning.png`` (XGBoost vs random curves and the end-to-end
 curve). Timings: median of interleaved repeats (hand, tuned, hand, tuned, ...) so both see the same
