@@ -30,11 +30,9 @@ from tvm_sepnet.tuning.curve import plot_curves, read_curves, trials_to_reach  #
 
 
 def interleaved_ms(artifacts: dict, inputs, rounds: int = 7) -> dict:
-    times = {k: [] for k in artifacts}
-    for _ in range(rounds):
-        for name, art in artifacts.items():
-            times[name].append(art.time(inputs, number=5, repeat=1) * 1e3)
-    return {k: float(np.median(v)) for k, v in times.items()}
+    from tvm_sepnet.tuning.model_check import interleaved_e2e_ms
+
+    return dict(zip(artifacts, interleaved_e2e_ms(list(artifacts.values()), inputs, rounds)))
 
 
 def kernel_kinds_ms(artifacts: dict, inputs, rounds: int = 5) -> dict:

@@ -26,7 +26,7 @@ from .errors import InputMismatchError, InvalidWeightsError, SepnetError
 from .graph_export import export_graph, save_graph
 from .reference import ReferenceExecutor
 from .report import layer_table
-from .targets import get_target, missing_host_flags
+from .targets import get_target, why_not_runnable_here
 
 ARTIFACT_FORMAT = 1
 LIB_NAME, GRAPH_JSON, GRAPH_NPZ, META_JSON = "model.so", "graph.json", "graph.npz", "meta.json"
@@ -110,15 +110,9 @@ class Artifact:
         return ReferenceExecutor(self.graph, self.consts)
 
     def _check_runnable_here(self):
-        if self.meta["family"] != "x86":
-            raise SepnetError(
-                f"this artifact was built for target {self.meta['target']!r}; it cannot run on this host. "
-                "Deploy it to a device of that architecture (tvm-sepnet deploy)")
-        missing = missing_host_flags(get_target(self.meta["target"]))
-        if missing:
-            raise SepnetError(
-                f"this artifact was built for target {self.meta['target']!r}, which needs CPU features this "
-                f"host lacks ({', '.join(missing)}); compile it with --target x86 (this host) instead")
+        why = why_not_runnable_here(get_target(self.meta["target"]))
+        if why:
+            raise SepnetError(why)
 
     @property
     def vm(self):

@@ -138,6 +138,18 @@ def missing_host_flags(preset: "TargetPreset") -> list[str]:
     return [f for f in preset.requires if f not in flags]
 
 
+def why_not_runnable_here(preset: "TargetPreset") -> str | None:
+    """Why code compiled for ``preset`` cannot run on this host (None: it can)."""
+    if preset.family != "x86":
+        return (f"this artifact was built for target {preset.name!r}; it cannot run on this host. "
+                "Deploy it to a device of that architecture (tvm-sepnet deploy)")
+    missing = missing_host_flags(preset)
+    if missing:
+        return (f"this artifact was built for target {preset.name!r}, which needs CPU features this "
+                f"host lacks ({', '.join(missing)}); compile it with --target x86 (this host) instead")
+    return None
+
+
 FPGA_PREFIX = "fpga-sim:"
 
 

@@ -356,13 +356,14 @@ def _model_check(lm, cfg, preset, wd, tracker, stream) -> dict:
     """:func:`.model_check.check_in_model` where the model runs here (local measurement, a target
     this host executes), else {"skipped": why}."""
     from ..builder import build
-    from ..targets import missing_host_flags
+    from ..targets import why_not_runnable_here
     from .model_check import check_in_model
 
     if tracker:
         return {"skipped": "measured through an RPC tracker: the model runs on the devices"}
-    if preset.family != "x86" or missing_host_flags(preset):
-        return {"skipped": f"target {preset.name} does not run on this host"}
+    why = why_not_runnable_here(preset)
+    if why:
+        return {"skipped": why}
 
     def build_model(tuned: bool):
         return build(lm.mod, preset.name, layer_names=lm.layer_names or None, tuning=wd.path if tuned else None, **cfg)
@@ -470,8 +471,8 @@ class _RunContext:
         (``records.best_record_secs``)."""
         from .records import best_record_secs, schedule_id
 
-        secs, best = best_record_secs(self.wd.database, t.mod, self.target, self.wd.confirmed())
         confirmed = self.wd.confirmed()
+        secs, best = best_record_secs(self.wd.database, t.mod, self.target, confirmed)
         if secs is None or secs >= t.hand_secs or confirmed.get(t.key, {}).get("schedule") == schedule_id(best.mod):
             return  # no record, not faster as measured, or this record is confirmed already
         runs = measure_interleaved([[t.hand_schedule().mod], [best.mod]], self.target, self.builder, self.runner,

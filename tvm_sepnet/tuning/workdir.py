@@ -227,16 +227,17 @@ class WorkDir:
         return self.load_json(HAND)
 
     def save_hand(self, hand: dict) -> None:
-        write_json_atomic(self.file(HAND), hand)
+        self.save_json(HAND, hand)
 
     def confirmed(self) -> dict:
         """{workload key: {"schedule", "secs", ...}}: best records re-measured against the hand schedule."""
         return self.load_json(CONFIRMED)
 
     def save_confirmed(self, confirmed: dict) -> None:
-        write_json_atomic(self.file(CONFIRMED), confirmed)
+        self.save_json(CONFIRMED, confirmed)
 
     def save_json(self, name: str, data: dict) -> None:
+        """Write a JSON file of the directory whole (atomically: a kill leaves the old or the new one)."""
         write_json_atomic(self.file(name), data)
 
     def log_run(self, entry: dict) -> None:
