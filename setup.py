@@ -10,7 +10,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read() if os.path.exists("README.md") else "",
     long_description_content_type="text/markdown",
     packages=find_packages(include=["tvm_sepnet*", "relay_passes*", "schedules*"]),
-    package_data={"tvm_sepnet.bench": ["peak.c"], "tvm_sepnet.fpga": ["presets/*.json"]},
+    package_data={"tvm_sepnet.bench": ["peak.c"], "tvm_sepnet.targets": ["accelerator_presets/*.json"]},
     python_requires=">=3.10",
     install_requires=[
         # apache-tvm-ffi 0.1.15 segfaults in tvm.ir.save_json, which MetaSchedule needs: keep both pins.
@@ -25,7 +25,7 @@ setup(
     ],
     extras_require={
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],
-        "test": ["pytest>=7", "onnx>=1.15", "onnxruntime>=1.17", "pygments"],
+        "test": ["pytest>=7", "onnx>=1.15", "onnxruntime>=1.17", "pygments", "ruff"],
     },
     entry_points={"console_scripts": ["tvm-sepnet=tvm_sepnet.cli:main"]},
 )

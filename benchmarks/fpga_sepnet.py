@@ -22,10 +22,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 import tvm_sepnet  # noqa: E402
+from tvm_sepnet.autotune import tune  # noqa: E402
+from tvm_sepnet.autotune.curve import trials_to_reach  # noqa: E402
 from tvm_sepnet.fpga.report import accelerator_report, format_report  # noqa: E402
 from tvm_sepnet.frontend import load_zoo  # noqa: E402
-from tvm_sepnet.tuning import tune  # noqa: E402
-from tvm_sepnet.tuning.curve import trials_to_reach  # noqa: E402
 
 
 def main():

@@ -10,12 +10,12 @@ import argparse
 import json
 import os
 import platform
-import numpy as np
 
-import tvm_sepnet  # noqa: F401  (sets TVM_NUM_THREADS before the TVM runtime starts)
+import numpy as np
 import tvm
 from tvm import relax
 
+import tvm_sepnet  # noqa: F401  (sets TVM_NUM_THREADS before the TVM runtime starts)
 from tvm_sepnet.bench.timing import median_seconds
 from tvm_sepnet.builder import build
 from tvm_sepnet.models import default_config, get_model, to_onnx, to_relax

@@ -24,13 +24,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 import tvm_sepnet  # noqa: E402,F401  (sets TVM_NUM_THREADS before TVM starts its pool)
+from tvm_sepnet.autotune import tune  # noqa: E402
+from tvm_sepnet.autotune.curve import plot_curves, read_curves, trials_to_reach  # noqa: E402
 from tvm_sepnet.frontend import load_zoo  # noqa: E402
-from tvm_sepnet.tuning import tune  # noqa: E402
-from tvm_sepnet.tuning.curve import plot_curves, read_curves, trials_to_reach  # noqa: E402
 
 
 def interleaved_ms(artifacts: dict, inputs, rounds: int = 7) -> dict:
-    from tvm_sepnet.tuning.model_check import interleaved_e2e_ms
+    from tvm_sepnet.autotune.model_check import interleaved_e2e_ms
 
     return dict(zip(artifacts, interleaved_e2e_ms(list(artifacts.values()), inputs, rounds)))
 
@@ -115,10 +115,10 @@ def slower_kinds(by_kind: dict) -> list[str]:
 
 def slower_layers(hand_ms: dict, tuned_ms: dict, tuned_layers: set) -> dict:
     """Layers (and other kernels) slower in the tuned model than in the hand one, beyond the model
-    check's tolerance (tvm_sepnet.tuning.model_check): ``tuned`` = those running a tuned choice,
+    check's tolerance (tvm_sepnet.autotune.model_check): ``tuned`` = those running a tuned choice,
     ``untouched`` = those running the same kernels in both builds (their differences are the spread
     of the measurement and of neighbouring kernels' cache effects)."""
-    from tvm_sepnet.tuning.model_check import ABS_TOL_MS, REL_TOL
+    from tvm_sepnet.autotune.model_check import ABS_TOL_MS, REL_TOL
 
     rows = [{"layer": g, "hand_ms": hand_ms[g], "tuned_ms": tuned_ms.get(g, 0.0)} for g in sorted(hand_ms)
             if tuned_ms.get(g, 0.0) > hand_ms[g] * (1 + REL_TOL) + ABS_TOL_MS]
@@ -162,9 +162,9 @@ def space_size(task) -> int:
 def space_coverage(args, work_dir: str, zoo: dict) -> list[dict]:
     """Per task of the tuned lowering: the size of its space and how many distinct points the run
     measured (knob tasks: knob settings; MetaSchedule tasks: distinct traces in the database)."""
+    from tvm_sepnet.autotune.tuner import KnobChoices, load_for_tuning, lower_tasks
     from tvm_sepnet.targets import get_target
     from tvm_sepnet.tuning.records import knob_records_by_task
-    from tvm_sepnet.tuning.tuner import KnobChoices, _quantized_model, lower_tasks
     from tvm_sepnet.tuning.workdir import KNOB_RECORDS, MODEL_CHECK, WorkDir
 
     preset = get_target("x86")
@@ -173,9 +173,9 @@ def space_coverage(args, work_dir: str, zoo: dict) -> list[dict]:
     knob_all = knob_records_by_task(wd.file(KNOB_RECORDS), preset.name)
     choices = KnobChoices(knob_records_by_task(wd.file(KNOB_RECORDS), preset.name, confirmed=True),
                           wd.load_json(MODEL_CHECK))
-    _, _, qmod = _quantized_model(args.model, preset, None, zoo)
+    lm, cfg = load_for_tuning(args.model, None, zoo)
     out = []
-    for t in lower_tasks(qmod, preset) + [t for t in lower_tasks(qmod, preset, choices) if not t.is_knob_task]:
+    for t in lower_tasks(lm, cfg, preset) + [t for t in lower_tasks(lm, cfg, preset, choices) if not t.is_knob_task]:
         if t.is_knob_task:
             size, seen = len(t.knob_space()), len(knob_all.get(t.key, {}))
         elif db.has_workload(t.mod):
@@ -198,7 +198,7 @@ def time_builds(args, work_dir: str, zoo: dict) -> dict:
     interleaved end-to-end medians, per-kind and per-layer kernel times inside the model, what the tuned
     build applied, and a ceiling: the end-to-end ratio if the kernels that only convert and move
     activations (``DATA_MOVEMENT_KINDS``) took no time at all in the tuned build."""
-    from tvm_sepnet.tuning.model_check import interleaved_layer_ms
+    from tvm_sepnet.autotune.model_check import interleaved_layer_ms
 
     lm = load_zoo(args.model, **zoo)
     x = np.random.default_rng(0).standard_normal((1, 3, args.image_size, args.image_size)).astype(np.float32)

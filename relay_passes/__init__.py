@@ -1,6 +1,7 @@
 """Relax graph passes of tvm-sepnet (the user's "relay passes"; Relay itself is gone from TVM 0.27).
 
-One pass per module, verb-first names, each usable in ``tvm.transform.Sequential``."""
+One pass per module, verb-first names, each usable in ``tvm.transform.Sequential``; the order they run
+in is written once, as named phases, in :mod:`.pipeline`."""
 from .binarize_pattern_convs import BinarizePatternConvs
 from .choose_kxk_kernels import ChooseKxkKernels
 from .expose_layer_outputs import ExposeLayerOutputs
@@ -10,13 +11,13 @@ from .fuse_residual_add import FuseResidualAdd
 from .lower_global_avg_pool import LowerGlobalAvgPool
 from .lower_to_kernels import LowerToKernels
 from .offload_to_accelerator import OffloadToAccelerator
-from .pipeline import lowering_pipeline, quantize_weights_pipeline
+from .pipeline import PHASES, CompileConfig, run_pipeline
 from .quantize_activations import DEFAULT_RANGE, QuantizeActivations
 from .quantize_pointwise_convs import QuantizePointwiseConvs
 from .wrap_conv_layers import WrapConvLayers
 
 __all__ = [
-    "BinarizePatternConvs", "ChooseKxkKernels", "ExposeLayerOutputs", "FoldBatchNorm", "FuseReLU", "FuseResidualAdd", "LowerGlobalAvgPool", "LowerToKernels", "OffloadToAccelerator", "QuantizeActivations",
-    "QuantizePointwiseConvs", "WrapConvLayers", "quantize_weights_pipeline", "lowering_pipeline",
-    "DEFAULT_RANGE",
+    "BinarizePatternConvs", "ChooseKxkKernels", "ExposeLayerOutputs", "FoldBatchNorm", "FuseReLU", "FuseResidualAdd",
+    "LowerGlobalAvgPool", "LowerToKernels", "OffloadToAccelerator", "QuantizeActivations",
+    "QuantizePointwiseConvs", "WrapConvLayers", "PHASES", "CompileConfig", "run_pipeline", "DEFAULT_RANGE",
 ]

@@ -16,13 +16,20 @@ and reported by ``tvm-sepnet inspect``.
 """
 from __future__ import annotations
 
+import numpy as np
+import tvm
+from tvm import relax
 from tvm.relax.expr_functor import mutator
 
+from tvm_sepnet.ops import make_conv
+from tvm_sepnet.targets import get_target
+
+from .lower_to_kernels import LowerToKernels
+from .target_pipeline import build_pipeline
 from .utils import BindingRewriter, module_pass
 
-# Effective rates of our kernels (2 threads) on the SEP-Net 3×3 g4 shapes, measured on the project's
-# 2-vCPU AMD EPYC (znver3) with mode="measure" timings (docs/NOTES.md): bitserial ~38 GMAC/s at A=4
-# (~150 G bit-plane MAC/s); int8 ~35 GMAC/s at 28² and 56², ~8 GMAC/s at 14² and 7².
+# Effective rates of our kernels (2 threads) on the SEP-Net 3×3 g4 shapes, from mode="measure" timings
+# (docs/measurements.md, "Kernel choice"): bit-plane MAC/s of the bitserial kernel, MAC/s of the int8 kernel.
 DEFAULT_RATES = {"bitserial": 150e9, "int8": 35e9, "int8_small": 8e9, "small_pixels": 28 * 28}
 
 
@@ -70,15 +77,6 @@ class _Chooser(BindingRewriter):
 
 def time_layer_kernel(conv, impl: str, target) -> float:
     """Seconds per run of one layer lowered with ``impl`` (median of a short time_evaluator run)."""
-    import numpy as np
-    import tvm
-    from tvm import relax
-
-    from tvm_sepnet.ops import make_conv
-
-    from .lower_to_kernels import LowerToKernels
-    from .pipeline import build_pipeline
-
     x_shape = tuple(int(v) for v in conv.x.ty.shape)
     bb = relax.BlockBuilder()
     x = relax.Var("x", relax.TensorType(x_shape, "float32"))
@@ -102,8 +100,6 @@ class ChooseKxkKernels:
     def __init__(self, mode: str = "model", rates=None, target="x86"):
         if mode not in ("model", "measure", "bitserial", "int8"):
             raise ValueError(f"kernel choice must be model, measure, bitserial or int8, got {mode!r}")
-        from tvm_sepnet.targets import get_target
-
         self.mode = mode
         self.rates = dict(DEFAULT_RATES, **(rates or {}))
         self.target = get_target(target)

@@ -1,6 +1,7 @@
 """FoldBatchNorm: fold inference batch norm into the preceding float ``sepnet.conv2d`` layer.
 
-Matches inference-mode (``training=False``) ``batch_norm(conv, gamma, beta, mean, var)[0]`` where ``conv`` is a float ``sepnet.conv2d``
+Matches inference-mode (``training=False``) ``batch_norm(conv, gamma, beta, mean, var)[0]`` where ``conv`` is a float
+``sepnet.conv2d``
 used only by the batch norm and the four statistics are constants. Emits the conv with
 ``W' = W * k`` and ``b' = (b - mean) * k + beta`` where ``k = gamma / sqrt(var + eps)`` (float64 math,
 rounded to float32 once). NaN/Inf statistics raise InvalidWeightsError naming the layer.

@@ -4,8 +4,9 @@ Matches each ``sepnet.conv2d`` layer whose weights and activations the accelerat
 (``tvm_sepnet.fpga.compiler.offload_kind``: binary weights with unsigned A-bit activations -> binary
 unit; int8 weights with 8-bit activations -> int8 core; with their fused residual add and ReLU) and
 emits ``R.call_dps_packed("sepnet.fpga.<model id>.<layer>", (x[, residual]), float32 out)``. The
-layer's program (instruction stream + DRAM image, ``tvm_sepnet.fpga.compiler.compile_layer``) is kept
-in ``self.programs``; the runtime registers the packed functions from them. Other layers are left for
+layer's program (instruction stream + DRAM image, ``tvm_sepnet.fpga.compiler.compile_layer``) goes to
+the report (``relay_passes.report.OffloadReport``); the runtime registers the packed functions from them. Other layers are
+left for
 ``LowerToKernels`` (host kernels). BYOC-style partitioning at layer granularity: each offloaded region
 is one layer with its fused epilogue.
 """
@@ -20,16 +21,17 @@ from schedules.common import epilogue_params
 from tvm_sepnet.fpga.compiler import compile_layer, layer_geometry, offload_kind
 from tvm_sepnet.fpga.runtime import function_name
 
+from .report import OffloadReport
 from .utils import BindingRewriter, module_pass
 
 
 @mutator
 class _Offloader(BindingRewriter):
-    def __init__(self, mod, spec, knobs, model_id, tuned):
+    def __init__(self, mod, spec, knobs, model_id, tuned, report: OffloadReport):
         super().__init__(mod)
         self.spec, self.knobs, self.model_id, self.tuned = spec, knobs, model_id, tuned
-        self.programs = {}
-        self.layers = {}  # layer name -> compile_layer arguments (the tuner recompiles with other knobs)
+        self.programs = report.programs
+        self.layers = report.layers  # layer name -> compile_layer arguments (the tuner recompiles with other knobs)
 
     def rewrite_call(self, call, var):
         conv = self.conv_of(call)
@@ -53,21 +55,15 @@ class _Offloader(BindingRewriter):
 
 @module_pass("OffloadToAccelerator")
 class OffloadToAccelerator:
-    """Offload supported layers to the accelerator ``spec`` (``tvm_sepnet.fpga.spec.AcceleratorSpec``);
-    ``knobs`` maps a layer name to its tiling knobs; ``tuned`` (``tvm_sepnet.fpga.tuning.TunedTiling``)
-    gives tuned knobs to the other layers; after the pass, ``self.programs`` maps layer names to
-    their :class:`tvm_sepnet.fpga.compiler.LayerProgram` and ``self.layers`` to the arguments they were
-    compiled from."""
+    """Offload supported layers to the accelerator ``spec`` (``tvm_sepnet.targets.accelerator.AcceleratorSpec``);
+    ``knobs`` maps a layer name to its tiling knobs; ``tuned`` (``tvm_sepnet.tuning.accelerator.TunedTiling``)
+    gives tuned knobs to the other layers; ``report`` (:class:`relay_passes.report.OffloadReport`)
+    receives each offloaded layer's ``LayerProgram`` and the arguments it was compiled from."""
 
-    def __init__(self, spec, model_id: str, knobs=None, tuned=None):
+    def __init__(self, spec, model_id: str, knobs=None, tuned=None, report: OffloadReport | None = None):
         self.spec, self.model_id, self.tuned = spec, model_id, tuned
         self.knobs = dict(knobs or {})
-        self.programs = {}
-        self.layers = {}
+        self.report = report
 
     def rewrite_module(self, mod):
-        offloader = _Offloader(mod, self.spec, self.knobs, self.model_id, self.tuned)
-        out = offloader.run()
-        self.programs = offloader.programs
-        self.layers = offloader.layers
-        return out
+        return _Offloader(mod, self.spec, self.knobs, self.model_id, self.tuned, self.report or OffloadReport()).run()

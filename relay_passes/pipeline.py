@@ -1,98 +1,233 @@
-"""Per-target pass pipelines, in order.
+"""The pass order, written once: named phases from a float Relax model to scheduled kernels.
 
-``quantize_weights_pipeline`` is target independent (what the paper does to a trained network);
-activation quantization needs calibration ranges, so it is a separate step
-(:class:`QuantizeActivations`); ``lowering_pipeline`` is the per-target part.
+Every path runs :func:`run_pipeline`: ``tvm_sepnet.build`` (all phases, then ``tvm.compile`` with the
+target's Relax -> VM pipeline, :mod:`.target_pipeline`), ``tvm_sepnet.quantize_model`` (up to the
+quantized graph), tuning's task extraction and the accelerator tiling search (up to ``lower`` or
+``offload``). The phases:
+
+=======================  ===================================================================
+phase                    passes (and what the report gets)
+=======================  ===================================================================
+``import``               bind params; ``WrapConvLayers``, ``FoldBatchNorm``, ``FuseReLU``: every
+                         constant-weight conv becomes one ``sepnet.conv2d`` float layer
+``quantize_weights``     ``BinarizePatternConvs`` (k×k), ``QuantizePointwiseConvs`` (1×1); NaN/Inf
+                         constants left anywhere are an error
+``quantize_activations`` calibration with the reference executor (``report.ranges``), then
+                         ``QuantizeActivations``; skipped for float activations (``act_bits=None``)
+``choose_kernels``       ``ChooseKxkKernels`` (bitserial or int8 per binary k×k layer)
+``fuse_epilogues``       ``FuseResidualAdd`` + ``FuseReLU`` (integer layers only); the graph is then
+                         exported for the reference executor (``report.graph``/``consts``);
+                         ``ExposeLayerOutputs`` when probes are asked (``report.probes``)
+``offload``              ``OffloadToAccelerator`` for ``fpga-sim`` targets (``report.offload``)
+``lower``                ``LowerToKernels`` (``report.kernels``), ``LowerGlobalAvgPool``
+=======================  ===================================================================
 """
 from __future__ import annotations
 
+import os
+import uuid
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 import tvm
+from tvm import relax
+
+from tvm_sepnet.calibrate import calibrate, load_calibration, synthetic_inputs
+from tvm_sepnet.errors import InvalidWeightsError, SepnetError
+from tvm_sepnet.graph_export import export_graph
+from tvm_sepnet.reference import ReferenceExecutor
+from tvm_sepnet.targets import get_target
+from tvm_sepnet.targets.accelerator import load_spec
 
 from .binarize_pattern_convs import BinarizePatternConvs
+from .choose_kxk_kernels import ChooseKxkKernels
+from .expose_layer_outputs import ExposeLayerOutputs
 from .fold_batch_norm import FoldBatchNorm
 from .fuse_relu import FuseReLU
 from .fuse_residual_add import FuseResidualAdd
 from .lower_global_avg_pool import LowerGlobalAvgPool
 from .lower_to_kernels import LowerToKernels
+from .offload_to_accelerator import OffloadToAccelerator
+from .quantize_activations import QuantizeActivations
 from .quantize_pointwise_convs import QuantizePointwiseConvs
+from .report import PipelineReport
+from .target_pipeline import build_pipeline, legalize_generic_ops
+from .utils import apply_pass
 from .wrap_conv_layers import WrapConvLayers
 
-
-def quantize_weights_pipeline(kxk: str = "binary", pointwise: str = "int8", keep_first: bool = True,
-                              skip=(), layer_names=None) -> tvm.transform.Sequential:
-    """Wrap conv layers, fold batch norm and ReLU, binarize k×k and/or int8-quantize 1×1 weights."""
-    if kxk not in ("binary", "float"):
-        raise ValueError(f"kxk must be 'binary' or 'float', got {kxk!r}")
-    if pointwise not in ("int8", "float"):
-        raise ValueError(f"pointwise must be 'int8' or 'float', got {pointwise!r}")
-    passes = [WrapConvLayers(layer_names), FoldBatchNorm(), FuseReLU()]
-    if kxk == "binary":
-        passes.append(BinarizePatternConvs(keep_first=keep_first, skip=skip))
-    if pointwise == "int8":
-        passes.append(QuantizePointwiseConvs(skip=skip))
-    return tvm.transform.Sequential(passes, name="sepnet.quantize_weights")
+PHASES = ("import", "quantize_weights", "quantize_activations", "choose_kernels", "fuse_epilogues", "offload", "lower")
 
 
-def fuse_epilogues_pipeline() -> tvm.transform.Sequential:
-    """Fold residual adds (PRB add, identity skip) and the ReLU after them into integer conv layers
-    (runs after activation quantization: only integer kernels take a residual operand)."""
-    return tvm.transform.Sequential([FuseResidualAdd(), FuseReLU()], name="sepnet.fuse_epilogues")
+@dataclass(frozen=True)
+class CompileConfig:
+    """How a model is compiled (the options of ``tvm_sepnet.build``).
+
+    kxk: ``binary`` (pattern-binarize k×k convs) or ``float``; pointwise: ``int8`` or ``float``;
+    act_bits: activation bits of binary convs' inputs (1..8; int8 convs' inputs get 8), or None to keep
+    activations float (the paper's numerics); keep_first: the first conv stays float; skip: layer
+    names kept float; calib: None (synthetic data, see ``tvm_sepnet.calibrate``), an ``.npz`` path or a
+    list of input dicts; calibration: ``minmax`` or ``percentile``; layer_names: names for the conv
+    layers in program order (the ONNX node names); kernel_choice: how binary layers with quantized
+    activations pick bitserial or int8 (``model``, ``measure``, ``bitserial``, ``int8``); fuse_epilogues:
+    fold residual adds and their ReLU into the integer conv kernels; knobs: per-layer schedule knobs;
+    probe_layers: ``main`` also returns every conv layer's output.
+    """
+
+    kxk: str = "binary"
+    pointwise: str = "int8"
+    act_bits: int | None = 4
+    keep_first: bool = True
+    skip: tuple = ()
+    calib: object = None
+    calibration: str = "minmax"
+    layer_names: tuple | None = None
+    kernel_choice: str = "model"
+    fuse_epilogues: bool = True
+    knobs: dict = field(default_factory=dict)
+    probe_layers: bool = False
+
+    def __post_init__(self):
+        if self.kxk not in ("binary", "float"):
+            raise SepnetError(f"kxk must be 'binary' or 'float', got {self.kxk!r}")
+        if self.pointwise not in ("int8", "float"):
+            raise SepnetError(f"pointwise must be 'int8' or 'float', got {self.pointwise!r}")
+        if self.act_bits is not None and not 1 <= int(self.act_bits) <= 8:
+            raise SepnetError(f"act_bits must be in 1..8 or None (float activations), got {self.act_bits}")
+
+    @classmethod
+    def of(cls, *, knobs=None, layer_names=None, **options) -> "CompileConfig":
+        """A config from ``tvm_sepnet.build``-style keyword options (lists and dicts accepted)."""
+        return cls(knobs=dict(knobs or {}), layer_names=tuple(layer_names) if layer_names else None,
+                   skip=tuple(options.pop("skip", ())), **options)
+
+    def replace(self, **changes) -> "CompileConfig":
+        return replace(self, **changes)
+
+    def summary(self) -> dict:
+        """The JSON-able config recorded in an artifact's ``meta.json``."""
+        calib = self.calib
+        return {"kxk": self.kxk, "pointwise": self.pointwise, "act_bits": self.act_bits, "keep_first": self.keep_first,
+                "kernel_choice": self.kernel_choice, "fuse_epilogues": self.fuse_epilogues,
+                "calibration": self.calibration if self.act_bits is not None else None,
+                "calib": "synthetic" if calib is None else ("file" if isinstance(calib, (str, os.PathLike)) else "data")}
 
 
-def lowering_pipeline(target="x86", knobs=None) -> tvm.transform.Sequential:
-    """Lower the sepnet dialect to the target preset's kernels (then Relax's default pipeline runs)."""
-    return tvm.transform.Sequential([LowerToKernels(target, knobs), LowerGlobalAvgPool()], name=f"sepnet.lower.{target}")
+def _phase_import(mod, ctx):
+    if ctx.params:
+        mod = relax.transform.BindParams("main", ctx.params)(mod)
+    names = list(ctx.config.layer_names) if ctx.config.layer_names else None
+    return tvm.transform.Sequential([WrapConvLayers(names), FoldBatchNorm(), FuseReLU()], name="sepnet.import")(mod)
 
 
-def legalize_generic_ops(mod, target="x86"):
-    """``mod`` after the CPU legalization passes: the generic float ops as PrimFuncs (what the build
-    pipeline schedules with schedules/generic, and what ``tvm-sepnet tune`` tunes as ``generic`` tasks)."""
-    from tvm.relax.backend.cpu_generic import pipeline as cpu_generic
+def _phase_quantize_weights(mod, ctx):
+    cfg = ctx.config
+    passes = []
+    if cfg.kxk == "binary":
+        passes.append(BinarizePatternConvs(keep_first=cfg.keep_first, skip=cfg.skip))
+    if cfg.pointwise == "int8":
+        passes.append(QuantizePointwiseConvs(skip=cfg.skip))
+    mod = tvm.transform.Sequential(passes, name="sepnet.quantize_weights")(mod)
+    _check_constants(*export_graph(mod))
+    return mod
 
-    from tvm_sepnet.targets import get_target
 
-    tvm_target = get_target(target).tvm_target()
-    with tvm_target:
-        return tvm.transform.Sequential(cpu_generic.legalize_passes(tvm_target))(mod)
-
-
-def build_pipeline(target="x86", tuning=None):
-    """Relax → VM pipeline for a preset: TVM's CPU pipeline with the generic ops scheduled
-    (schedules/generic) after fusion; our kernels arrive already scheduled (``tirx.is_scheduled``).
-    ``tuning`` (``tvm_sepnet.tuning.TuningRecords``): generic functions with a record measured faster
-    than the hand rule get the tuned schedule."""
-    from tvm.relax.backend.cpu_generic import pipeline as cpu_generic
-    from tvm.s_tir import dlight
-
-    from schedules.generic.x86 import generic_rule
-    from tvm_sepnet.targets import get_target
-
-    tvm_target = get_target(target).tvm_target()
-
-    @tvm.transform.module_pass(opt_level=0, name="sepnet.apply_tuned_generic_ops")
-    def _apply_tuned(mod, _ctx):
-        if tuning is None:
-            return mod
-        from tvm_sepnet.tuning.tasks import is_generic_task
-
-        for gv, func in list(mod.functions_items()):
-            if not isinstance(func, tvm.tirx.PrimFunc) or not is_generic_task(func):
-                continue
-            tuned = tuning.lookup({"kind": "generic", "unscheduled": func, "layers": [gv.name_hint]})
-            if tuned is not None:
-                mod[gv] = tuned.with_attr("tirx.is_scheduled", True)
+def _phase_quantize_activations(mod, ctx):
+    cfg = ctx.config
+    if cfg.act_bits is None:
         return mod
+    executor = ReferenceExecutor(*export_graph(mod))
+    specs = executor.input_specs
+    if cfg.calib is None:
+        samples = synthetic_inputs(specs)
+    elif isinstance(cfg.calib, (str, os.PathLike)):
+        samples = load_calibration(str(cfg.calib), specs)
+    else:
+        samples = [executor.check_inputs(s) for s in cfg.calib]
+    ctx.report.ranges = calibrate(executor, samples, cfg.calibration)
+    return QuantizeActivations(ctx.report.ranges, act_bits=cfg.act_bits)(mod)
 
-    @tvm.transform.module_pass(opt_level=0, name=f"sepnet.build.{get_target(target).name}")
-    def _pipeline(mod, _ctx):
-        with tvm_target:
-            seq = tvm.transform.Sequential(
-                cpu_generic.library_dispatch_passes(tvm_target)
-                + cpu_generic.legalize_passes(tvm_target)
-                + [_apply_tuned, dlight.ApplyDefaultSchedule(generic_rule())]
-                + cpu_generic.dataflow_lower_passes(tvm_target)
-                + cpu_generic.finalize_passes(tvm_target)
-            )
-            return seq(mod)
 
-    return _pipeline
+def _phase_choose_kernels(mod, ctx):
+    if ctx.config.act_bits is None:
+        return mod
+    return ChooseKxkKernels(ctx.config.kernel_choice, target=ctx.preset)(mod)
+
+
+def _phase_fuse_epilogues(mod, ctx):
+    if ctx.config.act_bits is not None and ctx.config.fuse_epilogues:
+        mod = tvm.transform.Sequential([FuseResidualAdd(), FuseReLU()], name="sepnet.fuse_epilogues")(mod)
+    ctx.report.graph, ctx.report.consts = export_graph(mod)
+    if ctx.config.probe_layers:
+        ctx.report.probes = [{"node": n["name"], "layer": n["attrs"]["name"]} for n in ctx.report.graph["nodes"]
+                             if n["op"] == "sepnet.conv2d"]
+        mod = ExposeLayerOutputs()(mod)
+    return mod
+
+
+def _phase_offload(mod, ctx):
+    if not ctx.preset.accelerator:
+        return mod
+    ctx.report.spec = load_spec(ctx.preset.accelerator)
+    ctx.report.model_id = ctx.model_id or uuid.uuid4().hex[:12]
+    return OffloadToAccelerator(ctx.report.spec, ctx.report.model_id, ctx.config.knobs, tuned=ctx.accelerator_tuning,
+                                report=ctx.report.offload)(mod)
+
+
+def _phase_lower(mod, ctx):
+    mod = LowerToKernels(ctx.preset, ctx.config.knobs, tuning=ctx.tuning, report=ctx.report.kernels)(mod)
+    return LowerGlobalAvgPool()(mod)
+
+
+_PHASE_FUNCS = {"import": _phase_import, "quantize_weights": _phase_quantize_weights,
+                "quantize_activations": _phase_quantize_activations, "choose_kernels": _phase_choose_kernels,
+                "fuse_epilogues": _phase_fuse_epilogues, "offload": _phase_offload, "lower": _phase_lower}
+
+
+@dataclass
+class _Context:
+    preset: object
+    config: CompileConfig
+    report: PipelineReport
+    params: dict | None = None
+    tuning: object = None
+    accelerator_tuning: object = None
+    model_id: str | None = None
+
+
+def run_pipeline(mod: tvm.IRModule, target="x86", config: CompileConfig | None = None, *, params=None,
+                 tuning=None, accelerator_tuning=None, model_id: str | None = None, until: str = "lower"):
+    """Run the phases of the module docstring on a float Relax model, from ``import`` through
+    ``until``; returns ``(module, PipelineReport)``.
+
+    ``tuning`` (``tvm_sepnet.tuning.TuningRecords`` or an object with its ``lookup``/``knobs_for``)
+    gives tuned schedules and knob choices to the lowering; ``accelerator_tuning``
+    (``tvm_sepnet.tuning.accelerator.TunedTiling``) tuned tilings to the offload; ``model_id`` names the
+    accelerator's programs (a fresh one by default). A tvm-sepnet error raised inside a pass reaches
+    the caller with its own type."""
+    if until not in PHASES:
+        raise ValueError(f"unknown phase {until!r}; phases: {', '.join(PHASES)}")
+    preset = get_target(target)
+    ctx = _Context(preset, config or CompileConfig(), PipelineReport(), params, tuning, accelerator_tuning, model_id)
+    for phase in PHASES[: PHASES.index(until) + 1]:
+        mod = apply_pass(lambda m, fn=_PHASE_FUNCS[phase]: fn(m, ctx), mod)
+        ctx.report.phases.append(phase)
+    return mod, ctx.report
+
+
+def _check_constants(graph: dict, consts: dict) -> None:
+    """Raise InvalidWeightsError for a NaN/Inf constant left outside conv layers (e.g. dense)."""
+    owner = {}
+    for node in graph["nodes"]:
+        for a in node["args"]:
+            if "const" in a:
+                owner[a["const"]] = node
+    for key, value in consts.items():
+        if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
+            node = owner[key]
+            name = node["attrs"].get("name", node["name"]) if node["op"] == "sepnet.conv2d" else node["name"]
+            raise InvalidWeightsError(
+                f"layer {name!r} ({node['op']}): constant of shape {value.shape} has NaN/Inf values; "
+                "fix the model's weights before compiling")
+
+
+__all__ = ["PHASES", "CompileConfig", "PipelineReport", "build_pipeline", "legalize_generic_ops", "run_pipeline"]

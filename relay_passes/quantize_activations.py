@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 from tvm.relax.expr_functor import mutator
 
+from schedules.common import act_range
+
 from .utils import BindingRewriter, module_pass
 
 DEFAULT_RANGE = (0.0, 4.0)
@@ -24,11 +26,10 @@ DEFAULT_RANGE = (0.0, 4.0)
 
 def act_quantizer(kind: str, bits: int, lo: float, hi: float) -> dict:
     """The ``act`` attribute for a quantizer of ``bits`` bits over the range [lo, hi]."""
+    qmax = act_range(kind, bits)[1]
     if kind == "uint":
-        qmax = (1 << bits) - 1
         scale = np.float32(max(float(hi), 0.0) / qmax)
     else:
-        qmax = (1 << (bits - 1)) - 1
         scale = np.float32(max(abs(float(lo)), abs(float(hi))) / qmax)
     if not np.isfinite(scale) or scale <= 0:
         scale = np.float32(1.0 / qmax)  # a constant-zero input: any positive step represents it

@@ -5,13 +5,31 @@ The integer epilogue (docs/numerics.md) turns an int32 accumulator into float32:
 ``max(y, 0)`` with ``relu``. Add-then-multiply, so no FMA contraction can change the result.
 A residual layer adds a float32 ``r`` (same shape as the output) before the ReLU:
 ``relu?(y + r)``, with an ``llvm.arithmetic.fence`` on ``y`` so that LLVM cannot contract the multiply
-into that add (measured: without it the scalar tails of the pairs kernel became FMAs).
+into that add (without it the scalar tails of the pairs kernel became FMAs: docs/numerics.md).
 """
 from __future__ import annotations
 
 import numpy as np
 
 PACK_DTYPES = {8: "uint8", 16: "uint16", 32: "uint32", 64: "uint64"}
+
+
+def act_range(kind: str, bits: int) -> tuple[int, int, str]:
+    """(lo, hi, dtype) of an activation quantizer (docs/numerics.md): ``uint`` A-bit is ``[0, 2^A - 1]``
+    in uint8; ``int`` A-bit is symmetric ``[-(2^(A-1) - 1), 2^(A-1) - 1]`` in int8."""
+    if kind == "uint":
+        return 0, (1 << bits) - 1, "uint8"
+    if kind == "int":
+        hi = (1 << (bits - 1)) - 1
+        return -hi, hi, "int8"
+    raise ValueError(f"activation quantizer kind must be 'uint' or 'int', got {kind!r}")
+
+
+def placeholder(shape, dtype: str, name: str):
+    """A TE placeholder with int64 shape values (Relax's FuseTIR wants int64 buffer shapes)."""
+    from tvm import te, tirx
+
+    return te.placeholder([tirx.IntImm("int64", int(s)) for s in shape], dtype, name=name)
 
 
 def pack_bits_for(channels_per_group: int) -> int:
@@ -35,8 +53,8 @@ def conv_out_size(size: int, kernel: int, stride: int, pad_before: int, pad_afte
 
 def normalize_padding(padding) -> tuple[int, int, int, int]:
     """(top, left, bottom, right) from an int, a (h, w) pair or a 4-tuple."""
-    if isinstance(padding, int):
-        return (padding,) * 4
+    if np.ndim(padding) == 0:
+        return (int(padding),) * 4
     padding = tuple(int(p) for p in padding)
     if len(padding) == 2:
         return (padding[0], padding[1], padding[0], padding[1])
@@ -105,7 +123,8 @@ def divisor_at_most(extent: int, want: int) -> int:
     return max(d for d in range(1, max(1, min(extent, want)) + 1) if extent % d == 0)
 
 
-def grouped_conv2d_f64(x: np.ndarray, w: np.ndarray, *, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1) -> np.ndarray:
+def grouped_conv2d_f64(x: np.ndarray, w: np.ndarray, *, strides=(1, 1), padding=0, dilation=(1, 1),
+                      groups: int = 1) -> np.ndarray:
     """float64 ``(N, O, Ho, Wo)`` grouped convolution of NCHW ``x`` with OIHW ``w`` (zero padding,
     ``padding = (top, left, bottom, right)``), all arithmetic in float64."""
     n, c, h, wd = x.shape

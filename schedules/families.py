@@ -1,14 +1,14 @@
-"""Schedule families: which module schedules an op for a target preset's family, and with which knobs.
+"""Schedule families: which schedule an op gets for a target preset's family, and with which knobs.
 
-``schedules/<op>/<family>.py`` holds a family's own schedule. A family without its own module for an op
-reuses another family's schedule with its own default knobs (``DERIVED``): the x86 schedules are
-portable TIR (loop tiling, vectorize, unroll, parallel; LLVM picks the instructions), so ARM takes their
-loop structure with NEON-sized knobs (128-bit registers): the vectorized popcount becomes NEON ``cnt`` +
-pairwise widening adds, int8 products ``smull``/``smlal`` (``sdot`` where ``+dotprod`` lets LLVM use it).
-Pointwise int8 convs use the channel-word kernel (``schedules/int8_conv2d/channel_words.py``) where the
-family has a dot instruction for it: x86 ``vpmaddwd`` (int16 pairs), ``arm_dotprod`` ``sdot`` (int8
-quads; aarch64 with ``+dotprod``). Plain ``arm`` has none that LLVM does not already reach from the
-direct kernel (``smull``/``smlal``), so it uses the direct int8 kernel for every shape.
+Every CPU family (``x86``, ``arm``, ``arm_dotprod``) uses the op's ``schedules/<op>/cpu.py``: portable
+TIR (loop tiling, vectorize, unroll, parallel; LLVM picks the instructions). A family differs only in
+its default knobs (``FAMILY_KNOBS``): ARM takes the loop structure with NEON-sized knobs (128-bit
+registers), where the vectorized popcount becomes NEON ``cnt`` + pairwise widening adds and int8
+products ``smull``/``smlal``. Pointwise int8 convs use the channel-word kernel
+(``schedules/int8_conv2d/channel_words.py``) where the family has a dot instruction for it: x86
+``vpmaddwd`` (int16 pairs), ``arm_dotprod`` ``sdot`` (int8 quads; aarch64 with ``+dotprod``). Plain
+``arm`` has none that LLVM does not already reach from the direct kernel (``smull``/``smlal``), so it
+uses the direct int8 kernel for every shape.
 """
 from __future__ import annotations
 
@@ -28,24 +28,25 @@ ARM_KNOBS = {
 SDOT_KNOBS = {"algorithm": "auto", "word_layout": "quads", "pair_min_channels": 16, "pair_tile_p": 4,
               "pair_tile_o": 4, "pair_acc_registers": 16, "pair_unroll": 1}
 
-#: family -> (base family, {op: default knob overrides})
-DERIVED = {
-    "arm": ("x86", ARM_KNOBS),
-    "arm_dotprod": ("x86", {**ARM_KNOBS, "int8_conv2d": {**ARM_KNOBS["int8_conv2d"], **SDOT_KNOBS}}),
+#: family -> {op: default knob overrides of the op's cpu.py schedule}
+FAMILY_KNOBS = {
+    "x86": {},
+    "arm": ARM_KNOBS,
+    "arm_dotprod": {**ARM_KNOBS, "int8_conv2d": {**ARM_KNOBS["int8_conv2d"], **SDOT_KNOBS}},
 }
+#: families whose kernels have tuning spaces (every CPU family: the spaces sample the cpu.py schedules)
+TUNABLE_FAMILIES = tuple(FAMILY_KNOBS)
 
 
 def schedule_module(op: str, family: str):
     """(module with ``schedule`` and ``DEFAULT_KNOBS``, default knob overrides) for an op and family."""
+    if family not in FAMILY_KNOBS:
+        raise ValueError(f"no schedules for family {family!r}; known families: {sorted(FAMILY_KNOBS)}")
     try:
-        return importlib.import_module(f"schedules.{op}.{family}"), {}
-    except ModuleNotFoundError:
-        pass
-    if family in DERIVED:
-        base, overrides = DERIVED[family]
-        module, _ = schedule_module(op, base)
-        return module, dict(overrides.get(op, {}))
-    raise ValueError(f"no {op} schedule for family {family!r}")
+        module = importlib.import_module(f"schedules.{op}.cpu")
+    except ModuleNotFoundError as err:
+        raise ValueError(f"no {op} schedule (schedules/{op}/cpu.py)") from err
+    return module, dict(FAMILY_KNOBS[family].get(op, {}))
 
 
 def default_knobs(op: str, family: str) -> dict:

@@ -14,7 +14,8 @@ A layer is ``R.call_pure_packed("sepnet.conv2d", x, w, w_scale, bias, R.str(attr
 * attrs (JSON): geometry (``strides``, ``padding`` (top, left, bottom, right), ``dilation``, ``groups``,
   ``kernel``, ``channels``, ``in_channels``), ``relu``, ``name``, ``weight_format``, ``act``
   (``{"kind": "float"}``, ``{"kind": "uint", "bits": A, "scale": s}`` or
-  ``{"kind": "int", "bits": 8, "scale": s}``), ``accumulate`` (``float32`` or ``float64``), ``residual`` (bool: a residual operand follows) and ``impl``
+  ``{"kind": "int", "bits": 8, "scale": s}``), ``accumulate`` (``float32`` or ``float64``), ``residual`` (bool: a residual
+  operand follows) and ``impl``
   (the kernel of a binary layer with quantized activations: ``auto``/``bitserial`` or ``int8``).
 
 Layout and quantization parameters travel as these explicit attributes, never as global state.
@@ -25,6 +26,8 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
+
+from schedules.common import conv_out_size
 
 CONV_OP = "sepnet.conv2d"
 
@@ -85,8 +88,8 @@ class ConvAttrs:
         n, _, h, w = (int(v) for v in x_shape)
         kh, kw = self.kernel
         top, left, bottom, right = self.padding
-        ho = (h + top + bottom - self.dilation[0] * (kh - 1) - 1) // self.strides[0] + 1
-        wo = (w + left + right - self.dilation[1] * (kw - 1) - 1) // self.strides[1] + 1
+        ho = conv_out_size(h, kh, self.strides[0], top, bottom, self.dilation[0])
+        wo = conv_out_size(w, kw, self.strides[1], left, right, self.dilation[1])
         return (n, self.channels, ho, wo)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from schedules.bitserial_conv2d.packing import unpack_weights
 from schedules.bitserial_conv2d.reference import grouped_conv2d_int
-from schedules.common import epilogue_params, integer_epilogue_np
+from schedules.common import act_range, epilogue_params, integer_epilogue_np
 from schedules.decoded_weight_conv2d.reference import decoded_weight_conv2d
 from schedules.float_conv2d_exact.reference import float_conv2d_exact
 from schedules.int8_conv2d.reference import int8_conv2d
@@ -45,17 +45,14 @@ def run_conv_layer(x: np.ndarray, w, w_scale, bias, a: dict, residual: np.ndarra
                                      relu=relu, **geo)
     inv = np.float32(act["inv_scale"])
     scale, offset = epilogue_params(act["scale"], w_scale, bias)
+    lo, hi, qdtype = act_range(act["kind"], act["bits"])
     if fmt == "binary":
         # from the stored layout wb (O, KC, KH, KW): sum_c q * B (the kernels' packing is not involved)
-        q = quantize(x, inv, 0, (1 << act["bits"]) - 1, "uint8")
+        q = quantize(x, inv, lo, hi, qdtype)
         acc = grouped_conv2d_int(q, unpack_weights(w, cg), **geo)
         return integer_epilogue_np(acc, scale, offset, relu)
     if fmt == "int8":
-        if act["kind"] == "uint":
-            xq = quantize(x, inv, 0, (1 << act["bits"]) - 1, "uint8")
-        else:
-            qmax = (1 << (act["bits"] - 1)) - 1
-            xq = quantize(x, inv, -qmax, qmax, "int8")
+        xq = quantize(x, inv, lo, hi, qdtype)
         return int8_conv2d(xq, w, scale, offset, relu=relu, **geo)
     raise UnsupportedOpError(f"layer {a['name']!r}: float weights with quantized activations are not supported")
 

@@ -61,7 +61,8 @@ def bitserial_accumulate(xcol: te.Tensor, wk: te.Tensor, name: str = "acc") -> t
     return te.compute(shape, body, name=name)
 
 
-def bitserial_conv2d(xcol: te.Tensor, wk: te.Tensor, scale: te.Tensor, offset: te.Tensor, *, relu: bool, residual: te.Tensor | None = None) -> te.Tensor:
+def bitserial_conv2d(xcol: te.Tensor, wk: te.Tensor, scale: te.Tensor, offset: te.Tensor, *, relu: bool,
+                     residual: te.Tensor | None = None) -> te.Tensor:
     """float32 ``(N, O, Ho, Wo)``: the integer epilogue of :func:`bitserial_accumulate`.
 
     ``scale`` and ``offset`` are float32 ``(O,)``, ``residual`` None or float32 ``(N, O, Ho, Wo)``;

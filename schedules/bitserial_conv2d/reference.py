@@ -30,6 +30,7 @@ def bitserial_accumulate(xcol: np.ndarray, wk: np.ndarray) -> np.ndarray:
     return np.rint(acc).astype(np.int64).reshape(n, groups * og, ho, wo)
 
 
-def bitserial_conv2d(xcol: np.ndarray, wk: np.ndarray, scale: np.ndarray, offset: np.ndarray, *, relu: bool, residual=None) -> np.ndarray:
+def bitserial_conv2d(xcol: np.ndarray, wk: np.ndarray, scale: np.ndarray, offset: np.ndarray, *, relu: bool,
+                     residual=None) -> np.ndarray:
     """float32 ``(N, O, Ho, Wo)`` output of the bitserial conv contract (docs/numerics.md)."""
     return integer_epilogue_np(bitserial_accumulate(xcol, wk), scale, offset, relu, residual)

@@ -63,7 +63,9 @@ def weight_decoder(w: te.Tensor, weight_format: str, channels_per_group: int):
     return decode, (o_n, cg, kh, kw)
 
 
-def decoded_weight_conv2d(x: te.Tensor, w: te.Tensor, scale: te.Tensor, bias: te.Tensor, *, weight_format: str, channels_per_group: int, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1, relu: bool = False) -> te.Tensor:
+def decoded_weight_conv2d(x: te.Tensor, w: te.Tensor, scale: te.Tensor, bias: te.Tensor, *, weight_format: str,
+                          channels_per_group: int, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1,
+                          relu: bool = False) -> te.Tensor:
     """float32 ``(N, O, Ho, Wo)`` of the contract above; ``scale`` and ``bias`` are float32 ``(O,)``."""
     if x.dtype != "float32":
         raise ValueError(f"decoded_weight_conv2d wants float32 activations, got {x.dtype}")

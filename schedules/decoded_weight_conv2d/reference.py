@@ -30,7 +30,9 @@ def decode_weights(w: np.ndarray, weight_format: str, channels_per_group: int) -
     raise ValueError(f"unknown weight_format {weight_format!r}")
 
 
-def decoded_weight_conv2d(x: np.ndarray, w: np.ndarray, scale: np.ndarray, bias: np.ndarray, *, weight_format: str, channels_per_group: int, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1, relu: bool = False) -> np.ndarray:
+def decoded_weight_conv2d(x: np.ndarray, w: np.ndarray, scale: np.ndarray, bias: np.ndarray, *, weight_format: str,
+                          channels_per_group: int, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1,
+                          relu: bool = False) -> np.ndarray:
     """float32 ``(N, O, Ho, Wo)`` output of the decoded-weight conv contract (docs/numerics.md)."""
     wd = decode_weights(w, weight_format, channels_per_group)
     acc = grouped_conv2d_f64(x, wd, strides=strides, padding=padding, dilation=dilation, groups=groups)

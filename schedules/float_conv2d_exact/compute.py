@@ -22,7 +22,8 @@ from tvm import te, tirx
 from schedules.int8_conv2d.compute import grouped_conv_sum
 
 
-def float_conv2d_exact(x: te.Tensor, w: te.Tensor, bias: te.Tensor, *, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1, relu: bool = False) -> te.Tensor:
+def float_conv2d_exact(x: te.Tensor, w: te.Tensor, bias: te.Tensor, *, strides=(1, 1), padding=0, dilation=(1, 1),
+                       groups: int = 1, relu: bool = False) -> te.Tensor:
     """float32 ``(N, O, Ho, Wo)`` of the contract above; ``bias`` is float32 ``(O,)``."""
     if x.dtype != "float32" or w.dtype != "float32":
         raise ValueError(f"float_conv2d_exact wants float32 activations and weights, got {x.dtype} and {w.dtype}")

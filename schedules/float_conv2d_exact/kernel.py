@@ -8,22 +8,20 @@ from __future__ import annotations
 
 from tvm import te, tirx
 
-from schedules.float_conv2d_exact import compute
+from schedules.common import placeholder
 from schedules.families import schedule_for_family
+from schedules.float_conv2d_exact import compute
 
 __all__ = ["float_conv2d_exact_prim_func"]
 
 
-def _placeholder(shape, dtype: str, name: str) -> te.Tensor:
-    return te.placeholder([tirx.IntImm("int64", int(s)) for s in shape], dtype, name=name)
-
-
-def float_conv2d_exact_prim_func(x_shape, w_shape, *, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1, relu: bool = False, family: str | None = "x86", knobs=None) -> tirx.PrimFunc:
+def float_conv2d_exact_prim_func(x_shape, w_shape, *, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1,
+                                 relu: bool = False, family: str | None = "x86", knobs=None) -> tirx.PrimFunc:
     """PrimFunc ``(x f32[N, C, H, W], w f32[O, Cg, KH, KW], bias f32[O]) -> f32[N, O, Ho, Wo]``;
     ``family`` "x86" schedules it, None leaves it unscheduled."""
-    x = _placeholder(x_shape, "float32", "x")
-    w = _placeholder(w_shape, "float32", "w")
-    bias = _placeholder((int(w_shape[0]),), "float32", "bias")
+    x = placeholder(x_shape, "float32", "x")
+    w = placeholder(w_shape, "float32", "w")
+    bias = placeholder((int(w_shape[0]),), "float32", "bias")
     out = compute.float_conv2d_exact(x, w, bias, strides=strides, padding=padding, dilation=dilation, groups=groups, relu=relu)
     func = te.create_prim_func([x, w, bias, out]).without_attr("global_symbol")
     return schedule_for_family("float_conv2d_exact", family, func, knobs)

@@ -8,7 +8,8 @@ import numpy as np
 from schedules.common import grouped_conv2d_f64
 
 
-def float_conv2d_exact(x: np.ndarray, w: np.ndarray, bias: np.ndarray, *, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1, relu: bool = False) -> np.ndarray:
+def float_conv2d_exact(x: np.ndarray, w: np.ndarray, bias: np.ndarray, *, strides=(1, 1), padding=0, dilation=(1, 1),
+                       groups: int = 1, relu: bool = False) -> np.ndarray:
     """float32 ``(N, O, Ho, Wo)`` output of the exact float conv contract (docs/numerics.md)."""
     acc = grouped_conv2d_f64(
         np.asarray(x, np.float32), np.asarray(w, np.float32),

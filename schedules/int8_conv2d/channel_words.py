@@ -24,7 +24,8 @@ are 0 in the weights, so the activation byte there never matters):
   up to a multiple of the pixel tile: they only feed outputs that are never stored);
 - weights, kernel-ready: ``wk[ob, r, j]`` int32, the word of ``wq[ob*tile_o + j, K*r .. K*r+K-1]``
   (:func:`schedules.int8_conv2d.packing.prepare_weights`), plus, for ISAs that shift uint8 (sdot),
-  a row ``r = R`` holding ``128 * sum_c wq[ob*tile_o + j, c]`` (read only for uint8 activations); with ``prepacked=False`` the kernel
+  a row ``r = R`` holding ``128 * sum_c wq[ob*tile_o + j, c]`` (read only for uint8 activations); with ``prepacked=False``
+  the kernel
   takes the stored OIHW ``wq`` and repacks it itself (slow, tests).
 
 Main stage: one parallel task per (n, output block of ``tile_o`` channels, pixel tile of
@@ -257,18 +258,22 @@ def build(geo: dict, x_dtype: str, *, isa: WordIsa, relu: bool, tile_o: int, til
                 if isa.shifts_unsigned:
                     wk[((o // to) * rows + rn) * to + o % to] = T.int32(0)
                     for c in range(cg):
-                        wk[((o // to) * rows + rn) * to + o % to] = wk[((o // to) * rows + rn) * to + o % to] + T.Cast("int32", wq[o, c, 0, 0]) * T.int32(UNSIGNED_SHIFT)
+                        wk[((o // to) * rows + rn) * to + o % to] = (wk[((o // to) * rows + rn) * to + o % to]
+                                                                     + T.Cast("int32", wq[o, c, 0, 0]) * T.int32(UNSIGNED_SHIFT))
         # stage 1: activation words (no TVMScript assignments: they would become memory variables)
         for t in T.parallel(rep_tasks):
             if contiguous:
                 for v in range(full // lanes):
-                    for l in T.vectorized(lanes):
-                        xs[t * ppad + v * lanes + l] = act_word(xflat, rep_base(t) + v * lanes + l, t % rn, inv_view if quantize is not None else None)
+                    for lane in T.vectorized(lanes):
+                        xs[t * ppad + v * lanes + lane] = act_word(xflat, rep_base(t) + v * lanes + lane, t % rn,
+                                                                   inv_view if quantize is not None else None)
                 for q in range(p_n - full):
-                    xs[t * ppad + full + q] = act_word(xflat, rep_base(t) + full + q, t % rn, inv_view if quantize is not None else None)
+                    xs[t * ppad + full + q] = act_word(xflat, rep_base(t) + full + q, t % rn,
+                                                       inv_view if quantize is not None else None)
             else:
                 for p in range(p_n):
-                    xs[t * ppad + p] = act_word(xflat, rep_base(t) + in_index(p), t % rn, inv_view if quantize is not None else None)
+                    xs[t * ppad + p] = act_word(xflat, rep_base(t) + in_index(p), t % rn,
+                                                inv_view if quantize is not None else None)
         # stage 2: register-tiled dot products
         for t in T.parallel(tasks):
             acc = T.decl_buffer((to * tp,), acc_t, scope="local")
@@ -293,11 +298,11 @@ def build(geo: dict, x_dtype: str, *, isa: WordIsa, relu: bool, tile_o: int, til
                             scale, offset, acc[j * tp + v], o_of(t, j), lanes,
                             rflat[T.ramp(o_row(t, j) + p_of(t, v), 1, lanes)] if with_residual else None)
                     elif p_of(t, v) < p_n:
-                        for l in T.unroll(lanes):
-                            if p_of(t, v) + l < p_n:
-                                oflat[o_row(t, j) + p_of(t, v) + l] = epilogue(
-                                    scale, offset, T.Shuffle([acc[j * tp + v]], [l]), o_of(t, j), 1,
-                                    rflat[o_row(t, j) + p_of(t, v) + l] if with_residual else None)
+                        for lane in T.unroll(lanes):
+                            if p_of(t, v) + lane < p_n:
+                                oflat[o_row(t, j) + p_of(t, v) + lane] = epilogue(
+                                    scale, offset, T.Shuffle([acc[j * tp + v]], [lane]), o_of(t, j), 1,
+                                    rflat[o_row(t, j) + p_of(t, v) + lane] if with_residual else None)
 
     unused = ([] if quantize is not None else ["inv_scale"]) + ([] if residual else ["residual"])
     return _drop_params(func, unused)

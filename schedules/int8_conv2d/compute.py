@@ -70,7 +70,8 @@ def conv_geometry(x_shape, w_shape, *, strides, padding, dilation, groups: int) 
     return dict(n=n, c=c, h=h, w=w, o=o, cg=cg, kh=kh, kw=kw, og=o // groups, ho=ho, wo=wo, sh=sh, sw=sw, dh=dh, dw=dw, pad=pad)
 
 
-def grouped_conv_sum(x: te.Tensor, w_shape, weight_at, product, *, strides, padding, dilation, groups: int, name: str = "acc") -> te.Tensor:
+def grouped_conv_sum(x: te.Tensor, w_shape, weight_at, product, *, strides, padding, dilation, groups: int,
+                     name: str = "acc") -> te.Tensor:
     """``acc[n, o, y, x] = sum_{i, ky, kx} product(xv, weight_at(o, i, ky, kx))`` (grouped conv).
 
     ``xv`` is the zero-padded input element ``x[n, g*Cg + i, y*sh + ky*dh - top, x*sw + kx*dw - left]``
@@ -103,7 +104,8 @@ def int8_accumulate(xq: te.Tensor, wq: te.Tensor, *, strides, padding, dilation,
     )
 
 
-def int8_conv2d(xq: te.Tensor, wq: te.Tensor, scale: te.Tensor, offset: te.Tensor, *, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1, relu: bool = False, residual: te.Tensor | None = None) -> te.Tensor:
+def int8_conv2d(xq: te.Tensor, wq: te.Tensor, scale: te.Tensor, offset: te.Tensor, *, strides=(1, 1), padding=0,
+                dilation=(1, 1), groups: int = 1, relu: bool = False, residual: te.Tensor | None = None) -> te.Tensor:
     """float32 ``(N, O, Ho, Wo)``: the integer epilogue of :func:`int8_accumulate`.
 
     ``scale`` and ``offset`` are float32 ``(O,)``; ``residual`` None or float32 ``(N, O, Ho, Wo)``.

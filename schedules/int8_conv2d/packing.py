@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 #: channel-word layouts (schedules.int8_conv2d.channel_words): name -> (channels per int32 word,
 #: whether uint8 activations enter shifted by UNSIGNED_SHIFT, with the weight-sum correction row)
 WORD_LAYOUTS = {"pairs": (2, False), "quads": (4, True)}

@@ -17,7 +17,8 @@ def int8_accumulate(xq: np.ndarray, wq: np.ndarray, *, strides=(1, 1), padding=0
     return np.rint(acc).astype(np.int64)
 
 
-def int8_conv2d(xq: np.ndarray, wq: np.ndarray, scale: np.ndarray, offset: np.ndarray, *, strides=(1, 1), padding=0, dilation=(1, 1), groups: int = 1, relu: bool = False, residual=None) -> np.ndarray:
+def int8_conv2d(xq: np.ndarray, wq: np.ndarray, scale: np.ndarray, offset: np.ndarray, *, strides=(1, 1), padding=0,
+                dilation=(1, 1), groups: int = 1, relu: bool = False, residual=None) -> np.ndarray:
     """float32 ``(N, O, Ho, Wo)`` output of the int8 conv contract (docs/numerics.md)."""
     acc = int8_accumulate(xq, wq, strides=strides, padding=padding, dilation=dilation, groups=groups)
     return integer_epilogue_np(acc, scale, offset, relu, residual)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from tvm import te, tirx
 
-from schedules.common import PACK_DTYPES, num_words
+from schedules.common import PACK_DTYPES, conv_out_size, normalize_padding, num_words
 
 
 def _i64(value: int):
@@ -84,8 +84,6 @@ def quantize_bitpack(x: te.Tensor, inv_scale: te.Tensor, *, bits: int, groups: i
 
 def im2col_geometry(h: int, w: int, *, kernel, strides, padding, dilation) -> dict:
     """Output size and normalized geometry of the im2col bit packing (docs/numerics.md)."""
-    from schedules.common import conv_out_size, normalize_padding
-
     kh, kw = _pair(kernel)
     sh, sw = _pair(strides)
     dh, dw = _pair(dilation)
@@ -136,7 +134,8 @@ def _channel_words(q: te.Tensor, *, bits: int, groups: int, pack_bits: int) -> t
     return te.compute(shape, body, name="bitpack")
 
 
-def bitpack_im2col(q: te.Tensor, *, bits: int, groups: int, pack_bits: int, kernel, strides=1, padding=0, dilation=1) -> te.Tensor:
+def bitpack_im2col(q: te.Tensor, *, bits: int, groups: int, pack_bits: int, kernel, strides=1, padding=0,
+                   dilation=1) -> te.Tensor:
     """im2col bit packing ``xcol[n, g, y, a, kr, x]`` of unsigned NCHW ``q`` (docs/numerics.md).
 
     Bit ``j`` of word ``kr`` is bit ``a`` of tap ``r = kr*P + j = (ky*KW + kx)*Cg + c`` of output pixel
@@ -183,7 +182,8 @@ def bitpack_im2col(q: te.Tensor, *, bits: int, groups: int, pack_bits: int, kern
     return te.compute(shape, body, name="im2col")
 
 
-def quantize_bitpack_im2col(x: te.Tensor, inv_scale: te.Tensor, *, bits: int, groups: int, pack_bits: int, kernel, strides=1, padding=0, dilation=1) -> te.Tensor:
+def quantize_bitpack_im2col(x: te.Tensor, inv_scale: te.Tensor, *, bits: int, groups: int, pack_bits: int, kernel, strides=1,
+                            padding=0, dilation=1) -> te.Tensor:
     """Unsigned ``bits``-bit quantization of NCHW float32 ``x`` followed by :func:`bitpack_im2col`."""
     if not 1 <= bits <= 8:
         raise ValueError(f"bits must be in 1..8, got {bits}")
@@ -193,4 +193,5 @@ def quantize_bitpack_im2col(x: te.Tensor, inv_scale: te.Tensor, *, bits: int, gr
     if c % groups:
         raise ValueError(f"{c} channels do not split into {groups} groups")
     q = quantize(x, inv_scale, lo=0, hi=(1 << bits) - 1, out_dtype="uint8")
-    return bitpack_im2col(q, bits=bits, groups=groups, pack_bits=pack_bits, kernel=kernel, strides=strides, padding=padding, dilation=dilation)
+    return bitpack_im2col(q, bits=bits, groups=groups, pack_bits=pack_bits, kernel=kernel, strides=strides, padding=padding,
+                          dilation=dilation)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from tvm import te, tirx
 
+from schedules.common import placeholder
 from schedules.families import schedule_for_family
 from schedules.quantize import compute
 
@@ -15,9 +16,7 @@ __all__ = ["quantize_prim_func", "quantize_bitpack_prim_func", "quantize_bitpack
 
 
 def _placeholders(shape):
-    x = te.placeholder([tirx.IntImm("int64", int(s)) for s in shape], "float32", name="x")
-    inv_scale = te.placeholder([tirx.IntImm("int64", 1)], "float32", name="inv_scale")
-    return x, inv_scale
+    return placeholder(shape, "float32", "x"), placeholder((1,), "float32", "inv_scale")
 
 
 def _finish(inputs, out, family, knobs) -> tirx.PrimFunc:
@@ -32,7 +31,8 @@ def quantize_prim_func(shape, *, lo: int, hi: int, out_dtype: str, family: str |
     return _finish([x, inv_scale], out, family, knobs)
 
 
-def quantize_bitpack_prim_func(shape, *, bits: int, groups: int, pack_bits: int, family: str | None = "x86", knobs=None) -> tirx.PrimFunc:
+def quantize_bitpack_prim_func(shape, *, bits: int, groups: int, pack_bits: int, family: str | None = "x86",
+                               knobs=None) -> tirx.PrimFunc:
     """PrimFunc ``(x float32[N, C, H, W], inv_scale float32[1]) -> P[N, G, KC, bits, H, W]``."""
     if len(shape) != 4:
         raise ValueError(f"quantize_bitpack expects an NCHW shape, got {tuple(shape)}")
@@ -41,7 +41,8 @@ def quantize_bitpack_prim_func(shape, *, bits: int, groups: int, pack_bits: int,
     return _finish([x, inv_scale], out, family, knobs)
 
 
-def quantize_bitpack_im2col_prim_func(shape, *, bits: int, groups: int, pack_bits: int = 64, kernel, strides=1, padding=0, dilation=1, family: str | None = "x86", knobs=None) -> tirx.PrimFunc:
+def quantize_bitpack_im2col_prim_func(shape, *, bits: int, groups: int, pack_bits: int = 64, kernel, strides=1, padding=0,
+                                      dilation=1, family: str | None = "x86", knobs=None) -> tirx.PrimFunc:
     """PrimFunc ``(x float32[N, C, H, W], inv_scale float32[1]) -> P[N, G, Ho, bits, KR, Wo]``: the
     im2col bit layout of :func:`schedules.quantize.compute.bitpack_im2col` (``P`` = uint32/uint64)."""
     if len(shape) != 4:

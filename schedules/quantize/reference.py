@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from schedules.common import PACK_DTYPES, num_words
+from schedules.common import PACK_DTYPES, conv_out_size, normalize_padding, num_words
 
 
 def _scalar_f32(value) -> np.float32:
@@ -53,8 +53,6 @@ def quantize_bitpack(x: np.ndarray, inv_scale, bits: int, groups: int, pack_bits
 
 def im2col_values(q: np.ndarray, groups: int, kernel, strides=1, padding=0, dilation=1) -> np.ndarray:
     """``(N, G, Ho, Wo, KH*KW*Cg)`` values of the im2col taps ``r = (ky*KW + kx)*Cg + c`` (0 in the padding)."""
-    from schedules.common import conv_out_size, normalize_padding
-
     n, c, h, w = q.shape
     cg = c // groups
     kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
@@ -96,7 +94,8 @@ def unpack_im2col(xcol: np.ndarray) -> np.ndarray:
     return (planes.astype(np.uint16) * weights).sum(axis=4).astype(np.uint8)
 
 
-def quantize_bitpack_im2col(x: np.ndarray, inv_scale, bits: int, groups: int, pack_bits: int, kernel, strides=1, padding=0, dilation=1) -> np.ndarray:
+def quantize_bitpack_im2col(x: np.ndarray, inv_scale, bits: int, groups: int, pack_bits: int, kernel, strides=1, padding=0,
+                            dilation=1) -> np.ndarray:
     """Unsigned ``bits``-bit quantization of NCHW ``x`` then :func:`bitpack_im2col`."""
     q = quantize(x, inv_scale, 0, (1 << bits) - 1, np.uint8)
     return bitpack_im2col(q, bits, groups, pack_bits, kernel, strides, padding, dilation)

@@ -1,7 +1,6 @@
 """The emulated arm64 board (a real TVM RPC server in aarch64 Python under qemu, CPU pinned) behind a
 real tracker on 127.0.0.1: deploy sepnet-bq bit-exact, refuse an x86 artifact before upload, fail
 fast on unreachable devices, survive nothing silently when the board dies mid-run, and tune on it."""
-import os
 import threading
 import time
 
@@ -108,7 +107,7 @@ def test_board_killed_during_timing_keeps_fetched_outputs(arm_artifact, tmp_path
 
 
 def test_tune_on_the_board_and_deploy_the_tuned_build(cluster, tmp_path):
-    from tvm_sepnet.tuning import tune
+    from tvm_sepnet.autotune import tune
 
     c, _ = cluster
     wd = str(tmp_path / "tune")

@@ -10,8 +10,8 @@ from schedules.int8_conv2d import reference as int8_ref
 from schedules.quantize.reference import quantize
 from tvm_sepnet.fpga.compiler import OffloadError, bundle_size, compile_layer
 from tvm_sepnet.fpga.runtime import run_layer
-from tvm_sepnet.fpga.spec import load_spec, spec_from_dict
 from tvm_sepnet.ops import ConvAttrs
+from tvm_sepnet.targets.accelerator import load_spec, spec_from_dict
 
 INV = 2.0
 

@@ -9,12 +9,12 @@ import pytest
 
 import tvm_sepnet
 from tests.rpc_cluster import RPCCluster, free_port
+from tvm_sepnet.autotune import tune
 from tvm_sepnet.cli import main
 from tvm_sepnet.device import board
 from tvm_sepnet.device.deploy import DeployError, deploy
 from tvm_sepnet.fpga.report import accelerator_report, format_report
 from tvm_sepnet.frontend import load_zoo
-from tvm_sepnet.tuning import tune
 from tvm_sepnet.tuning.records import TuningMismatchError
 
 SMALL = {"image_size": 64, "num_classes": 10}
@@ -131,7 +131,7 @@ def test_cli_compile_tune_and_fpga_report(tmp_path, capsys):
 def test_deploy_with_a_custom_description_file(tmp_path):
     """An accelerator given as a JSON file: the artifact and a board started from the same file match
     by description (not by path), and the run is bit-exact."""
-    from tvm_sepnet.fpga.spec import PRESET_DIR
+    from tvm_sepnet.targets.accelerator import PRESET_DIR
 
     desc = json.load(open(f"{PRESET_DIR}/pynq-z2.json", encoding="utf-8"))
     desc.update(name="my-board", clock_mhz=125)

@@ -6,7 +6,7 @@ import pytest
 from schedules.common import integer_epilogue_np
 from tvm_sepnet.fpga import isa
 from tvm_sepnet.fpga.simulator import Device, SimulatorError
-from tvm_sepnet.fpga.spec import load_spec
+from tvm_sepnet.targets.accelerator import load_spec
 
 SPEC = load_spec("pynq-z2")  # block 16x16, bin_in 64
 

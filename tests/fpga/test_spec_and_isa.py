@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from tvm_sepnet.fpga import isa
-from tvm_sepnet.fpga.spec import PRESET_DIR, AcceleratorConfigError, known_presets, load_spec, spec_from_dict
 from tvm_sepnet.targets import get_target, known_targets
+from tvm_sepnet.targets.accelerator import PRESET_DIR, AcceleratorConfigError, known_presets, load_spec, spec_from_dict
 
 
 def _desc(**changes):

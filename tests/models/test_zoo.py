@@ -4,8 +4,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from tvm_sepnet.models import (Net, UnknownModelError, default_config, get_model, list_models, save_onnx, to_onnx,
-                               to_relax)
+from tvm_sepnet.models import Net, UnknownModelError, default_config, get_model, list_models, save_onnx, to_onnx, to_relax
 from tvm_sepnet.models.graph import NetBuilder
 from tvm_sepnet.models.mobilenet import mobilenet_v1
 from tvm_sepnet.models.sepnet import sepnet

@@ -26,7 +26,8 @@ def conv_net(layers, x_shape=(1, 8, 10, 10), seed=0, bn=False, relu=True, bias=T
                              rng.uniform(0.5, 2.0, o)]
                     stats = [s_.astype("float32") for s_ in stats]
                     params[f"conv{i}.bn"] = stats
-                    t = bb.emit(relax.op.nn.batch_norm(h, *[relax.const(s_) for s_ in stats], axis=1, epsilon=1e-5, training=False))
+                    t = bb.emit(relax.op.nn.batch_norm(h, *[relax.const(s_) for s_ in stats], axis=1, epsilon=1e-5,
+                                                       training=False))
                     h = bb.emit(relax.TupleGetItem(t, 0))
                 if relu:
                     h = bb.emit(relax.op.nn.relu(h))

@@ -5,29 +5,31 @@ import tvm
 from tvm import relax
 
 from relay_passes import FuseReLU, FuseResidualAdd, OffloadToAccelerator
+from relay_passes.report import OffloadReport
 from tests.conftest import conv_layers
 from tests.relay_passes.test_fuse_residual_add import _prb
-from tvm_sepnet.fpga.spec import load_spec
 from tvm_sepnet.ops import ConvAttrs, make_conv
+from tvm_sepnet.targets.accelerator import load_spec
 
 
 def test_structural_fused_prb_becomes_two_accelerator_calls():
     mod = FuseReLU()(FuseResidualAdd()(_prb()[0]))
-    offload = OffloadToAccelerator(load_spec("pynq-z2"), "m1")
-    got = offload(mod)
+    found = OffloadReport()
+    got = OffloadToAccelerator(load_spec("pynq-z2"), "m1", report=found)(mod)
     bb = relax.BlockBuilder()
     x = relax.Var("x", relax.TensorType((1, 8, 6, 6), "float32"))
     with bb.function("main", [x]):
         with bb.dataflow():
             k = bb.emit(relax.call_dps_packed("sepnet.fpga.m1.kxk", relax.Tuple([x]), relax.TensorType((1, 8, 6, 6), "float32")),
                         name_hint="k")
-            y = bb.emit(relax.call_dps_packed("sepnet.fpga.m1.pw", relax.Tuple([x, k]), relax.TensorType((1, 8, 6, 6), "float32")),
+            y = bb.emit(relax.call_dps_packed("sepnet.fpga.m1.pw", relax.Tuple([x, k]),
+                                              relax.TensorType((1, 8, 6, 6), "float32")),
                         name_hint="y")
             out = bb.emit_output(y)
         bb.emit_func_output(out)
     tvm.ir.assert_structural_equal(got, bb.get())
-    assert sorted(offload.programs) == ["kxk", "pw"] and offload.programs["pw"].geometry["residual"]
-    assert offload.programs["kxk"].kind == "gemm"  # int8 weights: the int8 core, 3x3 too
+    assert sorted(found.programs) == ["kxk", "pw"] and found.programs["pw"].geometry["residual"]
+    assert found.programs["kxk"].kind == "gemm"  # int8 weights: the int8 core, 3x3 too
 
 
 def test_float_and_binary_float_activation_layers_stay_on_the_host():
@@ -42,7 +44,7 @@ def test_float_and_binary_float_activation_layers_stay_on_the_host():
             out = bb.emit_output(a)
         bb.emit_func_output(out)
     mod = bb.get()
-    offload = OffloadToAccelerator(load_spec("zcu104"), "m2")
-    got = offload(mod)
+    found = OffloadReport()
+    got = OffloadToAccelerator(load_spec("zcu104"), "m2", report=found)(mod)
     tvm.ir.assert_structural_equal(got, mod)
-    assert offload.programs == {} and [c.attrs.name for c in conv_layers(got)] == ["first"]
+    assert found.programs == {} and [c.attrs.name for c in conv_layers(got)] == ["first"]

@@ -2,8 +2,14 @@
 import numpy as np
 import pytest
 
-from relay_passes import (BinarizePatternConvs, FuseReLU, LowerToKernels, QuantizeActivations,
-                          QuantizePointwiseConvs, WrapConvLayers)
+from relay_passes import (
+    BinarizePatternConvs,
+    FuseReLU,
+    LowerToKernels,
+    QuantizeActivations,
+    QuantizePointwiseConvs,
+    WrapConvLayers,
+)
 from schedules.bitserial_conv2d.packing import unpack_weights
 from tests.conftest import conv_layers, count_ops
 from tests.relay_passes.graphs import conv_net
@@ -96,9 +102,10 @@ def test_lower_float_activation_modes():
 def test_lower_float32_accumulation_uses_stock_tvm_conv():
     mod, _ = wrapped()
     layers = conv_layers(mod)
+    from tvm.relax.expr_functor import mutator
+
     from relay_passes.utils import BindingRewriter  # noqa: F401  (the pass API under test)
     from tvm_sepnet.ops import parse_conv
-    from tvm.relax.expr_functor import mutator
 
     @mutator
     class ToFloat32(BindingRewriter):

@@ -8,8 +8,8 @@ import pytest
 import tvm
 
 from schedules.bitserial_conv2d import packing
-from schedules.bitserial_conv2d.kernel import bitserial_conv2d_prim_func
 from schedules.bitserial_conv2d import reference as ref
+from schedules.bitserial_conv2d.kernel import bitserial_conv2d_prim_func
 from schedules.common import PACK_DTYPES, conv_out_size, integer_epilogue_np, normalize_padding, num_words, pack_bits_for
 from schedules.quantize import reference as qref
 from tvm_sepnet.targets import host_mcpu
@@ -106,7 +106,8 @@ def test_prepare_weights_bit_layout():
 )
 def test_reference_matches_brute_force(c, o, k, strides, padding, dilation, groups, bits, pbits):
     rng = np.random.default_rng(c * o + k)
-    q, signs, xcol, wk, scale, offset = _problem(rng, 2, c, 6, 7, o, k, groups, bits, pbits, strides=strides, padding=padding, dilation=dilation)
+    q, signs, xcol, wk, scale, offset = _problem(rng, 2, c, 6, 7, o, k, groups, bits, pbits, strides=strides,
+                                                 padding=padding, dilation=dilation)
     acc = ref.grouped_conv2d_int(q, signs, strides=strides, padding=padding, dilation=dilation, groups=groups)
     expected = _brute_force_acc(q, signs, strides, padding, dilation, groups)
     np.testing.assert_array_equal(acc, expected)

@@ -3,11 +3,10 @@
 import numpy as np
 import pytest
 
-from tests.schedules.conftest import run_prim_func
-
 from schedules.common import PACK_DTYPES, num_words, pack_bits_for
 from schedules.decoded_weight_conv2d import reference
 from schedules.decoded_weight_conv2d.kernel import decoded_weight_conv2d_prim_func
+from tests.schedules.conftest import run_prim_func
 
 
 def pack_signs(signs, pack_bits):
@@ -41,13 +40,15 @@ CASES = [
 
 
 @pytest.mark.parametrize("x_shape,w_logical,weight_format,pack_bits,strides,padding,dilation,groups,relu,family", CASES)
-def test_kernel_matches_reference(target, x_shape, w_logical, weight_format, pack_bits, strides, padding, dilation, groups, relu, family):
+def test_kernel_matches_reference(target, x_shape, w_logical, weight_format, pack_bits, strides, padding, dilation, groups,
+                                  relu, family):
     rng = np.random.default_rng(sum(x_shape) + sum(w_logical))
     w, _ = make_weights(rng, weight_format, w_logical, pack_bits)
     x = rng.normal(size=x_shape).astype(np.float32)
     scale = rng.uniform(0.5, 1.5, size=w_logical[0]).astype(np.float32)
     bias = rng.normal(size=w_logical[0]).astype(np.float32)
-    conv = dict(weight_format=weight_format, channels_per_group=w_logical[1], strides=strides, padding=padding, dilation=dilation, groups=groups, relu=relu)
+    conv = dict(weight_format=weight_format, channels_per_group=w_logical[1], strides=strides, padding=padding,
+                dilation=dilation, groups=groups, relu=relu)
     expected = reference.decoded_weight_conv2d(x, w, scale, bias, **conv)
     func = decoded_weight_conv2d_prim_func(x_shape, w.shape, str(w.dtype), family=family, **conv)
     got = run_prim_func(func, target, [x, w, scale, bias], expected.shape)
@@ -66,7 +67,8 @@ def test_reference_matches_direct_sum():
     w, signs = make_weights(rng, "binary", (4, 3, 2, 2), 8)
     x = rng.normal(size=(1, 6, 4, 5)).astype(np.float32)
     scale, bias = np.float32([1, 2, 0.5, 3]), np.float32([0.1, -0.2, 0.3, 0])
-    got = reference.decoded_weight_conv2d(x, w, scale, bias, weight_format="binary", channels_per_group=3, padding=(1, 0, 0, 1), groups=2)
+    got = reference.decoded_weight_conv2d(x, w, scale, bias, weight_format="binary", channels_per_group=3,
+                                          padding=(1, 0, 0, 1), groups=2)
     xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (1, 0), (0, 1)))
     for o in range(4):
         g = o // 2
@@ -78,8 +80,11 @@ def test_reference_matches_direct_sum():
 
 def test_rejects_bad_weights():
     with pytest.raises(ValueError):  # 40 channels need 5 uint8 words
-        decoded_weight_conv2d_prim_func((1, 40, 4, 4), (4, 4, 1, 1), "uint8", weight_format="binary", channels_per_group=40, family=None)
+        decoded_weight_conv2d_prim_func((1, 40, 4, 4), (4, 4, 1, 1), "uint8", weight_format="binary", channels_per_group=40,
+                                        family=None)
     with pytest.raises(ValueError):
-        decoded_weight_conv2d_prim_func((1, 8, 4, 4), (4, 8, 1, 1), "uint8", weight_format="int8", channels_per_group=8, family=None)
+        decoded_weight_conv2d_prim_func((1, 8, 4, 4), (4, 8, 1, 1), "uint8", weight_format="int8", channels_per_group=8,
+                                        family=None)
     with pytest.raises(ValueError):
-        decoded_weight_conv2d_prim_func((1, 8, 4, 4), (4, 8, 1, 1), "int8", weight_format="ternary", channels_per_group=8, family=None)
+        decoded_weight_conv2d_prim_func((1, 8, 4, 4), (4, 8, 1, 1), "int8", weight_format="ternary", channels_per_group=8,
+                                        family=None)

@@ -2,11 +2,9 @@
 import numpy as np
 import pytest
 
-from tests.schedules.conftest import run_prim_func
-
 from schedules.float_conv2d_exact import reference
 from schedules.float_conv2d_exact.kernel import float_conv2d_exact_prim_func
-
+from tests.schedules.conftest import run_prim_func
 
 # (x_shape, w_shape, strides, padding, dilation, groups, relu, family)
 CASES = [

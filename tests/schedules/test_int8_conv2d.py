@@ -4,14 +4,13 @@ import itertools
 
 import numpy as np
 import pytest
-
-from tests.schedules.conftest import run_prim_func
 import tvm
 
 from schedules.common import conv_out_size, integer_epilogue_np, normalize_padding
 from schedules.int8_conv2d import reference
 from schedules.int8_conv2d.kernel import int8_conv2d_prim_func
 from schedules.int8_conv2d.packing import quantize_weights_int8
+from tests.schedules.conftest import run_prim_func
 
 
 def random_case(rng, x_shape, x_dtype, w_shape):
@@ -151,7 +150,8 @@ def test_rejects_bad_inputs():
         int8_conv2d_prim_func((1, 8, 4, 4), "uint8", (4, 8, 1, 1), knobs={"tile_q": 4})
 
 
-# pointwise vpmaddwd kernel (schedules.int8_conv2d.channel_words, vpmaddwd pairs): (x_shape, x_dtype, w_shape, strides, groups, relu, knobs)
+# pointwise vpmaddwd kernel (schedules.int8_conv2d.channel_words, vpmaddwd pairs): (x_shape, x_dtype, w_shape, strides,
+# groups, relu, knobs)
 PAIR_CASES = [
     ((1, 64, 7, 7), "uint8", (40, 16, 1, 1), (1, 1), 4, True, {"algorithm": "words"}),  # 49 pixels: ragged last vector
     ((1, 50, 14, 14), "int8", (20, 25, 1, 1), (1, 1), 2, False, {}),  # odd Cg, int8 activations

@@ -7,8 +7,8 @@ import pytest
 import tvm
 
 from schedules.common import PACK_DTYPES, num_words
-from schedules.quantize.kernel import quantize_bitpack_prim_func, quantize_prim_func
 from schedules.quantize import reference as ref
+from schedules.quantize.kernel import quantize_bitpack_prim_func, quantize_prim_func
 from tvm_sepnet.targets import host_mcpu
 
 FAMILIES = [None, "x86"]
@@ -100,7 +100,8 @@ def test_quantize_ties_and_clipping_tvm(family, target):
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize(
     "shape, lo, hi, dtype",
-    [((1, 12, 7, 9), 0, 255, "uint8"), ((2, 5, 6, 33), -127, 127, "int8"), ((40, 17), 0, 15, "uint8"), ((1000,), 0, 255, "uint8")],
+    [((1, 12, 7, 9), 0, 255, "uint8"), ((2, 5, 6, 33), -127, 127, "int8"), ((40, 17), 0, 15, "uint8"),
+     ((1000,), 0, 255, "uint8")],
 )
 def test_quantize_tvm(family, shape, lo, hi, dtype, target):
     rng = np.random.default_rng(sum(shape))
@@ -137,7 +138,8 @@ def test_quantize_bitpack_tvm(family, shape, bits, groups, pbits, target):
 
 @pytest.mark.parametrize(
     "knobs",
-    [{"vector_width": 3, "pack_vector_width": 5, "parallel_axes": 1, "unroll_pack": False}, {"vector_width": 16, "pack_vector_width": 16, "parallel_axes": 3}],
+    [{"vector_width": 3, "pack_vector_width": 5, "parallel_axes": 1, "unroll_pack": False},
+     {"vector_width": 16, "pack_vector_width": 16, "parallel_axes": 3}],
 )
 def test_quantize_bitpack_x86_knobs(knobs, target):
     rng = np.random.default_rng(5)
@@ -150,7 +152,7 @@ def test_quantize_bitpack_x86_knobs(knobs, target):
 
 
 def test_vector_lanes():
-    from schedules.quantize.x86 import vector_lanes
+    from schedules.quantize.cpu import vector_lanes
 
     assert [vector_lanes(e, 8) for e in (56, 28, 14, 7, 9, 27, 13, 17, 58, 1)] == [8, 7, 7, 7, 9, 9, 13, 8, 8, 1]
 

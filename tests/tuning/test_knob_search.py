@@ -1,4 +1,4 @@
-"""Knob search (tvm_sepnet.tuning.knob_search) and the pointwise int8 conv's knob space: every point is a
+"""Knob search (tvm_sepnet.autotune.knob_search) and the pointwise int8 conv's knob space: every point is a
 bit-exact kernel, the search measures each point at most once within its budget, the XGBoost search
 finds the optimum of a structured space sooner than random search, and records survive a cut line."""
 import json
@@ -6,17 +6,18 @@ import json
 import numpy as np
 import pytest
 
+from schedules.int8_conv2d import cpu as int8_cpu
 from schedules.int8_conv2d import reference
-from schedules.int8_conv2d import x86 as int8_x86
 from schedules.int8_conv2d.compute import conv_geometry
 from schedules.int8_conv2d.kernel import fuses_quantize, int8_conv2d_prim_func, int8_conv2d_weight_plan
 from schedules.int8_conv2d.packing import prepare_weights
+from schedules.int8_conv2d.space import pointwise_features
 from schedules.quantize.reference import quantize as quantize_ref
 from tests.schedules.conftest import run_prim_func
 from tests.schedules.test_int8_conv2d import random_case
-from tvm_sepnet.tuning import knob_search
+from tvm_sepnet.autotune import knob_search
+from tvm_sepnet.tuning import knobs as knob_records
 from tvm_sepnet.tuning.records import tuned_point
-from tvm_sepnet.tuning.tasks import pointwise_features
 
 CONV = dict(strides=(1, 1), padding=0, dilation=(1, 1))
 
@@ -33,7 +34,7 @@ def test_every_pointwise_knob_point_is_bit_exact(target, x_shape, w_shape, group
     """Each point of the space (direct, or channel words with its own weight layout and tile) gives
     exactly quantize + the reference conv, with the residual and ReLU fused."""
     geo = _space(x_shape, w_shape, groups)
-    points = int8_x86.pointwise_knob_space(geo)
+    points = int8_cpu.pointwise_knob_space(geo)
     assert len(points) > 10
     assert ({"algorithm": "direct"} in points) == default_words  # the default itself is not a point
     rng = np.random.default_rng(3)
@@ -63,14 +64,14 @@ def test_register_tiles_fit_the_isa():
 
     geo = _space((1, 640, 7, 7), (1000, 640, 1, 1), 1)
     for family_knobs, isa in (({}, WORD_ISAS["pairs"]), ({"word_layout": "quads"}, WORD_ISAS["quads"])):
-        points = int8_x86.pointwise_knob_space(geo, family_knobs)
+        points = int8_cpu.pointwise_knob_space(geo, family_knobs)
         plans = [int8_conv2d_weight_plan((1, 640, 7, 7), (1000, 640, 1, 1), knobs={**family_knobs, **p}, **CONV)
                  for p in points if p["algorithm"] == "words"]
         assert plans and all(p["tile_o"] * p["tile_p"] + p["tile_p"] + 1 <= isa.registers for p in plans)
         assert 1000 % max(p["tile_o"] for p in plans) == 0
         idents = [(p["tile_o"], p["tile_p"], p["unroll"]) for p in plans]
         assert len(set(idents)) == len(idents)  # no two points build the same kernel
-    assert int8_x86.pointwise_knob_space(_space((1, 16, 8, 8), (16, 16, 3, 3), 1)) == []  # 3x3: no words
+    assert int8_cpu.pointwise_knob_space(_space((1, 16, 8, 8), (16, 16, 3, 3), 1)) == []  # 3x3: no words
     feats = pointwise_features(geo, {}, points[0])
     assert len(feats) == len(pointwise_features(geo, {}, {"algorithm": "direct"})) == 9
 
@@ -96,7 +97,7 @@ def _trials_to_optimum(search: str, seed: int) -> int:
         return [_bowl(p) for p in batch]
 
     knob_search.search(GRID, measure, _features, measured, 96, search=search, trials_per_iter=8, seed=seed)
-    assert len(order) == len({knob_search.knob_id(p) for p in order}) == len(measured) == 96  # each point once
+    assert len(order) == len({knob_records.knob_id(p) for p in order}) == len(measured) == 96  # each point once
     return next((i + 1 for i, p in enumerate(order) if _bowl(p) == 1.0), len(order) + 1)
 
 
@@ -114,12 +115,12 @@ def test_search_budget_failures_and_resume():
         calls.append(len(batch))
         return [None if p["a"] == 3 else _bowl(p) for p in batch]
 
-    measured = {knob_search.knob_id({"a": 12, "b": 3}): 1.0}  # measured by an earlier run
+    measured = {knob_records.knob_id({"a": 12, "b": 3}): 1.0}  # measured by an earlier run
     curve = knob_search.search(GRID[:64], measure, _features, measured, 20, trials_per_iter=8, seed=1)
     assert len(curve) == 20 == sum(calls) and len(measured) == 21
     assert all(c <= 8 for c in calls)
     assert curve[-1] == 1.0  # the earlier record stays the best
-    failed = [k for k, v in measured.items() if v == knob_search.FAILED_COST]
+    failed = [k for k, v in measured.items() if v == knob_records.FAILED_COST]
     assert all(json.loads(k)["a"] == 3 for k in failed)
     # a space smaller than the budget: every point once, then the search stops
     small = [{"a": a, "b": 0} for a in range(5)]
@@ -130,17 +131,17 @@ def test_search_budget_failures_and_resume():
 
 
 def test_tuned_point_needs_a_real_gain_over_the_default():
-    default = knob_search.knob_id({})
+    default = knob_records.knob_id({})
     assert tuned_point({}) == (None, "no_record")
     assert tuned_point({default: 1.0, '{"a": 1}': 0.995}) == (None, "hand_faster")  # within MIN_GAIN
-    assert tuned_point({default: 1.0, '{"a": 1}': 0.9, '{"a": 2}': knob_search.FAILED_COST}) == ({"a": 1}, "tuned")
+    assert tuned_point({default: 1.0, '{"a": 1}': 0.9, '{"a": 2}': knob_records.FAILED_COST}) == ({"a": 1}, "tuned")
     assert tuned_point({'{"a": 1}': 0.9}) == (None, "no_record")  # no default measured: never trusted
 
 
 def test_records_skip_a_cut_last_line(tmp_path):
     path = str(tmp_path / "r.jsonl")
-    knob_search.append_record(path, {"task": "t", "secs": 1.0})
-    knob_search.append_record(path, {"task": "u", "secs": 2.0})
+    knob_records.append_record(path, {"task": "t", "secs": 1.0})
+    knob_records.append_record(path, {"task": "u", "secs": 2.0})
     with open(path, "a", encoding="utf-8") as f:
         f.write('{"task": "v", "se')
-    assert [r["task"] for r in knob_search.read_records(path)] == ["t", "u"]
+    assert [r["task"] for r in knob_records.read_records(path)] == ["t", "u"]

@@ -2,8 +2,8 @@
 tuned choices by their layers' times (the whole check runs in test_tune_end_to_end.py)."""
 import pytest
 
+from tvm_sepnet.autotune.model_check import ABS_TOL_MS, REL_TOL, judge
 from tvm_sepnet.profiling import VM_BUILTINS, attribute_calls
-from tvm_sepnet.tuning.model_check import ABS_TOL_MS, REL_TOL, judge
 
 LAYERS = {"conv1": ["float_conv2d_exact"], "pw": ["quantize", "int8_conv2d"], "kxk": ["quantize_bitpack", "bitserial_conv2d"],
           "restore": ["quantize", "int8_conv2d1"]}
@@ -39,8 +39,8 @@ def test_a_choice_is_slower_beyond_the_tolerance_over_all_its_layers():
 
 
 def test_lowering_for_the_search_skips_a_knob_choice_the_model_check_rejected():
-    from tvm_sepnet.tuning.knob_search import knob_id
-    from tvm_sepnet.tuning.tuner import KnobChoices
+    from tvm_sepnet.autotune.tuner import KnobChoices
+    from tvm_sepnet.tuning.knobs import knob_id
 
     measured = {"k": {knob_id({}): 1.0, knob_id({"algorithm": "direct"}): 0.5}}
     assert KnobChoices(measured).knobs_for("k", {}) == {"algorithm": "direct"}

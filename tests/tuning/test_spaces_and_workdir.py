@@ -10,11 +10,12 @@ from tvm import s_tir
 
 from schedules.bitserial_conv2d import reference as ref
 from schedules.bitserial_conv2d.kernel import bitserial_conv2d_prim_func
-from tvm_sepnet.tuning.spaces import bitserial_conv2d_space, quantize_space
-from tvm_sepnet.tuning.tasks import workload_module
-from tvm_sepnet.tuning.tuner import allocate_trials, cap_total
-from tvm_sepnet.tuning.workdir import RECORDS, WorkDir, WorkDirBusyError, repair_json_lines
+from schedules.bitserial_conv2d.space import space as bitserial_conv2d_space
+from schedules.quantize.space import space as quantize_space
+from schedules.schedule_utils import workload_module
 from tests.schedules.test_bitserial_conv2d import _problem
+from tvm_sepnet.autotune.budget import allocate_trials, cap_total
+from tvm_sepnet.tuning.workdir import RECORDS, WorkDir, WorkDirBusyError, repair_json_lines
 
 
 def assert_sampled_points_exact(space, func, args, expected, target, seeds) -> int:
@@ -114,7 +115,7 @@ def test_missing_dir_for_build_is_a_clear_error(tmp_path):
 def test_sampled_int8_direct_schedules_are_bit_exact(target, x_shape, w_shape, padding, groups, residual):
     from schedules.int8_conv2d import reference as int8_ref
     from schedules.int8_conv2d.kernel import int8_conv2d_prim_func
-    from tvm_sepnet.tuning.spaces import int8_conv2d_space
+    from schedules.int8_conv2d.space import space as int8_conv2d_space
     from tests.schedules.test_int8_conv2d import random_case
 
     rng = np.random.default_rng(9)
@@ -147,7 +148,7 @@ def test_sampled_float_conv_schedules_match_the_reference(target):
     sampled point equals the reference's float64-accumulated, once-rounded result."""
     from schedules.float_conv2d_exact import reference as float_ref
     from schedules.float_conv2d_exact.kernel import float_conv2d_exact_prim_func
-    from tvm_sepnet.tuning.spaces import float_conv2d_exact_space
+    from schedules.float_conv2d_exact.space import space as float_conv2d_exact_space
 
     rng = np.random.default_rng(4)
     x = rng.standard_normal((1, 3, 20, 20)).astype(np.float32)
@@ -165,8 +166,8 @@ def test_sampled_generic_schedules_of_pooling_are_exact(target):
     from tvm import relax
 
     from relay_passes.pipeline import legalize_generic_ops
-    from tvm_sepnet.tuning.spaces import generic_space
-    from tvm_sepnet.tuning.tasks import is_generic_task
+    from schedules.generic.space import is_generic_task
+    from schedules.generic.space import space as generic_space
 
     bb = relax.BlockBuilder()
     xv = relax.Var("x", relax.TensorType((1, 8, 30, 30), "float32"))

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 import tvm_sepnet
-from tvm_sepnet.frontend import load_zoo
-from tvm_sepnet.tuning import TuningMismatchError, WorkDir, tune
-from tvm_sepnet.tuning.curve import read_curves
-from tvm_sepnet.tuning.records import MIN_GAIN
 from tests.tuning.record_counts import lines, parses, trials_recorded
+from tvm_sepnet.autotune import tune
+from tvm_sepnet.autotune.curve import read_curves
+from tvm_sepnet.frontend import load_zoo
+from tvm_sepnet.tuning import TuningMismatchError, WorkDir
+from tvm_sepnet.tuning.records import MIN_GAIN
 from tvm_sepnet.tuning.workdir import KNOB_RECORDS, RECORDS
 
 SMALL = {"image_size": 64, "num_classes": 10}
@@ -150,8 +151,8 @@ def test_pointwise_choice_is_confirmed_and_applied(tmp_path):
 def test_a_confirmed_metaschedule_record_is_recognized_after_reload(tmp_path):
     """The first max pool's tuned schedule is confirmed against the hand one; a build (a fresh reader of
     the saved database) matches the confirmation to the record it uses and times it by it."""
+    from tvm_sepnet.autotune import extract_tasks
     from tvm_sepnet.targets import get_target
-    from tvm_sepnet.tuning import extract_tasks
     from tvm_sepnet.tuning.records import best_record_secs
 
     wd = str(tmp_path / "tune")

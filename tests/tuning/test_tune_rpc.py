@@ -8,9 +8,9 @@ import time
 import pytest
 
 from tests.rpc_cluster import RPCCluster, free_port
-from tvm_sepnet.errors import SepnetError
-from tvm_sepnet.tuning import tune
 from tests.tuning.record_counts import lines, parses, trials_recorded
+from tvm_sepnet.autotune import tune
+from tvm_sepnet.errors import SepnetError
 from tvm_sepnet.tuning.workdir import KNOB_RECORDS, RECORDS
 
 SMALL = {"image_size": 64, "num_classes": 10}

@@ -7,6 +7,12 @@ import os
 import tempfile
 
 import numpy as np
+import tvm
+from tvm import relax
+
+import tvm_sepnet
+from tvm_sepnet.models import default_config, get_model, to_onnx, to_relax
+from tvm_sepnet.targets import get_target
 
 from .timing import median_seconds, ort_session
 
@@ -22,7 +28,6 @@ def _ort_int8_model(model, x_samples):
             return next(self.it, None)
 
     import onnx
-
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -37,12 +42,7 @@ def _ort_int8_model(model, x_samples):
 def bench_end_to_end(*, image_size: int = 224, act_bits_list=(1, 2, 4), runs: int = 20, threads: int = 2,
                      plain_tvm: bool = True) -> dict:
     """Median latencies (ms) and ratios to onnxruntime fp32 / int8."""
-    import tvm
-    from tvm import relax
 
-    import tvm_sepnet
-    from tvm_sepnet.models import default_config, get_model, to_onnx, to_relax
-    from tvm_sepnet.targets import get_target
 
     net = get_model("sepnet-r", image_size=image_size)
     rng = np.random.default_rng(0)

@@ -11,6 +11,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import tvm
+from tvm import relax, te, topi
+
+import tvm_sepnet
+from tvm_sepnet.models import get_model
+from tvm_sepnet.targets import get_target
 
 from .timing import median_seconds, ort_session
 
@@ -41,7 +47,6 @@ class ConvShape:
 
 def sepnet_shapes(image_size: int = 224) -> list[ConvShape]:
     """Distinct conv shapes of sepnet-r (first conv excluded) with their multiplicity, plus 64->64 3x3."""
-    from tvm_sepnet.models import get_model
 
     net = get_model("sepnet-r", image_size=image_size, seed=None)
     shapes = net.shapes()
@@ -67,7 +72,6 @@ def sepnet_shapes(image_size: int = 224) -> list[ConvShape]:
 
 
 def _conv_module(s: ConvShape, w: np.ndarray):
-    from tvm import relax
 
     bb = relax.BlockBuilder()
     x = relax.Var("x", relax.TensorType((1, s.c, s.h, s.w), "float32"))
@@ -106,10 +110,7 @@ def _onnx_qlinearconv(s: ConvShape, w: np.ndarray):
 
 def _stock_bitserial_seconds(s: ConvShape, act_bits: int, runs: int) -> float:
     """Stock TVM topi bitserial conv (untuned, tvm.compile), one group's conv × groups."""
-    import tvm
-    from tvm import te, topi
 
-    from tvm_sepnet.targets import get_target
 
     cg, og = s.c // s.groups, s.o // s.groups
     pack = "uint32" if cg % 32 == 0 else "uint8"
@@ -127,10 +128,7 @@ def _stock_bitserial_seconds(s: ConvShape, act_bits: int, runs: int) -> float:
 
 
 def _plain_tvm_fp32_seconds(s: ConvShape, w: np.ndarray, x: np.ndarray, runs: int) -> float:
-    import tvm
-    from tvm import relax
 
-    from tvm_sepnet.targets import get_target
 
     target = get_target("x86").tvm_target()
     ex = tvm.compile(_conv_module(s, w), target=target, relax_pipeline=relax.get_default_pipeline(target))
@@ -142,7 +140,6 @@ def _plain_tvm_fp32_seconds(s: ConvShape, w: np.ndarray, x: np.ndarray, runs: in
 def bench_layer(s: ConvShape, *, act_bits_list=(1, 2, 4), runs: int = 20, threads: int = 2,
                 plain_tvm: bool = True) -> dict:
     """Latencies (ms) of one conv shape: ours and every baseline."""
-    import tvm_sepnet
 
     rng = np.random.default_rng(0)
     w = (rng.standard_normal((s.o, s.c // s.groups, s.k, s.k)) * 0.1).astype(np.float32)
@@ -168,7 +165,6 @@ def bench_layer(s: ConvShape, *, act_bits_list=(1, 2, 4), runs: int = 20, thread
 
 
 def _art_seconds(art, x, runs: int) -> float:
-    import tvm
 
     args = [tvm.runtime.tensor(x)]
     return float(art.vm.time_evaluator("main", tvm.cpu(), number=1, repeat=runs, min_repeat_ms=20)(*args).median)

@@ -10,12 +10,14 @@ import os
 import platform
 import time
 
+from .end_to_end import bench_end_to_end
+from .layers import add_rates, bench_layer, sepnet_shapes
+from .peak import measure_peaks
+from .plot import plot_results
+
 
 def run_suite(out_dir: str, *, quick: bool = False, threads: int | None = None, plot: bool = True) -> dict:
     """Run everything and write ``out_dir/bench.json`` (and ``bench.png``); returns the results."""
-    from .end_to_end import bench_end_to_end
-    from .layers import add_rates, bench_layer, sepnet_shapes
-    from .peak import measure_peaks
 
     threads = threads or int(os.environ.get("TVM_NUM_THREADS", os.cpu_count() or 1))
     t0 = time.time()
@@ -39,7 +41,6 @@ def run_suite(out_dir: str, *, quick: bool = False, threads: int | None = None, 
         json.dump(results, f, indent=1)
     os.replace(tmp, os.path.join(out_dir, "bench.json"))
     if plot:
-        from .plot import plot_results
 
         results["plot"] = plot_results(results, os.path.join(out_dir, "bench.png"))
     return results

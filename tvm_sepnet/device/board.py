@@ -27,6 +27,7 @@ import sys
 import time
 
 from ..errors import SepnetError
+from ..targets.accelerator import load_spec
 from .rpc_check import free_port
 
 TVM_VERSION = "0.27.0.post1"
@@ -116,7 +117,8 @@ export PYTHONPATH="${{BOARD_PYTHONPATH:-}}"
 unset PYTHONHOME
 exec qemu-aarch64-static -L "{rootfs}" "{rootfs}/usr/bin/python3.11" "$@"
 """, mode=0o755)
-    _write_atomic(os.path.join(root, "board_server.py"), f"""# TVM RPC server of the emulated board (runs inside the aarch64 Python).
+    _write_atomic(os.path.join(root, "board_server.py"),
+                  f"""# TVM RPC server of the emulated board (runs inside the aarch64 Python).
 import argparse, sys, time
 sys.executable = {wrapper!r}  # TVM's server execs sys.executable for its workers: the x86 wrapper
 from tvm import rpc
@@ -180,8 +182,6 @@ def start(arch: str = "arm64", cpu: str = "cortex-a72", port: int | None = None,
     port = port or free_port()
     env = dict(os.environ)
     if arch == "fpga-sim":
-        from ..fpga.spec import load_spec
-
         preset = preset or "zcu104"
         spec = load_spec(preset)  # a bad description fails before anything starts
         cpu = f"{spec.name} (simulated)"

@@ -15,7 +15,9 @@ import platform
 
 import numpy as np
 
+from ..artifact import FPGA_JSON, FPGA_NPZ, GRAPH_JSON, GRAPH_NPZ, LIB_NAME, META_JSON
 from ..errors import SepnetError
+from ..reference import ReferenceExecutor
 from ..targets import get_target
 from .rpc_check import check_reachable, check_tracker_key
 
@@ -65,9 +67,6 @@ def deploy(path: str, *, host=None, port=None, tracker=None, key=None, inputs=No
     with the reference executor (the integer pipeline is bit-exact: ``bit_exact``)."""
     from tvm import relax
 
-    from ..builder import GRAPH_JSON, GRAPH_NPZ, LIB_NAME, META_JSON
-    from ..reference import ReferenceExecutor
-
     if not os.path.isfile(os.path.join(path, META_JSON)):
         raise DeployError(f"{path!r} is not a tvm-sepnet artifact (no {META_JSON}); compile one with tvm-sepnet compile")
     with open(os.path.join(path, META_JSON), encoding="utf-8") as f:
@@ -96,8 +95,8 @@ def deploy(path: str, *, host=None, port=None, tracker=None, key=None, inputs=No
     if info is None and want == platform.machine() and host in ("127.0.0.1", "localhost"):
         info = {"machine": want, "cpu": "host", "emulated": False}
     try:
-        remote.upload(os.path.join(path, LIB_NAME), "model.so")
-        lib = remote.load_module("model.so")
+        remote.upload(os.path.join(path, LIB_NAME), LIB_NAME)
+        lib = remote.load_module(LIB_NAME)
     except Exception as err:  # noqa: BLE001
         raise DeployError(f"device {where} could not load the artifact (built for {meta['target']}, {want}): {err}") from None
     dev = remote.cpu()
@@ -139,8 +138,6 @@ def deploy(path: str, *, host=None, port=None, tracker=None, key=None, inputs=No
 
 def _send_programs(remote, path: str, meta: dict, where: str) -> None:
     """Hand the artifact's accelerator programs to an fpga-sim board (it registers their packed functions)."""
-    from ..builder import FPGA_JSON, FPGA_NPZ
-
     try:
         load = remote.get_function("sepnet.fpga.load_programs")
     except Exception:  # noqa: BLE001

@@ -26,7 +26,9 @@ import shutil
 import subprocess
 import tempfile
 
+from ..artifact import KERNELS_JSON, META_JSON
 from ..errors import SepnetError
+from ..targets import get_target
 
 CLOCK_GHZ = {"cortex-a53": 1.4, "cortex-a55": 1.8, "cortex-a72": 1.5, "cortex-a76": 2.4, "neoverse-n1": 2.6, "cortex-a15": 1.8,
              "cortex-a9": 1.0}  # Raspberry Pi 3 / 4 clocks for a53 / a72; typical boards otherwise
@@ -224,9 +226,6 @@ def estimate_artifact(path: str, cpu: str, cores: int | None = None, clock_ghz: 
     """Per-layer static estimate of an ARM artifact from the scheduled kernels it stores
     (``kernels.json``: each layer's kernel functions as TIR)."""
     import tvm
-
-    from ..builder import KERNELS_JSON, META_JSON
-    from ..targets import get_target
 
     with open(os.path.join(path, META_JSON), encoding="utf-8") as f:
         meta = json.load(f)

@@ -1,6 +1,6 @@
 """``fpga-sim``: a VTA-style accelerator for pattern networks, simulated.
 
-- :mod:`.spec`: the accelerator description (JSON presets ``pynq-z2``, ``ultra96``, ``zcu104``) and the
+- :mod:`tvm_sepnet.targets.accelerator`: the accelerator description (JSON presets ``pynq-z2``, ``ultra96``, ``zcu104``) and the
   hardware derived from it (binary GEMM unit in LUTs, int8 GEMM core in DSPs, vector ALU, buffers),
   with its resource model and checks;
 - :mod:`.isa`: the instructions (LOAD, STORE, GEMM, BGEMM, ALU, FINISH) with dependency tokens between

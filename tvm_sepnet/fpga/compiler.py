@@ -33,9 +33,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from schedules.common import act_range
+
 from ..errors import SepnetError
+from ..targets.accelerator import AcceleratorSpec
 from . import isa
-from .spec import AcceleratorSpec
 
 KNOBS = {"tile_h": None, "slots": 2}
 
@@ -56,11 +58,7 @@ def offload_kind(attrs) -> str | None:
 
 def activation_range(attrs) -> tuple[int, int, str]:
     """(lo, hi, dtype) of the layer's activation codes (the contract of schedules.quantize)."""
-    act = attrs.act
-    if act["kind"] == "uint":
-        return 0, (1 << act["bits"]) - 1, "uint8"
-    hi = (1 << (act["bits"] - 1)) - 1
-    return -hi, hi, "int8"
+    return act_range(attrs.act["kind"], attrs.act["bits"])
 
 
 @dataclass
@@ -210,8 +208,8 @@ def compile_layer(name: str, attrs, x_shape, weights: np.ndarray, scale: np.ndar
     bits = attrs.act["bits"]
     wimg = _weight_image(_block_diagonal(np.asarray(weights), geo), geo, spec, kind)
     pimg = _param_image(scale, offset, geo, spec)
-    bo, g_n, ob_n, cb_n = spec.block_out, geo["groups"], geo["ob"], geo["cb"]
-    h, w, ho, wo = geo["h"], geo["w"], geo["ho"], geo["wo"]
+    g_n, ob_n, cb_n = geo["groups"], geo["ob"], geo["cb"]
+    h, w, ho = geo["h"], geo["w"], geo["ho"]
     in_elem = spec.elem_bytes(_buffers(kind)[0], bits)
     addr = {"params": int(wimg.size)}
     addr["input"] = _align(addr["params"] + pimg.size)
@@ -284,7 +282,8 @@ def _schedule(geo, spec, kind, th, slots, bits, addr, *, signed) -> list:
                 for ky in range(geo["kh"]):
                     for kx in range(geo["kw"]):
                         t = ky * geo["kw"] + kx
-                        grouped = {"group_in": geo["cg_real"], "group_out": geo["og_real"]} if binary and geo["bundle"] > 1 else {}
+                        grouped = ({"group_in": geo["cg_real"], "group_out": geo["og_real"]}
+                                   if binary and geo["bundle"] > 1 else {})
                         comp.append(isa.gemm(binary, bits=bits if binary else 0, signed=0 if binary else signed, **grouped,
                                              acc=acc, inp=ibase + ky * geo["dh"] * wp + kx * geo["dw"],
                                              wgt=wslot * half[wgt_buf] + t * cb_n, y_ext=rows, x_ext=wo, k_ext=cb_n,

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..targets.accelerator import DSP_PER_INT8_MAC
 from .runtime import COUNTERS
-from .spec import DSP_PER_INT8_MAC
 
 DSP_PER_FP32_MAC = 5
 
@@ -118,7 +118,8 @@ def format_report(rep: dict) -> str:
     lines.append("resources (model): " + ", ".join(f"{k} {v['used']:,}/{v['budget']:,} ({v['used'] / v['budget']:.0%})"
                                                    for k, v in res.items()))
     w = rep["weights_on_chip"]
-    lines.append(f"weights + params on chip: need {w['need']:,} B, free {w['free']:,} B -> {'fit' if w['fits'] else 'do NOT fit'}")
+    fit = "fit" if w["fits"] else "do NOT fit"
+    lines.append(f"weights + params on chip: need {w['need']:,} B, free {w['free']:,} B -> {fit}")
     f = rep["float_kxk"]
     lines.append(f"same network with float32 k×k weights ({f['note']}): need {f['weights_on_chip']['need']:,} B on chip -> "
                  f"{'fit' if f['weights_on_chip']['fits'] else 'do NOT fit'}; {f['images_per_s']:.1f} images/s")

@@ -25,7 +25,7 @@ def register():  # runs in every session's worker process
     import tvm
 
     from tvm_sepnet.fpga import runtime
-    from tvm_sepnet.fpga.spec import load_spec
+    from tvm_sepnet.targets.accelerator import load_spec
 
     preset = os.environ["SEPNET_FPGA_PRESET"]
     spec = load_spec(preset)
@@ -64,7 +64,7 @@ def main(argv=None):
     p.add_argument("--tracker")
     p.add_argument("--key", default="")
     a = p.parse_args(argv)
-    from tvm_sepnet.fpga.spec import load_spec
+    from tvm_sepnet.targets.accelerator import load_spec
 
     load_spec(a.preset)  # a bad description fails here, before the server starts
     os.environ["SEPNET_FPGA_PRESET"] = a.preset

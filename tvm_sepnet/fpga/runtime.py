@@ -16,9 +16,10 @@ from __future__ import annotations
 import numpy as np
 
 from schedules.quantize.reference import quantize
+
+from ..targets.accelerator import AcceleratorSpec
 from .compiler import LayerProgram, output_bytes
 from .simulator import Device
-from .spec import AcceleratorSpec
 
 COUNTERS: dict[str, dict] = {}
 

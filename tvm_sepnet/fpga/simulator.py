@@ -24,8 +24,8 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..errors import SepnetError
+from ..targets.accelerator import BUFFERS, AcceleratorSpec
 from .isa import ALU_OPS, BUFFER_IDS, Insn, decode_program
-from .spec import BUFFERS, AcceleratorSpec
 
 PIPELINE = 4
 _BUFFER_NAMES = {v: k for k, v in BUFFER_IDS.items()}
@@ -114,7 +114,8 @@ class Device:
         wix = a["wgt"] + kk * a["wgt_k"]
         if insn.op == "GEMM":
             inp, wgt = self.buf["inp"], self.buf["wgt"]
-            self._check(src.size == 0 or (src.max() < inp.shape[0] and wix.max() < wgt.shape[0]), insn, "inp/wgt row out of range")
+            in_range = src.size == 0 or (src.max() < inp.shape[0] and wix.max() < wgt.shape[0])
+            self._check(in_range, insn, "inp/wgt row out of range")
             x = (inp.view(np.int8) if a["signed"] else inp)[src].astype(np.int64)  # (P, K, block_in)
             part = np.einsum("pkc,koc->po", x, wgt[wix].astype(np.int64))
         else:

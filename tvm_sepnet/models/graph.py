@@ -27,6 +27,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from schedules.common import conv_out_size, normalize_padding
+
+from .weights import init_params
+
 OPS = ("conv2d", "batch_norm", "relu", "add", "concat", "max_pool2d", "avg_pool2d", "global_avg_pool2d",
        "flatten", "dense", "softmax")
 
@@ -46,33 +50,20 @@ def _pair(v) -> tuple[int, int]:
     return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
 
 
-def _pad4(p) -> tuple[int, int, int, int]:
-    """(top, left, bottom, right) from an int, (h, w) or a 4-tuple."""
-    if np.isscalar(p):
-        return (int(p),) * 4
-    if len(p) == 2:
-        return (int(p[0]), int(p[1]), int(p[0]), int(p[1]))
-    return tuple(int(v) for v in p)
-
-
-def _window_out(size: int, k: int, s: int, lo: int, hi: int) -> int:
-    return (size + lo + hi - k) // s + 1
-
-
 def infer_shape(node: Node, in_shapes: list[tuple]) -> tuple:
     """Output shape of ``node`` given its input shapes; raises ValueError on inconsistent inputs."""
     op, a, x = node.op, node.attrs, in_shapes[0]
     if op == "conv2d":
         n, c, h, w = x
-        (kh, kw), (sh, sw), (t, l, b, r) = a["kernel"], a["strides"], a["padding"]
+        (kh, kw), (sh, sw), (pt, pl, pb, pr) = a["kernel"], a["strides"], a["padding"]
         if c % a["groups"] or a["channels"] % a["groups"]:
             raise ValueError(f"layer {node.name!r}: channels {c}->{a['channels']} "
                              f"not divisible by groups {a['groups']}")
-        return (n, a["channels"], _window_out(h, kh, sh, t, b), _window_out(w, kw, sw, l, r))
+        return (n, a["channels"], conv_out_size(h, kh, sh, pt, pb), conv_out_size(w, kw, sw, pl, pr))
     if op in ("max_pool2d", "avg_pool2d"):
         n, c, h, w = x
-        (kh, kw), (sh, sw), (t, l, b, r) = a["kernel"], a["strides"], a["padding"]
-        return (n, c, _window_out(h, kh, sh, t, b), _window_out(w, kw, sw, l, r))
+        (kh, kw), (sh, sw), (pt, pl, pb, pr) = a["kernel"], a["strides"], a["padding"]
+        return (n, c, conv_out_size(h, kh, sh, pt, pb), conv_out_size(w, kw, sw, pl, pr))
     if op in ("batch_norm", "relu", "softmax"):
         return tuple(x)
     if op == "add":
@@ -246,7 +237,7 @@ class NetBuilder:
     def conv(self, name, x, channels, kernel, stride=1, padding=0, groups=1, bias=False) -> str:
         """2-D convolution (NCHW/OIHW)."""
         return self.add_node("conv2d", name, [x], channels=int(channels), kernel=_pair(kernel),
-                             strides=_pair(stride), padding=_pad4(padding), groups=int(groups), bias=bool(bias))
+                             strides=_pair(stride), padding=normalize_padding(padding), groups=int(groups), bias=bool(bias))
 
     def bn(self, name, x, eps=1e-5) -> str:
         """Inference batch norm over channels."""
@@ -265,7 +256,7 @@ class NetBuilder:
         return self.add_node("concat", name, list(xs), axis=1)
 
     def _pool(self, op, name, x, kernel, stride, padding, ceil_mode):
-        kernel, stride, pad = _pair(kernel), _pair(stride), _pad4(padding)
+        kernel, stride, pad = _pair(kernel), _pair(stride), normalize_padding(padding)
         if ceil_mode:  # ceil mode == extra bottom/right padding that the last partial window needs
             _, _, h, w = self._shapes[x]
             extra = []
@@ -306,7 +297,5 @@ class NetBuilder:
     def build(self, seed: int | None = 0) -> Net:
         """The :class:`Net`; with a ``seed``, its params are initialised (see ``weights.init_params``)."""
         if seed is not None:
-            from .weights import init_params
-
             init_params(self.net, seed)
         return self.net

@@ -24,20 +24,20 @@ def to_onnx(net: Net, opset: int = 17):
         op, a, p = node.op, node.attrs, node.name
         ins, out = list(node.inputs), [node.output]
         if op == "conv2d":
-            (t, l, b, r) = a["padding"]
+            (pt, pl, pb, pr) = a["padding"]
             ins += [f"{p}.weight"] + ([f"{p}.bias"] if a["bias"] else [])
             nodes.append(helper.make_node("Conv", ins, out, name=p, kernel_shape=list(a["kernel"]),
-                                          strides=list(a["strides"]), pads=[t, l, b, r], group=a["groups"],
+                                          strides=list(a["strides"]), pads=[pt, pl, pb, pr], group=a["groups"],
                                           dilations=[1, 1]))
         elif op == "batch_norm":
             ins += [f"{p}.{k}" for k in ("gamma", "beta", "mean", "var")]
             nodes.append(helper.make_node("BatchNormalization", ins, out, name=p, epsilon=a["eps"]))
         elif op in ("max_pool2d", "avg_pool2d"):
-            (t, l, b, r) = a["padding"]
+            (pt, pl, pb, pr) = a["padding"]
             kw = {"count_include_pad": 0} if op == "avg_pool2d" else {}
             nodes.append(helper.make_node("MaxPool" if op == "max_pool2d" else "AveragePool", ins, out, name=p,
                                           kernel_shape=list(a["kernel"]), strides=list(a["strides"]),
-                                          pads=[t, l, b, r], ceil_mode=int(a.get("ceil_mode", False)), **kw))
+                                          pads=[pt, pl, pb, pr], ceil_mode=int(a.get("ceil_mode", False)), **kw))
         elif op == "dense":
             ins += [f"{p}.weight", f"{p}.bias"]
             nodes.append(helper.make_node("Gemm", ins, out, name=p, transB=1))

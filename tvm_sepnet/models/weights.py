@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import os
 import zipfile
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tvm_sepnet.errors import InvalidWeightsError
 
-from .graph import Net
+if TYPE_CHECKING:  # type hints only: graph.py imports this module
+    from .graph import Net
 
 CALIBRATION_SAMPLES = 32  # values per channel wanted at the smallest batch-norm input
 MAX_CALIBRATION_BATCH = 32
@@ -33,8 +35,8 @@ MAX_CALIBRATION_BATCH = 32
 
 def _windows(x: np.ndarray, kernel, strides, padding, fill: float) -> np.ndarray:
     """(N, C, Ho, Wo, kh, kw) sliding windows of ``x`` padded with ``fill``."""
-    t, l, b, r = padding
-    xp = np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)), constant_values=fill)
+    pt, pl, pb, pr = padding
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=fill)
     win = np.lib.stride_tricks.sliding_window_view(xp, tuple(kernel), axis=(2, 3))
     return win[:, :, ::strides[0], ::strides[1]]
 

@@ -1,13 +1,13 @@
-"""Autotuning of tvm-sepnet kernels: MetaSchedule design spaces over the hand schedules' knobs, the
-XGBoost cost model, a locked and crash-safe JSON database, local or RPC-tracker measurement, and
-applying the records at build time (``tvm_sepnet.build(..., tuning=DIR)``).
+"""What a build reads from autotuning: the work directory (:mod:`.workdir`: lock, crash-safe JSON
+lines), the records applied at build time (:mod:`.records`: ``tvm_sepnet.build(..., tuning=DIR)``;
+:mod:`.accelerator`: tuned accelerator tiling), task identity (:mod:`.tasks`), the tuning kinds
+discovered from the op folders' design spaces (:mod:`.kinds`) and the knob-list record format
+(:mod:`.knobs`).
 
-Modules: :mod:`.spaces` (design spaces), :mod:`.tasks` (tunable kernels of a model), :mod:`.tuner`
-(``tune``), :mod:`.measure` (builder, runner, timing), :mod:`.knob_search` (knob-list search), :mod:`.workdir` (the directory, lock, repair), :mod:`.records` (apply at build),
-:mod:`.curve` (tuning curves and their plot).
+The search that writes these (MetaSchedule + XGBoost, measurement, model check, curves) is
+:mod:`tvm_sepnet.autotune`, which sits above the builder; nothing here imports it.
 """
 from .records import TuningMismatchError, TuningRecords
-from .tuner import extract_tasks, tune
 from .workdir import WorkDir, WorkDirBusyError
 
-__all__ = ["TuningMismatchError", "TuningRecords", "WorkDir", "WorkDirBusyError", "extract_tasks", "tune"]
+__all__ = ["TuningMismatchError", "TuningRecords", "WorkDir", "WorkDirBusyError"]

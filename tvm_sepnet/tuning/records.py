@@ -4,7 +4,8 @@ For every tunable kernel ``LowerToKernels`` asks :meth:`TuningRecords.lookup`; t
 workload is used when it was measured at least ``MIN_GAIN`` faster than the kernel's hand schedule
 (``hand.json``, measured the same way; where the tuner re-measured that record interleaved with the
 hand schedule, ``confirmed.json``, that time counts), else the hand schedule stays. Kernels are
-matched by the structural hash of their unscheduled PrimFunc, one by one, so a tuned build never depends on how the whole module was lowered (TVM 0.27's
+matched by the structural hash of their unscheduled PrimFunc, one by one, so a tuned build never depends on how the whole
+module was lowered (TVM 0.27's
 ``compile_relax`` silently returns the untuned build when given an already-lowered module; we do
 not go through it). A directory whose records match none of the model's kernels is an error, never
 a silent untuned build.
@@ -20,13 +21,20 @@ the caches) is not used, whatever its standalone time.
 """
 from __future__ import annotations
 
+import json
+import math
 import os
 
-from ..errors import SepnetError
-from . import knob_search
-from .tasks import KINDS, workload_key, workload_module
-from .workdir import KNOB_RECORDS, MODEL_CHECK, RECORDS, WorkDir, median_secs
+import tvm_ffi
 
+from schedules.schedule_utils import workload_module
+
+from ..errors import SepnetError
+from ..targets import get_target
+from . import knobs as knob_records
+from .kinds import spaces
+from .tasks import workload_key
+from .workdir import KNOB_RECORDS, MODEL_CHECK, RECORDS, WorkDir, median_secs
 
 MIN_GAIN = 0.01  # a tuned schedule replaces the hand one only if measured at least 1 % faster
 
@@ -39,8 +47,6 @@ class TuningRecords:
     """Tuned schedules of a work directory, for one target preset."""
 
     def __init__(self, work_dir: str, target):
-        from ..targets import get_target
-
         self.preset = get_target(target)
         self.work_dir = work_dir
         self.wd = WorkDir(work_dir, lock=False, create=False)
@@ -71,7 +77,7 @@ class TuningRecords:
 
     def lookup(self, entry: dict):
         """The tuned PrimFunc (no ``global_symbol``) for a ``LowerToKernels`` task entry, or None."""
-        if entry["kind"] not in KINDS:
+        if entry["kind"] not in spaces():
             return None
         mod = workload_module(entry["unscheduled"])
         name = f"{entry['kind']}[{entry['layers'][0]}]"
@@ -95,7 +101,7 @@ class TuningRecords:
         if status != "tuned":
             self.used[status].append(name)
             return None
-        return knobs if self._use(key, name, entry, knob_search.knob_id(knobs)) else None
+        return knobs if self._use(key, name, entry, knob_records.knob_id(knobs)) else None
 
     def summary(self) -> dict:
         """Counts of kernels that got a tuned schedule, kept the (faster) hand one, had no record or kept
@@ -138,27 +144,25 @@ def best_record_secs(db, mod, target, confirmed: dict):
 def schedule_id(mod) -> str:
     """Identity of a scheduled module (which record a confirmation is about): its structural hash,
     which, unlike the trace's JSON text, survives the database's save and load."""
-    import tvm_ffi
-
     return str(tvm_ffi.structural_hash(mod))
 
 
 def knob_records_by_task(path: str, target_name: str, confirmed: bool = False) -> dict[str, dict[str, float]]:
     """{knob task key: {knob id: seconds}} of a knob records file, for one target (a failed trial
-    costs ``knob_search.FAILED_COST``). ``confirmed``: for a task with confirmation records
+    costs ``knob_records.FAILED_COST``). ``confirmed``: for a task with confirmation records
     (``search == "confirm"``: the best points re-measured interleaved with the default), only its
     default and those; otherwise the search trials (confirmation records excluded)."""
     trials: dict[str, dict[str, float]] = {}
     confirms: dict[str, dict[str, float]] = {}
-    for r in knob_search.read_records(path):
+    for r in knob_records.read_records(path):
         if r.get("target") != target_name:
             continue
-        cost = knob_search.FAILED_COST if r.get("secs") is None else r["secs"]
+        cost = knob_records.FAILED_COST if r.get("secs") is None else r["secs"]
         into = confirms if r.get("search") == "confirm" else trials
-        into.setdefault(r["task"], {})[knob_search.knob_id(r["knobs"])] = cost
+        into.setdefault(r["task"], {})[knob_records.knob_id(r["knobs"])] = cost
     if not confirmed:
         return trials
-    default = knob_search.knob_id({})
+    default = knob_records.knob_id({})
     out = dict(trials)
     for key, conf in confirms.items():
         out[key] = {**({default: trials[key][default]} if default in trials.get(key, {}) else {}), **conf}
@@ -169,10 +173,7 @@ def tuned_point(measured: dict[str, float]) -> tuple[dict | None, str]:
     """(knob overrides, "tuned") for the fastest measured point of a knob task when it beats the
     default (``{}``) by ``MIN_GAIN``; else (None, "hand_faster"), or (None, "no_record") without a
     measured default."""
-    import json
-    import math
-
-    default = measured.get(knob_search.knob_id({}))
+    default = measured.get(knob_records.knob_id({}))
     if default is None or not math.isfinite(default):
         return None, "no_record"
     best = min(measured, key=measured.get)

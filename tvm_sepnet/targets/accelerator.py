@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 from ..errors import SepnetError
 
-PRESET_DIR = os.path.join(os.path.dirname(__file__), "presets")
+PRESET_DIR = os.path.join(os.path.dirname(__file__), "accelerator_presets")
 BUFFERS = ("inp", "wgt", "bin_inp", "bin_wgt", "acc", "param")
 DSP_PER_INT8_MAC = 0.5
 DSP_PER_ALU_LANE = 5

@@ -1,6 +1,6 @@
-"""x86 schedule (AVX2 and up) of the exact float conv2d PrimFunc.
+"""CPU schedule (x86 and ARM families) of the exact float conv2d PrimFunc.
 
-The conv tiling of :mod:`schedules.int8_conv2d.x86` (flattened output plane, parallel tasks of
+The conv tiling of :mod:`schedules.tiled_conv` (flattened output plane, parallel tasks of
 output-channel tiles x position chunks, a task-local ``(i, ky, kx, o)`` copy of the weights,
 register tiles of float64 accumulators vectorized over output channels, epilogue at the tile).
 float64 lanes are half as many per register, so the default channel tile is 8 (two registers).
@@ -10,9 +10,9 @@ from __future__ import annotations
 from tvm import s_tir, tirx
 
 from schedules.common import merge_knobs
-from schedules.int8_conv2d.x86 import TILED_CONV_KNOBS, apply_oihw_conv, schedule_oihw_conv
+from schedules.tiled_conv import TILED_CONV_KNOBS, apply_oihw_conv, schedule_oihw_conv
 
-DEFAULT_KNOBS = dict(TILED_CONV_KNOBS)  # see schedules.int8_conv2d.x86.TILED_CONV_KNOBS
+DEFAULT_KNOBS = dict(TILED_CONV_KNOBS)  # see schedules.tiled_conv.TILED_CONV_KNOBS
 
 
 def schedule(func: tirx.PrimFunc, knobs=None) -> tirx.PrimFunc:

@@ -1,4 +1,4 @@
-"""x86 schedules (AVX2 and up) for the quantize PrimFuncs of :mod:`schedules.quantize`.
+"""CPU schedules (x86 and ARM families) for the quantize PrimFuncs of :mod:`schedules.quantize`.
 
 ``quantize``: leading loops fused and run in parallel, the innermost (W) loop vectorized.
 ``quantize_bitpack``: the quantize stage as above (into a uint8 buffer); the pack stage runs over
@@ -12,7 +12,9 @@ columns vectorized (``im2col_vector_width`` words per vector). Vector lanes are 
 from __future__ import annotations
 
 from tvm import s_tir, tirx
+
 from schedules.common import merge_knobs
+from schedules.schedule_utils import block_names
 
 DEFAULT_KNOBS = {
     "vector_width": 8,  # lanes of the innermost W loop of the quantize stage (float32 in, int8 out)
@@ -96,10 +98,6 @@ def schedule(func: tirx.PrimFunc, knobs=None) -> tirx.PrimFunc:
     sch = s_tir.Schedule(func)
     apply(sch, knobs)
     return sch.mod["main"]
-
-
-def block_names(sch: s_tir.Schedule) -> set[str]:
-    return {sch.get(b).name_hint for b in sch.get_child_blocks(sch.get_sblock("root"))}
 
 
 def apply(sch: s_tir.Schedule, knobs=None) -> None:

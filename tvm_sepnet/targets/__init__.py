@@ -10,8 +10,8 @@ import functools
 import os
 from dataclasses import dataclass, field
 
-
-from .errors import SepnetError
+from ..errors import SepnetError
+from .accelerator import known_presets, load_spec
 
 
 class UnknownTargetError(SepnetError):
@@ -156,8 +156,6 @@ FPGA_PREFIX = "fpga-sim:"
 def _fpga_sim(name: str) -> TargetPreset:
     """``fpga-sim:<accelerator>``: offloaded layers run on the simulated accelerator
     (``tvm_sepnet.fpga``), the rest on this x86 host (the SoC's CPU in a real board)."""
-    from .fpga.spec import load_spec
-
     spec = load_spec(name[len(FPGA_PREFIX):])
     host = _x86_host()
     return TargetPreset(name=name, family=host.family, target_dict=host.target_dict, accelerator=name[len(FPGA_PREFIX):],
@@ -166,8 +164,6 @@ def _fpga_sim(name: str) -> TargetPreset:
 
 
 def known_targets() -> list[str]:
-    from .fpga.spec import known_presets
-
     return sorted(_PRESETS) + [FPGA_PREFIX + p for p in known_presets()]
 
 

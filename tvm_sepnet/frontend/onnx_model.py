@@ -1,4 +1,4 @@
-"""Model sources: zoo names and ONNX files, turned into float Relax modules.
+"""ONNX files -> float Relax modules.
 
 ONNX goes through ``tvm.relax.frontend.onnx``; before that the file is validated so that a bad file
 gets a clear error: a malformed or truncated file (InvalidModelError), an operator outside
@@ -7,30 +7,15 @@ gets a clear error: a malformed or truncated file (InvalidModelError), an operat
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
-import tvm
-
-from .errors import InvalidModelError, UnsupportedOpError
+from ..errors import InvalidModelError, UnsupportedOpError
+from .loaded import LoadedModel
 
 SUPPORTED_ONNX_OPS = frozenset({
     "Conv", "BatchNormalization", "Relu", "Add", "Sub", "Mul", "Div", "Concat", "MaxPool", "AveragePool",
     "GlobalAveragePool", "Flatten", "Gemm", "MatMul", "Reshape", "Softmax", "Clip", "Identity", "Dropout",
     "Sigmoid", "Squeeze", "Unsqueeze", "Transpose", "Constant",
 })
-
-DEFAULT_CONFIG = {"kxk": "binary", "pointwise": "int8", "act_bits": 4}
-
-
-@dataclass
-class LoadedModel:
-    """A float Relax module with the names of its conv layers and the model's default compile config."""
-
-    name: str
-    mod: tvm.IRModule
-    layer_names: list = field(default_factory=list)
-    config: dict = field(default_factory=lambda: dict(DEFAULT_CONFIG))
-
 
 def read_onnx(path: str):
     """Load and validate an ONNX file; raises InvalidModelError / UnsupportedOpError."""
@@ -84,19 +69,3 @@ def load_onnx(path: str, shape_dict=None) -> LoadedModel:
         raise InvalidModelError(f"{path!r}: the Relax ONNX frontend could not convert the model: {err}") from err
     names = [n.name or f"conv{i}" for i, n in enumerate(n for n in model.graph.node if n.op_type == "Conv")]
     return LoadedModel(os.path.basename(path), mod, names)
-
-
-def load_zoo(name: str, *, seed: int = 0, weights=None, image_size: int = 224, num_classes: int = 1000,
-             batch: int = 1) -> LoadedModel:
-    """A :class:`LoadedModel` of a zoo network."""
-    from .models import default_config, get_model, to_relax
-
-    net = get_model(name, seed=seed, weights=weights, image_size=image_size, num_classes=num_classes, batch=batch)
-    return LoadedModel(name, to_relax(net), [], dict(default_config(name)))
-
-
-def load_model(source: str, **zoo_options) -> LoadedModel:
-    """A zoo name or a path to an ``.onnx`` file."""
-    if source.lower().endswith(".onnx") or os.path.sep in source:
-        return load_onnx(source)
-    return load_zoo(source, **zoo_options)

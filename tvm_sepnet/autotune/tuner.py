@@ -2,8 +2,9 @@
 
 Steps of a run (``tune(model, target, trials, work_dir)``):
 
-1. compile the model's graph as ``tvm_sepnet.build`` does and collect the tunable kernels
-   (:mod:`.tasks`; identical layer shapes are one task);
+1. run the model through the pass pipeline as ``tvm_sepnet.build`` does
+   (:func:`relay_passes.pipeline.run_pipeline`) and collect the tunable kernels from its report
+   (:mod:`tvm_sepnet.tuning.tasks`; identical layer shapes are one task);
 2. measure each task's hand schedule once (stored in ``hand.json`` and committed to the database as
    a record, so the search starts from it and a tuned build is never slower than the hand one as
    measured);
@@ -11,7 +12,7 @@ Steps of a run (``tune(model, target, trials, work_dir)``):
    end-to-end kernel time (calls x hand time); trials already in the database count, so running the
    same command again after an interruption does only the missing trials, and a larger ``trials``
    tunes further;
-4. per task, ``ms.tune_tir`` with the task's design space (:mod:`.spaces`), the XGBoost cost model
+4. per task, ``ms.tune_tir`` with the task's design space (``schedules/<op>/space.py``), the XGBoost cost model
    (``num_warmup_samples`` sized to the budget) or random search, the shared JSON database, and a
    progress line per measured batch (trials done, best per task, ETA).
 
@@ -30,12 +31,24 @@ import time
 
 import numpy as np
 
+from relay_passes.pipeline import CompileConfig, run_pipeline
+from schedules.families import TUNABLE_FAMILIES
+
+from ..builder import build
+from ..device.deploy import device_info
 from ..errors import SepnetError
+from ..frontend import LoadedModel, load_model
+from ..targets import get_target, why_not_runnable_here
+from ..tuning import knobs as knob_records
+from ..tuning.kinds import knob_spaces, spaces
+from ..tuning.records import MIN_GAIN, best_record_secs, knob_records_by_task, rejected_in_model, schedule_id, tuned_point
+from ..tuning.tasks import Task, generic_tasks, knob_tasks_of, tasks_of
+from ..tuning.workdir import FAILED_SECS, KNOB_RECORDS, MEASUREMENT, MODEL_CHECK, WorkDir, failed, median_secs
 from . import knob_search
-from .tasks import KINDS, KNOB_KINDS, Task, generic_tasks, knob_tasks_of, tasks_of
+from .accelerator import tune_accelerator
+from .budget import allocate_trials, cap_total
 from .measure import make_builder, make_runner, measure_interleaved, measure_schedules, sum_parts
-from .records import MIN_GAIN, knob_records_by_task
-from .workdir import FAILED_SECS, KNOB_RECORDS, MEASUREMENT, MODEL_CHECK, WorkDir, failed, median_secs
+from .model_check import check_in_model
 
 CONFIRM_TOP, CONFIRM_ROUNDS = 2, 3  # knob tasks: best points re-measured against the default (confirm)
 
@@ -44,47 +57,39 @@ CONFIRM_TOP, CONFIRM_ROUNDS = 2, 3  # knob tasks: best points re-measured agains
 POPULATION = 64
 
 
-def _quantized_model(model, preset, config, zoo_options):
-    """(loaded model, effective config, quantized sepnet-dialect module) of what ``tune`` tunes."""
-    from ..builder import quantize_model
-    from ..frontend import LoadedModel, load_model
-
+def load_for_tuning(model, config, zoo_options):
+    """(loaded model, effective config) of what ``tune`` tunes."""
     lm = model if isinstance(model, LoadedModel) else load_model(model, **zoo_options)
-    cfg = {**lm.config, **(config or {})}
-    return lm, cfg, quantize_model(lm.mod, layer_names=lm.layer_names or None, target=preset, **cfg)
+    return lm, {**lm.config, **(config or {})}
 
 
 def extract_tasks(model, target="x86", config=None, **zoo_options) -> tuple[list[Task], dict]:
     """(tasks, config) of a zoo name / ONNX path / LoadedModel for a target preset."""
-    from ..targets import get_target
-
     preset = get_target(target)
     _check_tunable(preset)
-    lm, cfg, qmod = _quantized_model(model, preset, config, zoo_options)
-    tasks = lower_tasks(qmod, preset)
+    lm, cfg = load_for_tuning(model, config, zoo_options)
+    tasks = lower_tasks(lm, cfg, preset)
     if not tasks:
         raise SepnetError(f"model {lm.name!r} has no tunable kernels (kinds with a design space: "
-                          f"{sorted(KINDS) + sorted(KNOB_KINDS)})")
+                          f"{sorted(spaces()) + sorted(knob_spaces())})")
     return tasks, cfg
 
 
 def _check_tunable(preset) -> None:
-    from relay_passes.lower_to_kernels import TUNABLE_FAMILIES
-
     if preset.family not in TUNABLE_FAMILIES:
         raise SepnetError(f"tuning target {preset.name!r}: no design spaces for family {preset.family!r}")
 
 
-def lower_tasks(qmod, preset, knob_choices=None) -> list[Task]:
-    """The knob tasks and MetaSchedule tasks of a quantized module; ``knob_choices`` (an object with
-    ``knobs_for`` like ``TuningRecords``) applies knob-search results first, so the MetaSchedule tasks
-    are the kernels those choices lower to."""
-    from relay_passes import LowerGlobalAvgPool, LowerToKernels
-
-    lower = LowerToKernels(preset, tuning=knob_choices)
-    lowered = LowerGlobalAvgPool()(lower(qmod))
-    return knob_tasks_of(lower.knob_tasks, preset.family) + \
-        tasks_of({**lower.tasks, **generic_tasks(lowered, preset)}, preset.family)
+def lower_tasks(lm, cfg: dict, preset, knob_choices=None) -> list[Task]:
+    """The knob tasks and MetaSchedule tasks of a loaded model under config ``cfg``, from the report of
+    the pass pipeline run as a build runs it; ``knob_choices`` (an object with ``knobs_for`` like
+    ``TuningRecords``) applies knob-search results first, so the MetaSchedule tasks are the kernels
+    those choices lower to."""
+    lowered, report = run_pipeline(lm.mod, preset, CompileConfig.of(layer_names=lm.layer_names or None, **cfg),
+                                   tuning=knob_choices)
+    found = report.kernels
+    return knob_tasks_of(found.knob_tasks, preset.family) + \
+        tasks_of({**found.tasks, **generic_tasks(lowered, preset)}, preset.family)
 
 
 class KnobChoices:
@@ -98,10 +103,8 @@ class KnobChoices:
         self.verdicts = verdicts or {}
 
     def knobs_for(self, key: str, entry: dict):  # noqa: ARG002 - TuningRecords' signature
-        from .records import rejected_in_model, tuned_point
-
         knobs = tuned_point(self.knob_done.get(key, {}))[0]
-        if knobs is not None and rejected_in_model(self.verdicts, key, knob_search.knob_id(knobs)):
+        if knobs is not None and rejected_in_model(self.verdicts, key, knob_records.knob_id(knobs)):
             return None
         return knobs
 
@@ -110,27 +113,17 @@ class KnobChoices:
 
 
 def _tune_accelerator(model, preset, trials, work_dir, *, config, zoo_options, **search) -> dict:
-    """fpga-sim targets: tune the accelerator's tiling knobs against simulated cycles (tvm_sepnet.fpga.tuning)."""
-    import uuid
-
-    from relay_passes import OffloadToAccelerator
-
-    from ..fpga.spec import load_spec
-    from ..fpga.tuning import tune_accelerator
-
-    lm, _, qmod = _quantized_model(model, preset, config, zoo_options)
-    offload = OffloadToAccelerator(load_spec(preset.accelerator), uuid.uuid4().hex[:12])
-    offload(qmod)
-    if not offload.programs:
+    """fpga-sim targets: tune the accelerator's tiling knobs against simulated cycles (:mod:`.accelerator`)."""
+    lm, cfg = load_for_tuning(model, config, zoo_options)
+    _, report = run_pipeline(lm.mod, preset, CompileConfig.of(layer_names=lm.layer_names or None, **cfg), until="offload")
+    if not report.offload.programs:
         raise SepnetError(f"model {lm.name!r} has no layers that run on {preset.name}")
-    return tune_accelerator(offload, preset, trials, work_dir, **search)
+    return tune_accelerator(report.offload, report.spec, preset, trials, work_dir, **search)
 
 
 def _emulated_device(tracker: str, key: str, timeout: float) -> bool:
     """Whether a device under ``key`` is a tvm-sepnet emulated board (asks one session)."""
     from tvm import rpc
-
-    from ..device.deploy import device_info
 
     host, port = tracker.rsplit(":", 1)
     try:
@@ -181,28 +174,9 @@ def _measure_points(tasks: list[Task], points: list[dict], target, builder, runn
     secs = sum_parts([len(mods) for mods in parts],
                       measure_schedules([m for mods in parts for m in mods], target, builder, runner, errors))
     for t, p, sec in zip(tasks, points, secs):
-        knob_search.append_record(path, {"task": t.key, "kind": t.kind, "layers": t.layers, "knobs": p, "secs": sec,
+        knob_records.append_record(path, {"task": t.key, "kind": t.kind, "layers": t.layers, "knobs": p, "secs": sec,
                                          "search": search, "target": target_name, "time": time.time()})
     return secs
-
-
-def allocate_trials(weights: list[float], budget: int) -> list[int]:
-    """Split ``budget`` trials in proportion to ``weights`` (largest remainders; heaviest first)."""
-    total = sum(weights) or 1.0
-    raw = [budget * w / total for w in weights]
-    alloc = [int(r) for r in raw]
-    for i in sorted(range(len(raw)), key=lambda i: (alloc[i] - raw[i], -weights[i]))[: budget - sum(alloc)]:
-        alloc[i] += 1
-    return alloc
-
-
-def cap_total(planned: list[int], budget: int) -> list[int]:
-    """``planned`` trials with the last (lightest) tasks' cut so that the total is at most ``budget``."""
-    out = []
-    for n in planned:
-        out.append(min(n, budget))
-        budget -= out[-1]
-    return out
 
 
 def _records_by_key(wd: WorkDir) -> dict[str, list[float]]:
@@ -238,7 +212,8 @@ class _Progress:
         hand = task.hand_secs
         errors = len(secs) - len(good)
         line = (f"[tune] {self.done}/{self.total} trials | {task.name}: best "
-                f"{best * 1e3:.4f} ms (hand {hand * 1e3:.4f} ms)" if best and hand else f"[tune] {self.done}/{self.total} trials | {task.name}")
+                f"{best * 1e3:.4f} ms (hand {hand * 1e3:.4f} ms)" if best and hand
+                else f"[tune] {self.done}/{self.total} trials | {task.name}")
         line += f"{' | ' + str(errors) + ' failed' if errors else ''} | elapsed {elapsed:.0f} s, ETA {eta:.0f} s"
         print(line, file=self.stream, flush=True)
 
@@ -271,8 +246,6 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
     local measurement of a target this host runs). Returns a summary dict (per task: hand and best
     latency, trials; the model check's end-to-end times) that is also the CLI's ``--json`` output.
     """
-    from ..targets import get_target
-
     stream = stream or sys.stderr
     if trials < 0:
         raise SepnetError(f"--trials must be >= 0, got {trials}")
@@ -291,12 +264,12 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
         print(f"[tune] note: the devices under key {key!r} are emulated (qemu): their timings are not a speed "
               "signal; use them to test the tuning path, tune on real boards", file=stream)
     _check_tunable(preset)
-    lm, cfg, qmod = _quantized_model(model, preset, config, zoo_options)
+    lm, cfg = load_for_tuning(model, config, zoo_options)
 
     def select(tasks):
         return [t for t in tasks if any(s in t.name for s in only)] if only else tasks
 
-    tasks = select(lower_tasks(qmod, preset))
+    tasks = select(lower_tasks(lm, cfg, preset))
     if not tasks:
         raise SepnetError(f"no task matches {only}" if only else f"model {lm.name!r} has no tunable kernels")
     with WorkDir(work_dir) as wd:
@@ -324,7 +297,7 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
         if knob_tasks:
             choices = KnobChoices(knob_records_by_task(ctx.knob_path, preset.name, confirmed=True),
                                   wd.load_json(MODEL_CHECK))
-            ms_tasks = [t for t in select(lower_tasks(qmod, preset, choices)) if not t.is_knob_task]
+            ms_tasks = [t for t in select(lower_tasks(lm, cfg, preset, choices)) if not t.is_knob_task]
             ctx.measure_defaults([], ms_tasks)
         ms_tasks.sort(key=lambda t: -t.weight)
         done = {k: max(0, len(v) - 1) for k, v in _records_by_key(wd).items()}  # minus the hand record
@@ -355,10 +328,6 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
 def _model_check(lm, cfg, preset, wd, tracker, stream) -> dict:
     """:func:`.model_check.check_in_model` where the model runs here (local measurement, a target
     this host executes), else {"skipped": why}."""
-    from ..builder import build
-    from ..targets import why_not_runnable_here
-    from .model_check import check_in_model
-
     if tracker:
         return {"skipped": "measured through an RPC tracker: the model runs on the devices"}
     why = why_not_runnable_here(preset)
@@ -380,7 +349,7 @@ class _RunContext:
         self.tracker, self.stream = tracker, stream
         self.knob_path = wd.file(KNOB_RECORDS)
         self.knob_done = knob_records_by_task(self.knob_path, target_name)
-        self.last_search = {r["task"]: r.get("search") for r in knob_search.read_records(self.knob_path)
+        self.last_search = {r["task"]: r.get("search") for r in knob_records.read_records(self.knob_path)
                             if r.get("target") == target_name}
 
     def measure_defaults(self, knob_tasks: list[Task], ms_tasks: list[Task]) -> None:
@@ -389,7 +358,7 @@ class _RunContext:
         set every task's ``hand_secs`` and ``weight``."""
         from tvm.s_tir import meta_schedule as ms
 
-        default = knob_search.knob_id({})
+        default = knob_records.knob_id({})
         missing = [t for t in knob_tasks if default not in self.knob_done.get(t.key, {})]
         if missing:
             print(f"[tune] measuring the default knobs of {len(missing)} knob task(s)", file=self.stream, flush=True)
@@ -450,7 +419,7 @@ class _RunContext:
         its search batch by the machine's drift does not make a layer slower. Runs when the task's last
         record is a search trial."""
         measured = self.knob_done.get(t.key, {})
-        default = knob_search.knob_id({})
+        default = knob_records.knob_id({})
         if self.last_search.get(t.key) in (None, "default", "confirm") or default not in measured:
             return
         ranked = sorted((k for k in measured if k != default and measured[k] < measured[default]), key=measured.get)
@@ -458,7 +427,7 @@ class _RunContext:
         runs = measure_interleaved([t.build_point(p) for p in [{}] + top], self.target, self.builder, self.runner,
                                    CONFIRM_ROUNDS) if top else None
         for p, r in zip(top, (runs or [])[1:]):
-            knob_search.append_record(self.knob_path, {
+            knob_records.append_record(self.knob_path, {
                 "task": t.key, "kind": t.kind, "layers": t.layers, "knobs": p, "search": "confirm",
                 "secs": float(np.median(r)) * t.hand_secs / float(np.median(runs[0])), "runs": r,
                 "default_runs": runs[0], "target": self.target_name, "time": time.time()})
@@ -469,8 +438,6 @@ class _RunContext:
         best) re-measured against the hand schedule; the result, keyed by the schedule's structural
         hash, goes to ``confirmed.json``, whose time the build uses instead of the record's own
         (``records.best_record_secs``)."""
-        from .records import best_record_secs, schedule_id
-
         confirmed = self.wd.confirmed()
         secs, best = best_record_secs(self.wd.database, t.mod, self.target, confirmed)
         if secs is None or secs >= t.hand_secs or confirmed.get(t.key, {}).get("schedule") == schedule_id(best.mod):
@@ -516,10 +483,8 @@ class _RunContext:
         """Per task: trials, failures, hand seconds, and the best seconds of what a build uses (a knob
         task's best confirmed point or its default; a MetaSchedule task's best record, confirmed time
         where it has one)."""
-        from .records import best_record_secs, tuned_point
-
         records = _records_by_key(self.wd)
-        records.update({k: [FAILED_SECS if v == knob_search.FAILED_COST else v for v in m.values()]
+        records.update({k: [FAILED_SECS if v == knob_records.FAILED_COST else v for v in m.values()]
                         for k, m in self.knob_done.items()})
         confirmed = knob_records_by_task(self.knob_path, self.target_name, confirmed=True)
         ms_confirmed = self.wd.confirmed()
@@ -529,7 +494,7 @@ class _RunContext:
             best = min(good) if good else None
             if t.is_knob_task:
                 point, _ = tuned_point(confirmed.get(t.key, {}))
-                best = t.hand_secs if point is None else confirmed[t.key][knob_search.knob_id(point)]
+                best = t.hand_secs if point is None else confirmed[t.key][knob_records.knob_id(point)]
             else:  # the record a build uses (MetaSchedule's best), with its confirmed time if it has one
                 best, _ = best_record_secs(self.wd.database, t.mod, self.target, ms_confirmed)
             rows.append({"task": t.name, "key": t.key, "kind": t.kind, "layers": t.layers, "calls": t.calls,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 
-from .workdir import HAND, WorkDir, failed
+from ..tuning import knobs as knob_records
+from ..tuning.workdir import FAILED_SECS, HAND, KNOB_RECORDS, WorkDir, failed
+
 
 def read_curves(work_dir: str, tasks: list[dict] | None = None) -> dict:
     """``{"tasks": {key: {"name", "calls", "hand", "best": [best after trial i]}}, "end_to_end": [...]}``.
@@ -46,11 +48,9 @@ def read_curves(work_dir: str, tasks: list[dict] | None = None) -> dict:
 def _knob_measurements(wd: WorkDir) -> list[tuple[str, float]]:
     """(task key, seconds) of the knob-search records in measurement order (a task's first record is
     its default knobs; a failed trial counts as failed; confirmations are re-measurements, not trials)."""
-    from . import knob_search
-    from .workdir import FAILED_SECS, KNOB_RECORDS
 
     return [(r["task"], FAILED_SECS if r.get("secs") is None else r["secs"])
-            for r in knob_search.read_records(wd.file(KNOB_RECORDS)) if r.get("search") != "confirm"]
+            for r in knob_records.read_records(wd.file(KNOB_RECORDS)) if r.get("search") != "confirm"]
 
 
 def trials_to_reach(best: list[float], fraction: float = 0.05) -> int | None:

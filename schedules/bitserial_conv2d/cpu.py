@@ -1,4 +1,4 @@
-"""x86 schedule (AVX2 and up) of the bitserial conv2d PrimFunc (a binary GEMM over im2col words).
+"""CPU schedule (x86 and ARM families) of the bitserial conv2d PrimFunc (a binary GEMM over im2col words).
 
 Loops of ``acc``: ``n, o, y, x`` (spatial) and ``a, kr`` (reduction: bit plane, im2col word). The
 schedule tiles ``tile_o`` output channels (of one group) x ``tile_x`` output columns into a register
@@ -7,11 +7,6 @@ unrolled or vectorized (``tile_x``). Per (a, kr) the tile loads ``tile_x`` activ
 popcount computed once, shared by the ``tile_o`` channels: ``2*popcount(x & w) - popcount(x)``) and
 ``tile_o`` weight words. The epilogue is computed at the tile. Parallel over ``(n, y)`` (and the
 o-tiles when ``o_inner`` is False).
-
-Measured on the 2-vCPU znver3 host (64->64 g4 3x3 56x56, A=4): the default (8 channels x 8 columns,
-AVX2 vectorized, reduction loops rolled) 0.50 ms; scalar ``popcnt`` tiles (4x2, 8x2) 0.66-0.76 ms;
-fully unrolled reduction spills (3.8 ms); 32-bit words 0.55-0.9 ms. That is ~72 % of a hand-written
-AVX2 AND + nibble-table popcount loop (6.7 G 64-bit terms/s on both threads, ``docs/NOTES.md``).
 
 Knobs (``DEFAULT_KNOBS``):
 
@@ -30,8 +25,8 @@ from __future__ import annotations
 
 from tvm import s_tir, tirx
 
-from schedules.quantize.x86 import vector_lanes
 from schedules.common import divisor_at_most, merge_knobs
+from schedules.quantize.cpu import vector_lanes
 
 DEFAULT_KNOBS = {
     "tile_o": 8,

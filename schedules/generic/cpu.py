@@ -69,7 +69,7 @@ def _schedule_block(sch, block, k):
         n_par += 1
     if n_par == 0:
         return
-    extents = [int(sch.get(l).extent) for l in loops]
+    extents = [int(sch.get(loop).extent) for loop in loops]
     all_parallel = n_par == len(loops)
     if all_parallel and len(loops) > 0:
         lanes = _divisor_lanes(extents[-1], int(k["lanes"]))

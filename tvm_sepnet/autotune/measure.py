@@ -16,10 +16,10 @@ import time
 import numpy as np
 
 from ..device.rpc_check import check_tracker_key
-from .workdir import median_secs
+from ..tuning.workdir import median_secs
 
-# Warm-cache timings (the same buffers run back to back) ranked kernels wrongly: the tiled direct
-# 64->256 1x1 conv with residual took 0.54 ms warm, 0.73 ms flushed and ~0.85 ms inside the model.
+# Caches flushed before each timed run: warm-cache timings (the same buffers run back to back) rank
+# memory-bound kernels wrongly (docs/measurements.md, "Timing kernels").
 EVALUATOR = {"number": 1, "repeat": 25, "min_repeat_ms": 0, "enable_cpu_cache_flush": True}
 WARMUP_RUNS = (3, 200)  # untimed runs before timing (run_warm_evaluator): at least 3, up to 200 ...
 WARMUP_SECS = 0.03  # ... while under 30 ms

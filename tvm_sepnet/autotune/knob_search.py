@@ -13,8 +13,7 @@ such a list:
 
 Costs are positive numbers (seconds, cycles); a failed measurement is ``None`` and counts as a trial
 (its point is never retried). Records are JSON lines appended and fsynced one per trial
-(:func:`append_record`), so a killed run loses nothing complete; :func:`read_records` skips an
-incomplete last line (the lock holder of the work directory repairs the file).
+(:func:`tvm_sepnet.tuning.knobs.append_record`).
 """
 from __future__ import annotations
 
@@ -23,27 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-FAILED_COST = float("inf")
-
-
-def knob_id(knobs: dict) -> str:
-    """Canonical text of a knob dict (the identity of a point of a space)."""
-    return json.dumps(knobs, sort_keys=True)
-
-
-def append_record(path: str, record: dict) -> None:
-    """Append one record (a JSON line, fsynced) to ``path``."""
-    from .workdir import append_json_line
-
-    append_json_line(path, record)
-
-
-def read_records(path: str) -> list[dict]:
-    """The complete JSON lines of ``path`` (a reader's snapshot: an incomplete last line is skipped)."""
-    from .workdir import split_json_lines
-
-    good, _, _ = split_json_lines(path)
-    return [json.loads(line) for line in good]
+from ..tuning.knobs import FAILED_COST, knob_id
 
 
 def _predict_order(measured: dict, left: list[dict], features: Callable[[dict], list[float]], seed: int) -> np.ndarray:

@@ -2,9 +2,7 @@
 
 A kernel's standalone time (:mod:`.measure`: caches flushed before each run) does not always rank
 choices as the model does, where a kernel reads what the previous one just wrote and writes what the
-next reads. Measured on sepnet-bq 224 (2-vCPU znver3): the channel-word restore conv at 28x28 was
-twice as fast as the direct one standalone (0.17 vs 0.35 ms) and ~4 % slower inside the model; the
-PRB 1x1 conv at 56x56 x1.3 standalone and ~25 % slower in the model. So after the search and the
+next reads (docs/measurements.md, "Model check", has the cases that made this step). So after the search and the
 standalone confirmation, ``tune`` builds the model twice (hand schedules only, and with the tuning
 records) and profiles both in one process, interleaved (``ROUNDS`` rounds, each the median of
 ``REPEAT`` instrumented runs; :func:`tvm_sepnet.profiling.profile_layers` attributes every kernel call
@@ -23,7 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .workdir import MODEL_CHECK
+from ..profiling import profile_layers
+from ..tuning.workdir import MODEL_CHECK
 
 ROUNDS, REPEAT = 7, 3
 REL_TOL, ABS_TOL_MS = 0.02, 0.002
@@ -38,8 +37,6 @@ def model_inputs(artifact, seed: int = 0) -> dict:
 
 def interleaved_layer_ms(artifacts: list, inputs: dict, rounds: int = ROUNDS, repeat: int = REPEAT) -> list[dict]:
     """Per artifact, {layer or kernel group: ms}: medians over ``rounds`` interleaved profiles."""
-    from ..profiling import profile_layers
-
     runs: list[list[dict]] = [[] for _ in artifacts]
     for _ in range(rounds):
         for i, art in enumerate(artifacts):
@@ -78,7 +75,8 @@ def judge(choices: dict, hand_ms: dict, tuned_ms: dict) -> dict:
 def check_in_model(build, wd, stream, rounds: int = ROUNDS) -> dict:
     """Run the model check. ``build(tuned: bool)`` compiles the model (with the work directory's
     records when ``tuned``); ``wd``: the (locked) :class:`.workdir.WorkDir`. Returns {"verdicts": this
-    run's verdicts, "rejected": {task key: name} kept at hand schedules by the check (this or an earlier run), "end_to_end_ms": {"hand",
+    run's verdicts, "rejected": {task key: name} kept at hand schedules by the check (this or an earlier run),
+    "end_to_end_ms": {"hand",
     "tuned"} of the final build, interleaved}."""
     verdicts = wd.load_json(MODEL_CHECK)
     hand = build(False)

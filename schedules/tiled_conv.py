@@ -1,19 +1,14 @@
-"""x86 schedule (AVX2 and up) of the int8 conv2d PrimFunc, and the conv tiling shared by the other
-x86 conv schedules (``decoded_weight_conv2d``, ``float_conv2d_exact``).
-
-Two algorithms (knob ``algorithm``): 1x1 convolutions without padding whose groups have at least
-``pair_min_channels`` input channels use the channel-word kernel of
-:mod:`schedules.int8_conv2d.channel_words` (x86: ``vpmaddwd`` on int16 pairs; families with a dot
-instruction pass their ``word_layout``; kernel-ready weights, knobs ``pair_*``, see
-:func:`word_plan`); everything else uses the tiled direct schedule described below (knobs
-``tile_o, tile_p, acc_registers, vector_bits, min_tasks, unroll, parallel``).
+"""The tiled direct-conv schedule shared by the OIHW conv kernels (``int8_conv2d``'s direct kernel,
+``decoded_weight_conv2d``, ``float_conv2d_exact``) on every CPU family (x86 and ARM: portable TIR, the
+vector width is a knob).
 
 The ``acc`` block is a register-tiled matmul per group, vectorized over output channels:
 
 - the output plane is flattened to one position axis ``p = y * Wo + x`` (the accumulator buffer and
   the ``out`` block follow), so a position tile never has a ragged row tail;
 - each parallel task owns ``tile_o`` output channels (the vector lanes, a divisor of ``O / groups``)
-  x one chunk of positions (``tile_o`` is a divisor that fills whole vectors where one exists), and first copies its weight tile into a task-local buffer laid out
+  x one chunk of positions (``tile_o`` is a divisor that fills whole vectors where one exists), and first copies its weight
+  tile into a task-local buffer laid out
   ``(i, ky, kx, o)`` so that a vector of output channels is one contiguous load;
 - inside a task, position tiles of ``tile_p`` positions (unrolled, a divisor of ``Ho * Wo``) keep
   ``tile_p`` accumulator vectors in registers while the reduction (i, ky, kx) runs: per tap one
@@ -29,7 +24,8 @@ from __future__ import annotations
 
 from tvm import DataType, s_tir, tirx
 
-from schedules.common import divisor_at_most, merge_knobs
+from schedules.common import divisor_at_most
+from schedules.schedule_utils import annotate_unroll, block_names
 
 # Knobs of the tiled direct-conv schedule (schedule_conv), shared by every OIHW conv kernel.
 TILED_CONV_KNOBS = {
@@ -41,98 +37,6 @@ TILED_CONV_KNOBS = {
     "unroll": ("kx",),  # reduction loops to unroll, from ("ic", "ky", "kx")
     "parallel": True,
 }
-
-DEFAULT_KNOBS = {
-    # pointwise (1x1, no padding) channel-word kernel of schedules.int8_conv2d.channel_words
-    "algorithm": "auto",  # "words", "direct" (the tiled schedule below) or "auto": words for 1x1 when Cg >= pair_min_channels
-    "word_layout": "pairs",  # channel words of the family's dot instruction (channel_words.WORD_ISAS): vpmaddwd pairs; None: none
-    "pair_min_channels": 24,  # auto: input channels per group from which the pairs kernel wins (measured: 16 loses, 24 wins)
-    "pair_tile_p": 5,  # words: max pixel vectors per register tile (the one wasting fewest padded vectors)
-    "pair_tile_o": 6,  # words: max output channels per register tile (a divisor of O / groups)
-    "pair_acc_registers": 12,  # words: tile_o * tile_p <= this many accumulator vectors
-    "pair_unroll": 2,  # words: unroll factor of the word loop (a divisor of ceil(Cg / K))
-    # direct schedule (kxk, padded, or small Cg)
-    **TILED_CONV_KNOBS,
-    "tile_o": 32,
-}
-
-
-def word_plan(geo: dict, knobs=None):
-    """``{"layout", "tile_o", "tile_p", "unroll"}`` when the channel-word kernel handles this conv
-    geometry (``compute.conv_geometry``) with these knobs (the family's defaults already merged in),
-    else None (direct schedule)."""
-    from schedules.int8_conv2d import channel_words
-
-    knobs = merge_knobs(DEFAULT_KNOBS, knobs, "int8_conv2d")
-    algo = knobs["algorithm"]
-    if algo not in ("auto", "words", "direct"):
-        raise ValueError(f"unknown int8_conv2d algorithm {algo!r}: expected 'auto', 'words' or 'direct'")
-    if knobs["word_layout"] is None:  # the family has no channel-word instruction
-        if algo == "words":
-            raise ValueError("int8_conv2d algorithm 'words': this family has no channel-word instruction "
-                             "(word_layout None); use 'direct' or 'auto'")
-        return None
-    if knobs["word_layout"] not in channel_words.WORD_ISAS:
-        raise ValueError(f"unknown int8_conv2d word_layout {knobs['word_layout']!r}: "
-                         f"expected one of {sorted(channel_words.WORD_ISAS)}")
-    isa = channel_words.WORD_ISAS[knobs["word_layout"]]
-    pointwise = geo["kh"] == 1 and geo["kw"] == 1 and tuple(geo["pad"]) == (0, 0, 0, 0)
-    if algo == "direct" or not pointwise or (algo == "auto" and geo["cg"] < knobs["pair_min_channels"]):
-        return None
-    tile_p = channel_words.choose_tile_p(geo["ho"] * geo["wo"], knobs["pair_tile_p"], isa.lanes)
-    want_o = max(1, min(knobs["pair_tile_o"], knobs["pair_acc_registers"] // tile_p))
-    tile_o = channel_words.choose_tile_o(geo["og"], want_o)
-    return {"layout": isa.layout, "tile_o": tile_o, "tile_p": tile_p, "unroll": knobs["pair_unroll"]}
-
-
-WORD_TILE_P = range(1, 9)  # pixel vectors per register tile searched by pointwise_knob_space
-WORD_TILE_O = range(1, 17)  # output channels per register tile searched (divisors of O / groups)
-WORD_UNROLL = (1, 2, 4, 8)  # word-loop unroll factors searched
-
-
-def pointwise_knob_space(geo: dict, knobs=None) -> list[dict]:
-    """The tuning space of a pointwise (1x1, unpadded) int8 conv (``tvm_sepnet.tuning``'s knob search),
-    as knob overrides, the default's own setting excluded:
-
-    - ``{"algorithm": "words", "pair_tile_o", "pair_tile_p", "pair_unroll", "pair_acc_registers"}``:
-      the channel-word kernel with every distinct register tile that fits the family's vector
-      registers (``tile_o * tile_p`` accumulators + ``tile_p`` activation vectors + 1 broadcast weight)
-      and every distinct word-loop unroll factor;
-    - ``{"algorithm": "direct"}``: the tiled direct kernel (its loops are tuned by MetaSchedule).
-
-    Empty when the geometry cannot use the channel-word kernel. The choice of algorithm and every
-    word tile change the weight layout, which is why this is a list of knob settings and not a
-    MetaSchedule trace."""
-    from schedules.int8_conv2d import channel_words
-
-    merged = merge_knobs(DEFAULT_KNOBS, knobs, "int8_conv2d")
-    if merged["word_layout"] is None or word_plan(geo, {**merged, "algorithm": "words"}) is None:
-        return []
-    isa = channel_words.WORD_ISAS[merged["word_layout"]]
-    rn = channel_words.word_count(geo["cg"], isa.channels)
-
-    def ident(plan):
-        return None if plan is None else (plan["tile_o"], plan["tile_p"], channel_words.unroll_factor(plan["unroll"], rn))
-
-    seen = {ident(word_plan(geo, merged))}  # the default itself is not a point of the space
-    out = [] if None in seen else [{"algorithm": "direct"}]
-    for tp in WORD_TILE_P:
-        for to in WORD_TILE_O:
-            for ur in WORD_UNROLL:
-                point = {"algorithm": "words", "pair_tile_o": to, "pair_tile_p": tp, "pair_unroll": ur,
-                         "pair_acc_registers": to * tp}
-                plan = word_plan(geo, {**merged, **point})
-                if plan["tile_o"] * plan["tile_p"] + plan["tile_p"] + 1 > isa.registers:
-                    continue
-                if ident(plan) not in seen:
-                    seen.add(ident(plan))
-                    out.append(point)
-    return out
-
-
-def block_names(sch: s_tir.Schedule) -> set[str]:
-    """Names of the blocks directly under the root block."""
-    return {sch.get(b).name_hint for b in sch.get_child_blocks(sch.get_sblock("root"))}
 
 
 def schedule_pad(sch: s_tir.Schedule, parallel: bool) -> None:
@@ -166,8 +70,8 @@ def _position_chunks(positions: int, tile_p: int, other_tasks: int, min_tasks: i
 
 def lane_divisor(extent: int, want: int, lanes: int) -> int:
     """Channels per register tile: the largest divisor of ``extent`` up to ``want`` that fills whole
-    vectors of ``lanes`` accumulators, else the largest divisor up to ``want`` (measured on the 1000-way
-    classifier for a Cortex-A72, llvm-mca: 10 channels = 2.5 NEON registers 93.8 ms, 8 channels 19.0 ms)."""
+    vectors of ``lanes`` accumulators, else the largest divisor up to ``want`` (a ragged register tile
+    costs several times more: docs/measurements.md, "Register tiles")."""
     whole = [d for d in range(lanes, min(extent, want) + 1, lanes) if extent % d == 0]
     return max(whole) if whole else divisor_at_most(extent, want)
 
@@ -246,12 +150,13 @@ def apply_oihw_conv(sch: s_tir.Schedule, knobs: dict, weight: str, sample_positi
     schedule_conv(sch, weight=weight, o_per_group=o_total * cg // c_total, knobs=knobs, sample_positions=sample_positions)
 
 
-def apply(sch: s_tir.Schedule, knobs=None) -> None:
-    """The hand schedule of an unscheduled direct (tiled) ``int8_conv2d`` on ``sch`` (its trace is the
-    hand default's record in a tuning database)."""
-    apply_oihw_conv(sch, merge_knobs(DEFAULT_KNOBS, knobs, "int8_conv2d"), "wq")
 
 
-def schedule(func: tirx.PrimFunc, knobs=None) -> tirx.PrimFunc:
-    """Schedule an ``int8_conv2d`` PrimFunc (blocks ``pad`` (optional), ``acc``, ``out``)."""
-    return schedule_oihw_conv(func, merge_knobs(DEFAULT_KNOBS, knobs, "int8_conv2d"), "wq")
+def oihw_conv_space(sch: s_tir.Schedule, knobs: dict, weight: str) -> s_tir.Schedule:
+    """Tuning space of a tiled OIHW conv (``knobs`` merged): the hand structure with the position split
+    (parallel chunks x tiles x positions per register tile) sampled, plus the unroll decision. The
+    vector of output channels stays the hand value (a whole register: the weight cache layout depends
+    on it); the reduction init is decomposed by MetaSchedule's RewriteReductionBlock postprocessor."""
+    apply_oihw_conv(sch, knobs, weight, sample_positions=True)
+    annotate_unroll(sch)
+    return sch

@@ -1,6 +1,6 @@
-"""x86 schedule (AVX2 and up) of the decoded-weight conv2d PrimFunc.
+"""CPU schedule (x86 and ARM families) of the decoded-weight conv2d PrimFunc.
 
-The conv tiling of :mod:`schedules.int8_conv2d.x86` (flattened output plane, parallel tasks of
+The conv tiling of :mod:`schedules.tiled_conv` (flattened output plane, parallel tasks of
 output-channel tiles x position chunks, a task-local ``(i, ky, kx, o)`` copy of the weight words,
 register tiles vectorized over output channels, epilogue at the tile). Weights are decoded inside
 the reduction, once per tap and channel vector, and shared by the ``tile_p`` positions of the tile:
@@ -11,9 +11,9 @@ from __future__ import annotations
 from tvm import s_tir, tirx
 
 from schedules.common import merge_knobs
-from schedules.int8_conv2d.x86 import TILED_CONV_KNOBS, schedule_conv, schedule_pad
+from schedules.tiled_conv import TILED_CONV_KNOBS, schedule_conv, schedule_pad
 
-DEFAULT_KNOBS = {**TILED_CONV_KNOBS, "tile_o": 16}  # see schedules.int8_conv2d.x86.TILED_CONV_KNOBS
+DEFAULT_KNOBS = {**TILED_CONV_KNOBS, "tile_o": 16}  # see schedules.tiled_conv.TILED_CONV_KNOBS
 
 
 def _channels_per_group(sch: s_tir.Schedule) -> int:

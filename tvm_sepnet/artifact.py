@@ -1,0 +1,182 @@
+"""A compiled model on disk and in memory: :class:`Artifact` (run, check against the reference
+executor, export) and :func:`load`.
+
+An artifact folder holds the files named below, written atomically by :meth:`Artifact.export` (a
+temporary folder renamed into place, so an interrupted export never leaves a half-written artifact):
+the compiled library, the quantized graph and its constants that the reference executor checks it
+against, the metadata (target, config, layer table), and per target family the ARM kernels' TIR (for
+``tvm-sepnet estimate``) or the accelerator's programs (``fpga-sim``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from .errors import SepnetError
+from .fpga.runtime import load_programs, register_programs, save_programs
+from .graph_export import save_graph
+from .reference import ReferenceExecutor
+from .targets import get_target, why_not_runnable_here
+from .targets.accelerator import load_spec
+
+ARTIFACT_FORMAT = 1
+LIB_NAME, GRAPH_JSON, GRAPH_NPZ, META_JSON = "model.so", "graph.json", "graph.npz", "meta.json"
+KERNELS_JSON = "kernels.json"  # ARM artifacts: each layer's scheduled kernels (TIR), for tvm-sepnet estimate
+FPGA_JSON, FPGA_NPZ = "fpga.json", "fpga.npz"  # fpga-sim artifacts: the offloaded layers' programs
+
+
+def load_reference(path: str) -> ReferenceExecutor:
+    """The reference executor of the artifact folder ``path`` (its quantized graph and constants)."""
+    return ReferenceExecutor.load(os.path.join(path, GRAPH_JSON), os.path.join(path, GRAPH_NPZ))
+
+
+class Artifact:
+    """A compiled model: run it, inspect its layers, export it."""
+
+    def __init__(self, lib, graph: dict, consts: dict, meta: dict, kernels: dict | None = None, programs=None):
+        self.lib = lib  # tvm.runtime.Executable or Module
+        self.graph = graph
+        self.consts = consts
+        self.meta = meta
+        self.kernels = kernels  # {"layers": {layer: [kernel names]}, "tir": {kernel name: TIR JSON}} or None
+        self.programs = programs  # fpga-sim: {layer: tvm_sepnet.fpga.compiler.LayerProgram} or None
+        self._vm = None
+
+    @property
+    def accelerator(self):
+        """The accelerator spec of an fpga-sim artifact, else None."""
+        acc = self.meta.get("accelerator")
+        if not acc:
+            return None
+        return load_spec(acc["spec"])
+
+    @property
+    def layers(self) -> list[dict]:
+        return self.meta["layers"]
+
+    @property
+    def input_specs(self) -> list[dict]:
+        return self.graph["inputs"]
+
+    def reference(self) -> ReferenceExecutor:
+        return ReferenceExecutor(self.graph, self.consts)
+
+    def _check_runnable_here(self):
+        why = why_not_runnable_here(get_target(self.meta["target"]))
+        if why:
+            raise SepnetError(why)
+
+    @property
+    def vm(self):
+        if self._vm is None:
+            self._check_runnable_here()
+            if self.programs:
+                register_programs(self.meta["accelerator"]["model_id"], self.programs, self.accelerator)
+            self._vm = relax.VirtualMachine(self.lib, tvm.cpu())
+        return self._vm
+
+    def run(self, inputs) -> list[np.ndarray]:
+        """Outputs (numpy) for ``inputs`` (an array, a list, or a name -> array dict)."""
+        checked = self.reference().check_inputs(inputs)
+        args = [tvm.runtime.tensor(checked[s["name"]], tvm.cpu()) for s in self.input_specs]
+        out = self.vm["main"](*args)
+        outs = out if isinstance(out, (list, tuple)) or type(out).__name__ == "Array" else [out]
+        return [o.numpy() for o in outs]
+
+    def time(self, inputs, number: int = 10, repeat: int = 5) -> float:
+        """Median seconds per run of ``main`` (TVM time_evaluator)."""
+        checked = self.reference().check_inputs(inputs)
+        args = [tvm.runtime.tensor(checked[s["name"]], tvm.cpu()) for s in self.input_specs]
+        timer = self.vm.time_evaluator("main", tvm.cpu(), number=number, repeat=repeat)
+        return float(timer(*args).median)
+
+    def assembly(self) -> str:
+        """Assembly of the compiled kernels (host targets; for inspection and tests)."""
+        mod = self.lib.mod if hasattr(self.lib, "mod") else self.lib
+        return "\n".join(m.inspect_source("asm") for m in mod.imports if getattr(m, "kind", "") == "llvm")
+
+    def check_layers(self, inputs) -> list[dict]:
+        """Per probed layer (build with ``probe_layers=True``): name, kind, max_abs_err, bit_exact."""
+        probes = self.meta.get("probes")
+        if not probes:
+            raise SepnetError("this artifact has no layer probes; build it with probe_layers=True")
+        n_out = len(self.graph["outputs"])
+        got = self.run(inputs)[n_out:]
+        ref = self.reference().run(inputs, keep=[p["node"] for p in probes])[n_out:]
+        kinds = {r["name"]: r["kind"] for r in self.layers}
+        return [{"name": p["layer"], "kind": kinds.get(p["layer"]), "bit_exact": bool(np.array_equal(g, r)),
+                 "max_abs_err": float(np.max(np.abs(g.astype(np.float64) - r)))}
+                for p, g, r in zip(probes, got, ref)]
+
+    def check(self, inputs, rtol: float = 1e-5) -> dict:
+        """Compare with the reference executor: max_abs_err, max_rel_err (to max|ref|), match (within
+        ``rtol``) and bit_exact."""
+        n_out = len(self.graph["outputs"])
+        got = self.run(inputs)[:n_out]
+        ref = self.reference().run(inputs)
+        err = max(float(np.max(np.abs(g.astype(np.float64) - r))) for g, r in zip(got, ref))
+        scale = max(float(np.max(np.abs(r))) for r in ref) or 1.0
+        finite = all(np.all(np.isfinite(g)) for g in got)
+        return {"max_abs_err": err, "max_rel_err": err / scale, "match": bool(finite and err <= rtol * scale),
+                "bit_exact": all(np.array_equal(g, r) for g, r in zip(got, ref)), "outputs": got, "reference": ref}
+
+    def export(self, path: str) -> str:
+        """Write the artifact folder ``path`` atomically; returns the path."""
+        path = os.path.abspath(path)
+        parent = os.path.dirname(path) or "."
+        os.makedirs(parent, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".tmp-artifact-", dir=parent)
+        try:
+            cc = self.meta.get("export_cc")
+            if cc:
+                from tvm.support import cc as tcc
+                self.lib.export_library(os.path.join(tmp, LIB_NAME), fcompile=tcc.cross_compiler(cc))
+            else:
+                self.lib.export_library(os.path.join(tmp, LIB_NAME))
+            save_graph(self.graph, self.consts, os.path.join(tmp, GRAPH_JSON), os.path.join(tmp, GRAPH_NPZ))
+            with open(os.path.join(tmp, META_JSON), "w", encoding="utf-8") as f:
+                json.dump(self.meta, f, indent=1)
+            if self.kernels is not None:
+                with open(os.path.join(tmp, KERNELS_JSON), "w", encoding="utf-8") as f:
+                    json.dump(self.kernels, f)
+            if self.programs:
+                save_programs(self.programs, os.path.join(tmp, FPGA_JSON), os.path.join(tmp, FPGA_NPZ))
+            if os.path.isdir(path):
+                old = path + ".old"
+                shutil.rmtree(old, ignore_errors=True)
+                os.rename(path, old)
+                os.rename(tmp, path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return path
+
+
+def load(path: str) -> Artifact:
+    """Load an artifact folder written by :meth:`Artifact.export`."""
+    meta_path = os.path.join(path, META_JSON)
+    if not os.path.isfile(meta_path):
+        raise SepnetError(f"{path!r} is not a tvm-sepnet artifact (no {META_JSON}); compile one with tvm-sepnet compile")
+    with open(meta_path, encoding="utf-8") as f:
+        meta = json.load(f)
+    if meta.get("format") != ARTIFACT_FORMAT:
+        raise SepnetError(f"{path!r}: artifact format {meta.get('format')} is not supported (expected {ARTIFACT_FORMAT})")
+    ref = load_reference(path)
+    lib_path = os.path.join(path, LIB_NAME)
+    lib = tvm.runtime.load_module(lib_path) if meta["family"] == "x86" else lib_path
+    programs = None
+    if meta.get("accelerator"):
+        programs = load_programs(os.path.join(path, FPGA_JSON), os.path.join(path, FPGA_NPZ))
+    return Artifact(lib, ref.graph, ref.consts, meta, programs=programs)
+
+
+__all__ = ["Artifact", "load", "load_reference"]

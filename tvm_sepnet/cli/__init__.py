@@ -1,0 +1,52 @@
+"""``tvm-sepnet`` command line: a thin layer over the Python API (each command is one API call).
+
+One module per group of commands; each has ``register(sub)`` adding its sub-parsers. A command returns
+a JSON-able dict (printed whole with ``--json``); bad input raises a ``SepnetError``, which exits with
+status 2 and the message. ``run --check`` and ``deploy --check`` exit 1 when the outputs do not match
+the reference executor.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..errors import SepnetError
+from . import bench_commands, device_commands, fpga_commands, model_commands, tune_commands
+
+COMMAND_MODULES = (model_commands, tune_commands, bench_commands, device_commands, fpga_commands)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tvm-sepnet", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    for action in sub.choices.values():
+        action.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def _mismatch(args, result: dict) -> bool:
+    """Whether a ``--check`` run found outputs that do not match the reference executor."""
+    if not getattr(args, "check", False):
+        return False
+    if args.command == "run":
+        return not result.get("match")
+    if args.command == "deploy":
+        return not result["check"]["match"]
+    return False
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.func(args)
+    except SepnetError as err:
+        if args.json:
+            print(json.dumps({"error": str(err), "type": type(err).__name__}))
+        print(f"tvm-sepnet: error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result))
+    return 1 if _mismatch(args, result) else 0

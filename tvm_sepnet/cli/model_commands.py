@@ -1,0 +1,139 @@
+"""``compile``, ``run``, ``inspect``, ``export-onnx``, ``models``: compile a model and use the artifact."""
+from __future__ import annotations
+
+import numpy as np
+
+from .common import act_bits_arg, add_zoo_args, read_inputs, zoo_options
+
+
+def cmd_compile(args) -> dict:
+    from ..builder import build
+    from ..frontend import load_model
+    from ..report import format_table
+
+    model = load_model(args.model, **zoo_options(args))
+    cfg = dict(model.config)
+    for key in ("kxk", "pointwise"):
+        if getattr(args, key) is not None:
+            cfg[key] = getattr(args, key)
+    if args.act_bits is not None:
+        cfg["act_bits"] = None if args.act_bits == "float" else args.act_bits
+    art = build(model.mod, args.target, kxk=cfg["kxk"], pointwise=cfg["pointwise"], act_bits=cfg["act_bits"],
+                keep_first=not args.binarize_first, calib=args.calib, calibration=args.calibration,
+                layer_names=model.layer_names, kernel_choice=args.kernel_choice, tuning=args.tuning)
+    art.meta["model"] = model.name
+    path = art.export(args.output)
+    result = {"artifact": path, "model": model.name, "target": art.meta["target"], "config": art.meta["config"],
+              "layers": art.layers, "weight_bytes_total": art.meta["weight_bytes_total"],
+              "weight_bytes_theoretical": art.meta["weight_bytes_theoretical"]}
+    if art.meta.get("tuning"):
+        tuned = art.meta["tuning"]
+        result["tuning"] = tuned
+        if not args.json:
+            print(f"tuning {tuned['work_dir']}: {tuned['tuned']} kernel(s) tuned, {tuned['hand_faster']} kept the "
+                  f"faster hand schedule, {tuned['slower_in_model']} kept it as the tuned one was slower in the model, "
+                  f"{tuned['no_record']} without a record (hand schedule)")
+    if not args.json:
+        print(format_table(art.meta))
+        print(f"wrote {path}")
+    return result
+
+
+def cmd_run(args) -> dict:
+    from ..artifact import load
+
+    art = load(args.artifact)
+    inputs = read_inputs(art.input_specs, args.input)
+    result = {"artifact": args.artifact}
+    if args.check:
+        res = art.check(inputs)
+        outputs = res["outputs"]
+        result.update({"max_abs_err": res["max_abs_err"], "max_rel_err": res["max_rel_err"], "match": res["match"],
+                       "bit_exact": res["bit_exact"]})
+    else:
+        outputs = art.run(inputs)
+    if args.output:
+        np.save(args.output, outputs[0])
+        result["output_file"] = args.output
+    result["output_shapes"] = [list(o.shape) for o in outputs]
+    top = np.argsort(outputs[0].reshape(outputs[0].shape[0], -1)[0])[::-1][:5]
+    result["top5"] = [int(i) for i in top]
+    if not args.json:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return result
+
+
+def cmd_inspect(args) -> dict:
+    from ..artifact import load
+    from ..report import format_table
+
+    art = load(args.artifact)
+    meta = art.meta
+    result = {k: meta[k] for k in ("target", "config", "inputs", "outputs", "layers", "weight_bytes_total",
+                                   "weight_bytes_theoretical")}
+    result["model"] = meta.get("model")
+    if not args.json:
+        print(f"model {meta.get('model')} for target {meta['target']}, config {meta['config']}")
+        print(format_table(meta))
+    return result
+
+
+def cmd_export_onnx(args) -> dict:
+    from ..models import get_model, save_onnx
+
+    net = get_model(args.name, **zoo_options(args))
+    save_onnx(net, args.output)
+    result = {"model": args.name, "onnx": args.output, "params": int(net.num_params())}
+    if not args.json:
+        print(f"wrote {args.output} ({result['params']:,} parameters)")
+    return result
+
+
+def cmd_models(args) -> dict:
+    from ..models import default_config, get_model, list_models
+
+    result = {"models": {}}
+    for name in list_models():
+        net = get_model(name, seed=None)  # shapes only: counts need no weights
+        result["models"][name] = {"config": default_config(name), "params": int(net.num_params()),
+                                  "macs": int(net.macs())}
+    if not args.json:
+        for name, info in result["models"].items():
+            print(f"{name:16} {info['params']:>10,} params {info['macs'] / 1e9:6.3f} GMAC  {info['config']}")
+    return result
+
+
+def register(sub) -> None:
+    p = sub.add_parser("compile", help="compile a zoo model or an ONNX file into an artifact folder")
+    p.add_argument("model", help="zoo name (see `tvm-sepnet models`) or path to an .onnx file")
+    p.add_argument("--target", default="x86")
+    p.add_argument("--kxk", choices=["binary", "float"], help="k×k convs: pattern-binarized or float")
+    p.add_argument("--pointwise", choices=["int8", "float"], help="1×1 convs: int8 or float weights")
+    p.add_argument("--act-bits", type=act_bits_arg, default=None,
+                   help="activation bits of binary convs (1..8) or 'float' (default: the model's)")
+    p.add_argument("--calib", help="calibration inputs (.npz keyed by input name)")
+    p.add_argument("--calibration", choices=["minmax", "percentile"], default="minmax")
+    p.add_argument("--binarize-first", action="store_true", help="binarize the first conv too")
+    p.add_argument("--kernel-choice", choices=["model", "measure", "bitserial", "int8"], default="model",
+                   help="kernel of binary layers with quantized activations (default: cost model)")
+    p.add_argument("--tuning", help="work directory of tvm-sepnet tune: use its tuned schedules")
+    p.add_argument("-o", "--output", required=True, help="artifact folder to write")
+    add_zoo_args(p)
+    p.set_defaults(func=cmd_compile)
+    p = sub.add_parser("run", help="run an artifact on an input (.npy)")
+    p.add_argument("artifact")
+    p.add_argument("--input", action="append", required=True, help="FILE.npy or NAME=FILE.npy")
+    p.add_argument("--check", action="store_true", help="compare with the reference executor")
+    p.add_argument("--output", help="save the first output as .npy")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("inspect", help="show an artifact's layer table")
+    p.add_argument("artifact")
+    p.set_defaults(func=cmd_inspect)
+    p = sub.add_parser("export-onnx", help="write a zoo model (float) as ONNX")
+    p.add_argument("name")
+    p.add_argument("-o", "--output", required=True)
+    add_zoo_args(p)
+    p.set_defaults(func=cmd_export_onnx)
+    p = sub.add_parser("models", help="list the zoo")
+    p.set_defaults(func=cmd_models)

@@ -1,0 +1,20 @@
+"""Model sources, turned into float Relax modules (:class:`LoadedModel`): zoo names
+(:mod:`.zoo`) and ONNX files (:mod:`.onnx_model`). :func:`load_model` picks one by the source's name."""
+from __future__ import annotations
+
+import os
+
+from .loaded import DEFAULT_CONFIG, LoadedModel
+from .onnx_model import SUPPORTED_ONNX_OPS, load_onnx, onnx_input_shapes, read_onnx
+from .zoo import load_zoo
+
+
+def load_model(source: str, **zoo_options) -> LoadedModel:
+    """A zoo name or a path to an ``.onnx`` file."""
+    if source.lower().endswith(".onnx") or os.path.sep in source:
+        return load_onnx(source)
+    return load_zoo(source, **zoo_options)
+
+
+__all__ = ["DEFAULT_CONFIG", "LoadedModel", "SUPPORTED_ONNX_OPS", "load_model", "load_onnx", "load_zoo",
+           "onnx_input_shapes", "read_onnx"]
