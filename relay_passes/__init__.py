@@ -14,10 +14,11 @@ from .offload_to_accelerator import OffloadToAccelerator
 from .pipeline import PHASES, CompileConfig, run_pipeline
 from .quantize_activations import DEFAULT_RANGE, QuantizeActivations
 from .quantize_pointwise_convs import QuantizePointwiseConvs
+from .quantize_skip_connections import QuantizeSkipConnections
 from .wrap_conv_layers import WrapConvLayers
 
 __all__ = [
     "BinarizePatternConvs", "ChooseKxkKernels", "ExposeLayerOutputs", "FoldBatchNorm", "FuseReLU", "FuseResidualAdd",
     "LowerGlobalAvgPool", "LowerToKernels", "OffloadToAccelerator", "QuantizeActivations",
-    "QuantizePointwiseConvs", "WrapConvLayers", "PHASES", "CompileConfig", "run_pipeline", "DEFAULT_RANGE",
+    "QuantizePointwiseConvs", "QuantizeSkipConnections", "WrapConvLayers", "PHASES", "CompileConfig", "run_pipeline", "DEFAULT_RANGE",
 ]

@@ -29,19 +29,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import tvm
 from tvm import relax
 from tvm.relax.expr_functor import mutator
 
 from schedules.bitserial_conv2d import lowering as bitserial_conv2d
-from schedules.common import epilogue_params
+from schedules.common import act_range, epilogue_params
 from schedules.decoded_weight_conv2d import lowering as decoded_weight_conv2d
+from schedules.dot_conv2d import lowering as dot_conv2d
 from schedules.families import TUNABLE_FAMILIES
 from schedules.float_conv2d_exact import lowering as float_conv2d_exact
 from schedules.int8_conv2d import lowering as int8_conv2d
+from schedules.quantize.kernel import fake_quantize_prim_func
 from tvm_sepnet.errors import UnsupportedOpError
 from tvm_sepnet.ops import ConvCall
 from tvm_sepnet.targets import get_target
 
+from .plan_dataflow import DataflowPlan, plan_integer_dataflow
 from .report import KernelReport
 from .utils import BindingRewriter, module_pass
 
@@ -55,6 +59,13 @@ LAYER_LOWERINGS = [
     (lambda a: a.weight_format == "binary", bitserial_conv2d.lower),
     (lambda a: a.weight_format == "int8", int8_conv2d.lower),
 ]
+
+
+def _nbytes(shape, dtype: str) -> int:
+    n = 1
+    for s in shape:
+        n *= int(s)
+    return n * ((int("".join(ch for ch in dtype if ch.isdigit()) or 8) + 7) // 8)
 
 
 def as_scheduled_kernel(func):
@@ -86,13 +97,16 @@ class _Lowerer(BindingRewriter):
     """The lowering context the op lowerings call (``kernel``, ``call``, ``call_tir``, ``const``,
     ``tunable``, ``tuned_knobs``, ``choose``; ``family``)."""
 
-    def __init__(self, mod, family: str, knobs: dict, tuning, report: KernelReport):
+    def __init__(self, mod, family: str, knobs: dict, tuning, report: KernelReport, plan: DataflowPlan):
         super().__init__(mod)
         self.family = family
         self.knobs = knobs
         self.tuning = tuning
         self.kernels: dict[str, object] = {}
         self.report = report
+        self.plan = plan
+        self.emitted: dict[str, object] = {}  # dot layer -> the var of its outputs' tuple
+        self.siblings: dict[str, tuple] = {}  # dot layer computed in a later layer's kernel -> (layer, x)
         self.layer = None
 
     def kernel(self, key: str, build, tunable=None):
@@ -123,7 +137,25 @@ class _Lowerer(BindingRewriter):
 
     def call_tir(self, gvar, args, shape, dtype):
         """The (unbound) ``call_tir`` of kernel ``gvar``."""
+        self._count_traffic(args, [(shape, dtype)])
         return relax.call_tir(gvar, args, relax.TensorType(shape, dtype))
+
+    def call_tir_multi(self, gvar, args, out_types):
+        """A bound ``call_tir`` of kernel ``gvar`` with several outputs ``[(shape, dtype)]``: its tuple var."""
+        self._count_traffic(args, out_types)
+        return self.builder_.emit(relax.call_tir(gvar, args, [relax.TensorType(s, d) for s, d in out_types]))
+
+    def _count_traffic(self, args, out_types) -> None:
+        """Bytes the current layer's kernels read (tensor operands that are not constants) and write."""
+        read = 0
+        for arg in args:
+            ty = arg.ty if not isinstance(arg, tvm.ir.expr.Constant) else None
+            if isinstance(ty, relax.TensorType) and ty.shape is not None:
+                read += _nbytes([int(v) for v in ty.shape], str(ty.dtype))
+        written = sum(_nbytes(shape, dtype) for shape, dtype in out_types)
+        entry = self.report.traffic.setdefault(self.layer, {"read": 0, "written": 0})
+        entry["read"] += read
+        entry["written"] += written
 
     def call(self, key, build, args, shape, dtype, tunable=None):
         """A bound ``call_tir`` of the kernel ``key`` (an intermediate tensor of the layer)."""
@@ -173,7 +205,11 @@ class _Lowerer(BindingRewriter):
                 "build with fuse_epilogues=False or quantize the layer's activations")
         if act["kind"] == "float" and a.weight_format == "float" and a.accumulate == "float32":
             return self._stock_conv(conv)
-        x_shape = tuple(int(v) for v in conv.x.ty.shape)
+        flow = self.plan.layers.get(a.name)
+        if flow is not None:  # x may be a dot producer's tuple of outputs: the shape comes from the plan
+            x_shape = (flow.n, a.in_channels, flow.h, flow.w)
+        else:
+            x_shape = tuple(int(v) for v in conv.x.ty.shape)
         layer = LayerToLower(conv, x_shape, a.out_shape(x_shape),
                              {"strides": tuple(a.strides), "padding": tuple(a.padding), "dilation": tuple(a.dilation),
                               "groups": a.groups, "relu": a.relu},
@@ -181,12 +217,50 @@ class _Lowerer(BindingRewriter):
         if act["kind"] != "float":
             layer.scale, layer.offset = epilogue_params(act["scale"], conv.w_scale, conv.bias)
             layer.inv_scale = relax.const(np.array([act["inv_scale"]], np.float32))
+        if flow is not None:
+            return self._lower_dot(layer, flow)
+        if a.residual_quant:  # the legacy kernels add a float residual: give them its 8-bit value
+            layer.residual = [self._fake_quantized(conv.residual, a.residual_quant, layer.out_shape)]
         for matches, lower in LAYER_LOWERINGS:
             if matches(a):
                 return lower(self, layer)
         raise UnsupportedOpError(
             f"layer {a.name!r}: weights {a.weight_format!r} with {act['kind']} activations have no kernel; "
             "quantize the layer's weights (binary or int8) or keep its activations float")
+
+    def _fake_quantized(self, r, quant: dict, shape):
+        """``r`` quantized with ``quant`` and dequantized (``schedules.quantize`` ``fake_quantize``)."""
+        lo, hi, _ = act_range(quant["kind"], quant["bits"])
+        build = lambda family=self.family: fake_quantize_prim_func(shape, lo=lo, hi=hi, family=family)
+        inv = relax.const(np.array([quant["inv_scale"]], np.float32))
+        step = relax.const(np.array([quant["scale"]], np.float32))
+        return self.call(f"fake_quantize({shape},{lo},{hi})", build, [r, inv, step], shape, "float32")
+
+    def _lower_dot(self, layer, flow):
+        """A dot layer of the integer dataflow: it reads its producer's words / f32p outputs; its binding
+        becomes its float32 NCHW output (when something needs it) or the tuple of its outputs."""
+        x = layer.conv.x
+        if flow.source == "words":
+            x = self._output(flow.producer, flow.input_index)
+        if flow.fused_into is not None:  # computed in its consumer's kernel: kept until then
+            self.siblings[flow.name] = (layer, x)
+            return layer.conv.x
+        residual = None
+        if flow.residual_from is not None and flow.sibling is None:
+            residual = self._output(flow.residual_from, flow.residual_index)
+        sibling = None
+        if flow.sibling is not None:
+            side_layer, side_x = self.siblings.pop(flow.sibling)
+            sibling = (side_layer, self.plan.layers[flow.sibling], side_x)
+        self.emitted[flow.name] = dot_conv2d.lower(self, layer, flow, x, residual, sibling)
+        if flow.dense_index is not None:
+            return self._output(flow.name, flow.dense_index)
+        return self.emitted[flow.name]
+
+    def _output(self, layer: str, index: int):
+        """Output ``index`` of a dot layer's kernel (its call is the tensor itself when it has one output)."""
+        outputs = self.emitted[layer]
+        return outputs if len(self.plan.layers[layer].outputs) == 1 else relax.TupleGetItem(outputs, index)
 
     def _stock_conv(self, conv):
         a = conv.attrs
@@ -207,11 +281,21 @@ class LowerToKernels:
     ``report`` (:class:`relay_passes.report.KernelReport`) receives the kernel chosen per layer, the
     tunable kernels, the knob tasks and the kernels each layer calls."""
 
-    def __init__(self, target="x86", knobs=None, tuning=None, report: KernelReport | None = None):
-        self.family = get_target(target).family
+    def __init__(self, target="x86", knobs=None, tuning=None, report: KernelReport | None = None,
+                 dataflow: str = "integer"):
+        if dataflow not in ("integer", "float"):
+            raise ValueError(f"dataflow must be 'integer' or 'float', got {dataflow!r}")
+        self.preset = get_target(target)
+        self.family = self.preset.family
         self.knobs = dict(knobs or {})
         self.tuning = tuning
         self.report = report
+        self.dataflow = dataflow
 
     def rewrite_module(self, mod):
-        return _Lowerer(mod, self.family, self.knobs, self.tuning, self.report or KernelReport()).run()
+        plan = DataflowPlan()
+        if self.dataflow == "integer":
+            plan = plan_integer_dataflow(mod["main"], self.preset, self.knobs)
+        report = self.report or KernelReport()
+        report.dataflow = plan
+        return _Lowerer(mod, self.family, self.knobs, self.tuning, report, plan).run()

@@ -15,7 +15,8 @@ phase                    passes (and what the report gets)
 ``quantize_activations`` calibration with the reference executor (``report.ranges``), then
                          ``QuantizeActivations``; skipped for float activations (``act_bits=None``)
 ``choose_kernels``       ``ChooseKxkKernels`` (bitserial or int8 per binary k×k layer)
-``fuse_epilogues``       ``FuseResidualAdd`` + ``FuseReLU`` (integer layers only); the graph is then
+``fuse_epilogues``       ``FuseResidualAdd`` + ``FuseReLU`` (integer layers only),
+                         ``QuantizeSkipConnections`` (``skip_connections="quantized"``); the graph is then
                          exported for the reference executor (``report.graph``/``consts``);
                          ``ExposeLayerOutputs`` when probes are asked (``report.probes``)
 ``offload``              ``OffloadToAccelerator`` for ``fpga-sim`` targets (``report.offload``)
@@ -50,6 +51,7 @@ from .lower_to_kernels import LowerToKernels
 from .offload_to_accelerator import OffloadToAccelerator
 from .quantize_activations import QuantizeActivations
 from .quantize_pointwise_convs import QuantizePointwiseConvs
+from .quantize_skip_connections import QuantizeSkipConnections
 from .report import PipelineReport
 from .target_pipeline import build_pipeline, legalize_generic_ops
 from .utils import apply_pass
@@ -70,7 +72,11 @@ class CompileConfig:
     layers in program order (the ONNX node names); kernel_choice: how binary layers with quantized
     activations pick bitserial or int8 (``model``, ``measure``, ``bitserial``, ``int8``); fuse_epilogues:
     fold residual adds and their ReLU into the integer conv kernels; knobs: per-layer schedule knobs;
-    probe_layers: ``main`` also returns every conv layer's output.
+    probe_layers: ``main`` also returns every conv layer's output; dataflow: ``integer`` (producers write
+    their consumers' input formats, relay_passes/plan_dataflow.py) or ``float`` (float32 between layers);
+    skip_connections: ``quantized`` (a fused residual that an 8-bit layer also reads is carried as those
+    8-bit codes, relay_passes/quantize_skip_connections.py), ``float``, or None: ``quantized`` for CPU
+    targets, ``float`` for accelerator targets (the accelerator adds float residuals).
     """
 
     kxk: str = "binary"
@@ -85,12 +91,18 @@ class CompileConfig:
     fuse_epilogues: bool = True
     knobs: dict = field(default_factory=dict)
     probe_layers: bool = False
+    dataflow: str = "integer"
+    skip_connections: str | None = None
 
     def __post_init__(self):
         if self.kxk not in ("binary", "float"):
             raise SepnetError(f"kxk must be 'binary' or 'float', got {self.kxk!r}")
         if self.pointwise not in ("int8", "float"):
             raise SepnetError(f"pointwise must be 'int8' or 'float', got {self.pointwise!r}")
+        if self.skip_connections not in (None, "quantized", "float"):
+            raise SepnetError(f"skip_connections must be 'quantized' or 'float', got {self.skip_connections!r}")
+        if self.dataflow not in ("integer", "float"):
+            raise SepnetError(f"dataflow must be 'integer' or 'float', got {self.dataflow!r}")
         if self.act_bits is not None and not 1 <= int(self.act_bits) <= 8:
             raise SepnetError(f"act_bits must be in 1..8 or None (float activations), got {self.act_bits}")
 
@@ -107,7 +119,8 @@ class CompileConfig:
         """The JSON-able config recorded in an artifact's ``meta.json``."""
         calib = self.calib
         return {"kxk": self.kxk, "pointwise": self.pointwise, "act_bits": self.act_bits, "keep_first": self.keep_first,
-                "kernel_choice": self.kernel_choice, "fuse_epilogues": self.fuse_epilogues,
+                "kernel_choice": self.kernel_choice, "fuse_epilogues": self.fuse_epilogues, "dataflow": self.dataflow,
+                "skip_connections": self.skip_connections,
                 "calibration": self.calibration if self.act_bits is not None else None,
                 "calib": "synthetic" if calib is None else ("file" if isinstance(calib, (str, os.PathLike)) else "data")}
 
@@ -155,7 +168,11 @@ def _phase_choose_kernels(mod, ctx):
 
 def _phase_fuse_epilogues(mod, ctx):
     if ctx.config.act_bits is not None and ctx.config.fuse_epilogues:
-        mod = tvm.transform.Sequential([FuseResidualAdd(), FuseReLU()], name="sepnet.fuse_epilogues")(mod)
+        passes = [FuseResidualAdd(), FuseReLU()]
+        skip = ctx.config.skip_connections or ("float" if ctx.preset.accelerator else "quantized")
+        if skip == "quantized":
+            passes.append(QuantizeSkipConnections())
+        mod = tvm.transform.Sequential(passes, name="sepnet.fuse_epilogues")(mod)
     ctx.report.graph, ctx.report.consts = export_graph(mod)
     if ctx.config.probe_layers:
         ctx.report.probes = [{"node": n["name"], "layer": n["attrs"]["name"]} for n in ctx.report.graph["nodes"]
@@ -174,7 +191,8 @@ def _phase_offload(mod, ctx):
 
 
 def _phase_lower(mod, ctx):
-    mod = LowerToKernels(ctx.preset, ctx.config.knobs, tuning=ctx.tuning, report=ctx.report.kernels)(mod)
+    mod = LowerToKernels(ctx.preset, ctx.config.knobs, tuning=ctx.tuning, report=ctx.report.kernels,
+                         dataflow=ctx.config.dataflow)(mod)
     return LowerGlobalAvgPool()(mod)
 
 

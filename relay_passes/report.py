@@ -19,13 +19,18 @@ class KernelReport:
     - ``knob_tasks``: pointwise int8 convs tuned by knob search, key -> ``{kind, build, layers, calls,
       geometry, knobs, tuned}`` (``build(point)`` gives the kernels of a knob setting);
     - ``layer_kernels``: layer name -> kernel function names, in call order (profiling charges each
-      kernel call to its layer).
+      kernel call to its layer);
+    - ``traffic``: layer name -> ``{"read", "written"}``: bytes of activation tensors its kernels read
+      and write (constants excluded);
+    - ``dataflow``: the integer-dataflow plan (``relay_passes.plan_dataflow.DataflowPlan``).
     """
 
     choices: dict = field(default_factory=dict)
     tasks: dict = field(default_factory=dict)
     knob_tasks: dict = field(default_factory=dict)
     layer_kernels: dict = field(default_factory=dict)
+    traffic: dict = field(default_factory=dict)
+    dataflow: object = None
 
 
 @dataclass

@@ -77,7 +77,7 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, tuning=None, **option
         "tuning": None if records is None else {"work_dir": os.path.abspath(str(tuning)), **records.summary()},
         "accelerator": accelerator,
         "layer_kernels": report.kernels.layer_kernels,  # kernel functions per conv layer, in call order (profiling)
-        **layer_table(report.graph, report.consts, report.kernels.choices),
+        **layer_table(report.graph, report.consts, report.kernels.choices, report.kernels.traffic),
     }
     kernels = None
     if preset.family != "x86":  # kept for the static estimate of ARM kernels (tvm-sepnet estimate)

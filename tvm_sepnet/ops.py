@@ -10,7 +10,10 @@ A layer is ``R.call_pure_packed("sepnet.conv2d", x, w, w_scale, bias, R.str(attr
 * ``bias``: float32 ``(O,)``;
 * ``residual`` (only with ``attrs.residual``): a float32 tensor of the output's shape added to the
   layer's epilogue result before the ReLU (the pattern residual block's add, or a skip connection;
-  fused by ``relay_passes.FuseResidualAdd``): ``out = relu?(epilogue(acc) + residual)``;
+  fused by ``relay_passes.FuseResidualAdd``): ``out = relu?(epilogue(acc) + residual)``; with
+  ``attrs.residual_quant`` (a quantizer like ``act``, set by ``relay_passes.QuantizeSkipConnections``) the
+  residual is first quantized with it and dequantized, ``float32(clip(rint(r * inv_scale), lo, hi)) * scale``
+  (the skip connection carried as the 8-bit codes another layer already reads);
 * attrs (JSON): geometry (``strides``, ``padding`` (top, left, bottom, right), ``dilation``, ``groups``,
   ``kernel``, ``channels``, ``in_channels``), ``relu``, ``name``, ``weight_format``, ``act``
   (``{"kind": "float"}``, ``{"kind": "uint", "bits": A, "scale": s}`` or
@@ -50,6 +53,7 @@ class ConvAttrs:
     accumulate: str = "float64"
     impl: str = "auto"  # binary layers with quantized activations: bitserial | int8 (ChooseKxkKernels)
     residual: bool = False  # a residual tensor is added after the epilogue, before the ReLU
+    residual_quant: dict | None = None  # the residual is quantized with this quantizer first (skip in 8 bits)
 
     @property
     def is_pointwise(self) -> bool:
@@ -80,6 +84,7 @@ class ConvAttrs:
         d = json.loads(text)
         d.setdefault("impl", "auto")
         d.setdefault("residual", False)
+        d.setdefault("residual_quant", None)
         for key in ("kernel", "strides", "padding", "dilation"):
             d[key] = tuple(d[key])
         return cls(**d)

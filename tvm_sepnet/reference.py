@@ -29,10 +29,16 @@ def _geometry(a: dict) -> dict:
 
 def run_conv_layer(x: np.ndarray, w, w_scale, bias, a: dict, residual: np.ndarray | None = None) -> np.ndarray:
     """One ``sepnet.conv2d`` layer (attrs ``a`` as in tvm_sepnet.ops) on float32 input ``x``; with
-    ``a["residual"]`` the float32 ``residual`` is added to the epilogue result before the ReLU."""
+    ``a["residual"]`` the float32 ``residual`` is added to the epilogue result before the ReLU (quantized and
+    dequantized first with ``a["residual_quant"]``, when set)."""
     if a.get("residual"):
         if residual is None:
             raise UnsupportedOpError(f"layer {a['name']!r}: residual layer without its residual operand")
+        rq = a.get("residual_quant")
+        if rq:  # the skip as codes of another layer's quantizer, dequantized
+            lo, hi, dtype = act_range(rq["kind"], rq["bits"])
+            residual = (quantize(residual, np.float32(rq["inv_scale"]), lo, hi, dtype).astype(np.float32)
+                        * np.float32(rq["scale"])).astype(np.float32)
         y = run_conv_layer(x, w, w_scale, bias, {**a, "residual": False, "relu": False}) + residual
         return np.maximum(y, np.float32(0)) if a["relu"] else y
     geo = _geometry(a)

@@ -17,15 +17,17 @@ def _theoretical_bits(attrs: ConvAttrs, w: np.ndarray) -> int:
     return per * o * cg * kh * kw + scale_bits + 32 * o
 
 
-def layer_table(graph: dict, consts: dict, choices: dict | None = None) -> dict:
+def layer_table(graph: dict, consts: dict, choices: dict | None = None, traffic: dict | None = None) -> dict:
     """``{"layers": [...], "weight_bytes_total": int, "weight_bytes_theoretical": int}``.
 
     Each conv layer row: name, kind (binary_conv, binary_weight_conv, int8_conv, float_conv), kernel
-    (what it was lowered to), in/out shapes, weight_bytes (packed weights + scales + bias as stored).
+    (what it was lowered to), in/out shapes, weight_bytes (packed weights + scales + bias as stored),
+    bytes_read / bytes_written (activation tensors its kernels read and write, constants excluded).
     Other nodes that hold constants (dense, ...) are rows of kind ``other``."""
     shapes = {s["name"]: s["shape"] for s in graph["inputs"]}
     rows, total, theory = [], 0, 0
     choices = choices or {}
+    traffic = traffic or {}
     for node in graph["nodes"]:
         if node.get("shape") is not None:
             shapes[node["name"]] = node["shape"]
@@ -39,7 +41,9 @@ def layer_table(graph: dict, consts: dict, choices: dict | None = None) -> dict:
             bits = _theoretical_bits(attrs, w)
             rows.append({"name": attrs.name, "kind": attrs.kind, "kernel": choices.get(attrs.name, attrs.weight_format),
                          "in_shape": in_shape, "out_shape": out_shape, "kernel_size": list(attrs.kernel),
-                         "groups": attrs.groups, "weight_bytes": int(stored)})
+                         "groups": attrs.groups, "weight_bytes": int(stored),
+                         "bytes_read": traffic.get(attrs.name, {}).get("read"),
+                         "bytes_written": traffic.get(attrs.name, {}).get("written")})
             total += stored
             theory += bits
             continue
@@ -49,15 +53,21 @@ def layer_table(graph: dict, consts: dict, choices: dict | None = None) -> dict:
                          "out_shape": None, "kernel_size": None, "groups": None, "weight_bytes": stored})
             total += stored
             theory += 8 * stored
-    return {"layers": rows, "weight_bytes_total": int(total), "weight_bytes_theoretical": int(-(-theory // 8))}
+    moved = sum((t.get("read", 0) + t.get("written", 0)) for t in traffic.values())
+    return {"layers": rows, "weight_bytes_total": int(total), "weight_bytes_theoretical": int(-(-theory // 8)),
+            "activation_bytes_moved": int(moved)}
 
 
 def format_table(meta: dict) -> str:
     """The layer table as aligned text."""
-    lines = [f"{'layer':34} {'kind':19} {'kernel':14} {'out shape':20} {'weight bytes':>12}"]
+    lines = [f"{'layer':30} {'kind':19} {'kernel':22} {'out shape':18} {'weight bytes':>12} {'read B':>10} {'written B':>10}"]
     for r in meta["layers"]:
         shape = "x".join(map(str, r["out_shape"])) if r["out_shape"] else "-"
-        lines.append(f"{r['name'][:34]:34} {r['kind']:19} {str(r['kernel'])[:14]:14} {shape:20} {r['weight_bytes']:>12,}")
-    lines.append(f"{'total':34} {'':19} {'':14} {'':20} {meta['weight_bytes_total']:>12,}"
+        rd, wr = r.get("bytes_read"), r.get("bytes_written")
+        lines.append(f"{r['name'][:30]:30} {r['kind']:19} {str(r['kernel'])[:22]:22} {shape:18} {r['weight_bytes']:>12,} "
+                     f"{rd if rd is not None else '-':>10} {wr if wr is not None else '-':>10}")
+    lines.append(f"{'total':30} {'':19} {'':22} {'':18} {meta['weight_bytes_total']:>12,}"
                  f"  ({meta['weight_bytes_total'] / 1e6:.3f} MB; theoretical {meta['weight_bytes_theoretical'] / 1e6:.3f} MB)")
+    if meta.get("activation_bytes_moved") is not None:
+        lines.append(f"activation bytes read + written by the layers' kernels: {meta['activation_bytes_moved']:,}")
     return "\n".join(lines)

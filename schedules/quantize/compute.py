@@ -6,6 +6,8 @@ Contract:
   product is a float32 multiply, ``rint`` rounds half to even (``tirx.nearbyint``, identical to
   ``np.rint``), the clip is done in float32 before the cast. ``x`` has any rank; ``inv_scale`` is a
   float32 tensor of shape ``(1,)``.
+- ``fake_quantize``: ``float32(q) * scale[0]`` of that quantization (a skip connection carried in 8 bits,
+  ``relay_passes.QuantizeSkipConnections``).
 - ``quantize_bitpack``: the unsigned A-bit quantization (``lo = 0``, ``hi = 2^A - 1``) of an NCHW
   float32 ``x``, packed into words of ``pack_bits`` bits: ``xp[n, g, kc, a, h, w]`` (dtype
   ``PACK_DTYPES[pack_bits]``) has bit ``j`` (LSB first) equal to bit ``a`` of
@@ -42,6 +44,18 @@ def quantize(x: te.Tensor, inv_scale: te.Tensor, *, lo: int, hi: int, out_dtype:
         return tirx.min(tirx.max(v, lo_f), hi_f).astype(out_dtype)
 
     return te.compute(x.shape, body, name=name)
+
+
+def fake_quantize(x: te.Tensor, inv_scale: te.Tensor, scale: te.Tensor, *, lo: int, hi: int) -> te.Tensor:
+    """``float32(clip(rint(x * inv_scale[0]), lo, hi)) * scale[0]``: the value the codes of :func:`quantize`
+    stand for (a float32 multiply, no add: nothing to contract into an FMA)."""
+    lo_f, hi_f = tirx.const(float(lo), "float32"), tirx.const(float(hi), "float32")
+    inv, step = inv_scale[_i64(0)], scale[_i64(0)]
+
+    def body(*idx):  # one block, named like quantize's so that its schedule applies
+        return tirx.min(tirx.max(tirx.nearbyint(x(*idx) * inv), lo_f), hi_f) * step
+
+    return te.compute(x.shape, body, name="quantize")
 
 
 def bitpack(q: te.Tensor, *, bits: int, groups: int, pack_bits: int, name: str = "bitpack") -> te.Tensor:

@@ -12,7 +12,7 @@ from schedules.common import placeholder
 from schedules.families import schedule_for_family
 from schedules.quantize import compute
 
-__all__ = ["quantize_prim_func", "quantize_bitpack_prim_func", "quantize_bitpack_im2col_prim_func"]
+__all__ = ["fake_quantize_prim_func", "quantize_prim_func", "quantize_bitpack_prim_func", "quantize_bitpack_im2col_prim_func"]
 
 
 def _placeholders(shape):
@@ -29,6 +29,14 @@ def quantize_prim_func(shape, *, lo: int, hi: int, out_dtype: str, family: str |
     x, inv_scale = _placeholders(shape)
     out = compute.quantize(x, inv_scale, lo=lo, hi=hi, out_dtype=out_dtype)
     return _finish([x, inv_scale], out, family, knobs)
+
+
+def fake_quantize_prim_func(shape, *, lo: int, hi: int, family: str | None = "x86", knobs=None) -> tirx.PrimFunc:
+    """PrimFunc ``(x float32[shape], inv_scale float32[1], scale float32[1]) -> float32[shape]``."""
+    x, inv_scale = _placeholders(shape)
+    scale = placeholder((1,), "float32", "scale")
+    out = compute.fake_quantize(x, inv_scale, scale, lo=lo, hi=hi)
+    return _finish([x, inv_scale, scale], out, family, knobs)
 
 
 def quantize_bitpack_prim_func(shape, *, bits: int, groups: int, pack_bits: int, family: str | None = "x86",

@@ -71,6 +71,11 @@ def im2col_values(q: np.ndarray, groups: int, kernel, strides=1, padding=0, dila
     return cols.reshape(n, groups, ho, wo, kh * kw * cg)
 
 
+def fake_quantize(x: np.ndarray, inv_scale, scale, lo: int, hi: int) -> np.ndarray:
+    """``float32(quantize(x)) * scale``: the value of the codes (numpy twin of ``compute.fake_quantize``)."""
+    return (quantize(x, inv_scale, lo, hi, np.float32).astype(np.float32) * np.float32(scale)).astype(np.float32)
+
+
 def bitpack_im2col(q: np.ndarray, bits: int, groups: int, pack_bits: int, kernel, strides=1, padding=0, dilation=1) -> np.ndarray:
     """Unsigned NCHW ``q`` -> im2col words ``xcol[n, g, y, a, kr, x]`` (docs/numerics.md)."""
     cols = im2col_values(q, groups, kernel, strides, padding, dilation)  # (N, G, Ho, Wo, R)

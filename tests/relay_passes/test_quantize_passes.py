@@ -81,7 +81,7 @@ def test_lower_to_kernels_op_counts():
     mod, _ = wrapped()
     mod = QuantizePointwiseConvs()(BinarizePatternConvs()(mod))
     mod = QuantizeActivations({}, act_bits=2)(mod)
-    low = LowerToKernels("x86")(mod)
+    low = LowerToKernels("x86", dataflow="float")(mod)
     counts = count_ops(low)
     assert "sepnet.conv2d" not in counts
     assert counts == {"call_tir:float_conv2d_exact": 1, "call_tir:quantize_bitpack": 2,
@@ -89,6 +89,10 @@ def test_lower_to_kernels_op_counts():
     # identical kernels are added once: the two binary convs differ in shape, so there are two
     n_prim = sum(1 for _, f in low.functions_items() if type(f).__name__ == "PrimFunc")
     assert n_prim == 7
+    # integer dataflow: the int8 layer (1x1, channels per group a multiple of 4) is one dot_conv2d kernel
+    # that quantizes its float input itself; the bitserial layers keep their kernels
+    counts = count_ops(LowerToKernels("x86")(mod))
+    assert counts["call_tir:dot_conv2d"] == 1 and "call_tir:int8_conv2d" not in counts and "call_tir:quantize" not in counts
 
 
 def test_lower_float_activation_modes():

@@ -32,6 +32,11 @@ class TargetPreset:
     machine: str | None = None  # uname -m of a device that runs it (None: this x86 host)
     accelerator: str | None = None  # fpga-sim: the accelerator description (preset name or JSON path)
 
+    @property
+    def features(self) -> frozenset:
+        """CPU features the compiled code may use (the ones it requires to run)."""
+        return frozenset(self.requires)
+
     def tvm_target(self):
         import tvm
 
@@ -69,6 +74,10 @@ def host_cpu_flags() -> frozenset:
 
 AVX2_FLAGS = ("avx2", "fma", "popcnt")
 AVX512_FLAGS = ("avx512f", "avx512bw", "avx512_vpopcntdq", "avx512_vnni")
+#: instruction-set flags kernels choose instructions by (dot products, popcounts); the host preset
+#: requires those of this host that it may use, so its artifacts refuse a host without them
+ISA_FLAGS = AVX2_FLAGS + ("avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_vpopcntdq", "avx512_bitalg",
+                          "avx_vnni", "amx_int8")
 
 
 def _x86(name: str, mcpu: str, description: str, requires: tuple = ()) -> TargetPreset:
@@ -77,7 +86,9 @@ def _x86(name: str, mcpu: str, description: str, requires: tuple = ()) -> Target
 
 
 def _x86_host() -> TargetPreset:
-    return _x86("x86", host_mcpu(), "this x86-64 host (LLVM CPU detected at build time)")
+    flags = host_cpu_flags()
+    return _x86("x86", host_mcpu(), "this x86-64 host (LLVM CPU detected at build time)",
+                tuple(f for f in ISA_FLAGS if f in flags))
 
 
 def _x86_avx2() -> TargetPreset:
