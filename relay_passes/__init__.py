@@ -20,5 +20,6 @@ from .wrap_conv_layers import WrapConvLayers
 __all__ = [
     "BinarizePatternConvs", "ChooseKxkKernels", "ExposeLayerOutputs", "FoldBatchNorm", "FuseReLU", "FuseResidualAdd",
     "LowerGlobalAvgPool", "LowerToKernels", "OffloadToAccelerator", "QuantizeActivations",
-    "QuantizePointwiseConvs", "QuantizeSkipConnections", "WrapConvLayers", "PHASES", "CompileConfig", "run_pipeline", "DEFAULT_RANGE",
+    "QuantizePointwiseConvs", "QuantizeSkipConnections", "WrapConvLayers", "PHASES", "CompileConfig", "run_pipeline",
+    "DEFAULT_RANGE",
 ]

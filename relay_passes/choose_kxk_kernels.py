@@ -1,18 +1,18 @@
-"""ChooseKxkKernels: pick, per binary k×k layer with A-bit activations, the kernel that runs it.
+"""ChooseKxkKernels: pick, per binary k×k layer with A-bit activations, the kernel that runs it, by cost.
 
 Two kernels compute the same integers (``acc = sum_c q * B``, docs/numerics.md):
 
-* ``bitserial``: AND + popcount over A bit planes: cost grows with A;
-* ``int8``: the A-bit activations as uint8 times the ±1 weights expanded to int8 (1 bit per weight in
-  the model; the kernel-ready constant holds one byte per weight), run by the int8 conv kernel.
+* ``bitserial``: AND + popcount over A bit planes: cost grows with A (``A * MACs / popcount rate``);
+* ``int8``: the A-bit activations as uint8 codes times the ±1 weights as int8 (1 bit per weight in the
+  model; the kernel-ready constant holds one byte per weight), run by the host's dot-product kernel
+  (``dot_conv2d``: VNNI ``vpdpbusd``, ``vpmaddubsw``, ``sdot``): cost flat in A (``MACs / dot rate``).
 
-``mode="model"`` compares ``A * MACs / bitserial_rate`` (bit-plane MACs/s) with ``MACs / int8_rate``
-(MAC/s; the int8 kernel's rate drops on small feature maps, below ``small_pixels`` output pixels),
-effective rates of our x86 kernels measured on this project's machine (override them per machine);
-``mode="measure"``
-compiles both kernels for each distinct layer shape and times them (a second or two per shape);
-``mode="bitserial"`` / ``"int8"`` force one. The choice is written to the layer's ``impl`` attribute
-and reported by ``tvm-sepnet inspect``.
+``mode="model"`` compares the two costs with the effective rates of our kernels on the target's
+instruction set (:data:`POPCOUNT_RATES`, :data:`DOT_RATES`: measured on the project's hosts,
+docs/measurements.md "Kernel choice"; ``rates`` overrides them); ``mode="measure"`` compiles both kernels
+for each distinct layer shape and times them here (a second or two per shape); ``mode="bitserial"`` /
+``"int8"`` force one. The choice goes to the layer's ``impl`` attribute, the costs behind it to
+``impl_reason``; ``tvm-sepnet inspect`` shows both.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import tvm
 from tvm import relax
 from tvm.relax.expr_functor import mutator
 
+from schedules.dot_conv2d.kernel import choose_isa
 from tvm_sepnet.ops import make_conv
 from tvm_sepnet.targets import get_target
 
@@ -28,9 +29,19 @@ from .lower_to_kernels import LowerToKernels
 from .target_pipeline import build_pipeline
 from .utils import BindingRewriter, module_pass
 
-# Effective rates of our kernels (2 threads) on the SEP-Net 3×3 g4 shapes, from mode="measure" timings
-# (docs/measurements.md, "Kernel choice"): bit-plane MAC/s of the bitserial kernel, MAC/s of the int8 kernel.
-DEFAULT_RATES = {"bitserial": 150e9, "int8": 35e9, "int8_small": 8e9, "small_pixels": 28 * 28}
+# Effective rates of our kernels (2 threads) on the SEP-Net 3×3 g4 layers (docs/measurements.md,
+# "Kernel choice"): binary MACs per second per bit plane of the bitserial kernel, by popcount
+# instruction; MACs per second of the dot kernel on ±1 weights, by dot ISA.
+POPCOUNT_RATES = {"avx512_vpopcntdq": 300e9, "avx2": 150e9, "neon": 60e9}
+DOT_RATES = {"vnni512": 110e9, "ubsw512": 90e9, "ubsw256": 50e9, "generic512": 40e9, "generic256": 35e9,
+             "sdot": 40e9, "generic128": 15e9}
+
+
+def popcount_unit(preset) -> str:
+    """The popcount instruction the bitserial kernel gets on ``preset``."""
+    if preset.machine in ("aarch64", "armv7l"):
+        return "neon"
+    return "avx512_vpopcntdq" if "avx512_vpopcntdq" in preset.features else "avx2"
 
 
 def layer_macs(attrs, out_shape) -> int:
@@ -39,10 +50,18 @@ def layer_macs(attrs, out_shape) -> int:
     return n * o * ho * wo * attrs.channels_per_group * kh * kw
 
 
-def modelled_choice(bits: int, out_pixels: int, rates: dict) -> str:
-    """'bitserial' or 'int8' by the cost model (MACs cancel out)."""
-    int8_rate = rates["int8"] if out_pixels >= rates["small_pixels"] else rates["int8_small"]
-    return "bitserial" if bits / rates["bitserial"] <= 1.0 / int8_rate else "int8"
+def modelled_choice(bits: int, macs: int, preset, rates=None) -> tuple[str, str]:
+    """(``bitserial`` or ``int8``, the reason: both estimated costs and the rates) by the cost model."""
+    rates = rates or {}
+    unit = popcount_unit(preset)
+    isa = choose_isa(preset.features, preset.machine or "x86_64", True)
+    pop = float(rates.get("bitserial", POPCOUNT_RATES[unit]))
+    dot = float(rates.get("int8", DOT_RATES[isa]))
+    t_bits, t_dot = bits * macs / pop, macs / dot
+    impl = "bitserial" if t_bits <= t_dot else "int8"
+    reason = (f"model: bitserial {bits} planes x {macs / 1e6:.1f} M MAC at {pop / 1e9:.0f} G/s ({unit}) = {t_bits * 1e3:.3f} ms; "
+              f"{isa} dot at {dot / 1e9:.0f} G MAC/s = {t_dot * 1e3:.3f} ms")
+    return impl, reason
 
 
 @mutator
@@ -60,19 +79,19 @@ class _Chooser(BindingRewriter):
         if a.weight_format != "binary" or a.act.get("kind") != "uint":
             return None
         bits = int(a.act["bits"])
+        x_shape = tuple(int(v) for v in conv.x.ty.shape)
         if self.mode in ("bitserial", "int8"):
-            impl = self.mode
+            impl, reason = self.mode, f"forced: kernel_choice={self.mode}"
         elif self.mode == "model":
-            _, _, ho, wo = a.out_shape([int(v) for v in conv.x.ty.shape])
-            impl = modelled_choice(bits, ho * wo, self.rates)
+            impl, reason = modelled_choice(bits, layer_macs(a, a.out_shape(x_shape)), self.target, self.rates)
         else:
-            x_shape = tuple(int(v) for v in conv.x.ty.shape)
             key = (x_shape, a.replace(name="", relu=False).to_json(), bits)
             if key not in self.cache:
                 times = {impl: self.timer(conv, impl, self.target) for impl in ("bitserial", "int8")}
-                self.cache[key] = min(times, key=times.get)
-            impl = self.cache[key]
-        return conv.rebuild(attrs=a.replace(impl=impl))
+                best = min(times, key=times.get)
+                self.cache[key] = (best, "measured: " + ", ".join(f"{k} {v * 1e3:.3f} ms" for k, v in times.items()))
+            impl, reason = self.cache[key]
+        return conv.rebuild(attrs=a.replace(impl=impl, impl_reason=reason))
 
 
 def time_layer_kernel(conv, impl: str, target) -> float:
@@ -101,7 +120,7 @@ class ChooseKxkKernels:
         if mode not in ("model", "measure", "bitserial", "int8"):
             raise ValueError(f"kernel choice must be model, measure, bitserial or int8, got {mode!r}")
         self.mode = mode
-        self.rates = dict(DEFAULT_RATES, **(rates or {}))
+        self.rates = dict(rates or {})
         self.target = get_target(target)
 
     def rewrite_module(self, mod):

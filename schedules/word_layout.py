@@ -84,7 +84,8 @@ def to_words(codes: np.ndarray, domain: Domain) -> np.ndarray:
     """uint8 / int8 NCHW codes (C a multiple of 4) -> ``words`` int32 ``(N, C / 4, length)``."""
     n, c, h, w = codes.shape
     if c % WORD_CHANNELS or codes.dtype not in (np.uint8, np.int8):
-        raise ValueError(f"words want uint8/int8 codes with channels a multiple of {WORD_CHANNELS}, got {codes.dtype} {codes.shape}")
+        raise ValueError(f"words want uint8/int8 codes with channels a multiple of {WORD_CHANNELS}, "
+                         f"got {codes.dtype} {codes.shape}")
     bytes_ = to_padded(codes.view(np.uint8), domain)  # (N, C, L) uint8
     quads = bytes_.reshape(n, c // WORD_CHANNELS, WORD_CHANNELS, domain.length).transpose(0, 1, 3, 2)
     return np.ascontiguousarray(quads).view("<i4").reshape(n, c // WORD_CHANNELS, domain.length)

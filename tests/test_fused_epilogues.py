@@ -1,5 +1,6 @@
-"""End to end on SEP-Net: residual adds fused into the conv kernels change no bit of the output, and
-the fused model still matches the reference executor layer by layer."""
+"""End to end on SEP-Net: residual adds fused into the conv kernels change no bit of the output (with
+float skip connections), the fused model matches the reference executor layer by layer, and the skip
+connections carried in 8 bits (the default) differ from the float ones by the quantization step only."""
 import numpy as np
 import pytest
 
@@ -31,9 +32,14 @@ def test_every_residual_add_is_fused(small_sepnet):
 def test_fused_build_equals_unfused_and_reference(small_sepnet, act_bits):
     lm, inputs = small_sepnet
     cfg = {**lm.config, "act_bits": act_bits}
-    fused = tvm_sepnet.build(lm.mod, target="x86", probe_layers=True, **cfg)
+    fused = tvm_sepnet.build(lm.mod, target="x86", probe_layers=True, skip_connections="float", **cfg)
     plain = tvm_sepnet.build(lm.mod, target="x86", fuse_epilogues=False, **cfg)
     n_out = len(fused.graph["outputs"])
     np.testing.assert_array_equal(fused.run(inputs)[:n_out][0], plain.run(inputs)[0])
     rows = fused.check_layers(inputs)
+    assert len(rows) == 60 and all(r["bit_exact"] for r in rows), [r for r in rows if not r["bit_exact"]]
+    quantized = tvm_sepnet.build(lm.mod, target="x86", probe_layers=True, **cfg)  # skip connections in 8 bits
+    restores = [n for n in quantized.graph["nodes"] if n["op"] == "sepnet.conv2d" and n["attrs"].get("residual_quant")]
+    assert len(restores) == 9  # every SEP module: its input, the skip, is what its reduce conv reads in 8 bits
+    rows = quantized.check_layers(inputs)
     assert len(rows) == 60 and all(r["bit_exact"] for r in rows), [r for r in rows if not r["bit_exact"]]

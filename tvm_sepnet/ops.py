@@ -52,6 +52,7 @@ class ConvAttrs:
     act: dict = field(default_factory=lambda: {"kind": "float"})
     accumulate: str = "float64"
     impl: str = "auto"  # binary layers with quantized activations: bitserial | int8 (ChooseKxkKernels)
+    impl_reason: str = ""  # why ChooseKxkKernels chose impl (the estimated or measured costs)
     residual: bool = False  # a residual tensor is added after the epilogue, before the ReLU
     residual_quant: dict | None = None  # the residual is quantized with this quantizer first (skip in 8 bits)
 
@@ -83,6 +84,7 @@ class ConvAttrs:
     def from_json(cls, text: str) -> "ConvAttrs":
         d = json.loads(text)
         d.setdefault("impl", "auto")
+        d.setdefault("impl_reason", "")
         d.setdefault("residual", False)
         d.setdefault("residual_quant", None)
         for key in ("kernel", "strides", "padding", "dilation"):

@@ -41,7 +41,7 @@ def layer_table(graph: dict, consts: dict, choices: dict | None = None, traffic:
             bits = _theoretical_bits(attrs, w)
             rows.append({"name": attrs.name, "kind": attrs.kind, "kernel": choices.get(attrs.name, attrs.weight_format),
                          "in_shape": in_shape, "out_shape": out_shape, "kernel_size": list(attrs.kernel),
-                         "groups": attrs.groups, "weight_bytes": int(stored),
+                         "groups": attrs.groups, "weight_bytes": int(stored), "kernel_reason": attrs.impl_reason or None,
                          "bytes_read": traffic.get(attrs.name, {}).get("read"),
                          "bytes_written": traffic.get(attrs.name, {}).get("written")})
             total += stored
@@ -66,6 +66,8 @@ def format_table(meta: dict) -> str:
         rd, wr = r.get("bytes_read"), r.get("bytes_written")
         lines.append(f"{r['name'][:30]:30} {r['kind']:19} {str(r['kernel'])[:22]:22} {shape:18} {r['weight_bytes']:>12,} "
                      f"{rd if rd is not None else '-':>10} {wr if wr is not None else '-':>10}")
+        if r.get("kernel_reason"):
+            lines.append(f"{'':30}   kernel choice: {r['kernel_reason']}")
     lines.append(f"{'total':30} {'':19} {'':22} {'':18} {meta['weight_bytes_total']:>12,}"
                  f"  ({meta['weight_bytes_total'] / 1e6:.3f} MB; theoretical {meta['weight_bytes_theoretical'] / 1e6:.3f} MB)")
     if meta.get("activation_bytes_moved") is not None:

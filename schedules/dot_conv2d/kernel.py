@@ -296,8 +296,9 @@ def dot_conv2d_prim_func(*, n: int, c: int, h: int, w: int, o: int, groups: int,
                     with T.unroll(0, tile_o) as j:
                         with T.unroll(0, tile_p) as v:
                             oc = ob * tile_o + j
-                            T.buffer_store(kf, _integer_epilogue(acc[j * tile_p + v], scale2, offset2, oc, sibling.get("relu", False),
-                                                                 None, lanes), [j * tile_p + v])
+                            k_value = _integer_epilogue(acc[j * tile_p + v], scale2, offset2, oc, sibling.get("relu", False),
+                                                        None, lanes)
+                            T.buffer_store(kf, k_value, [j * tile_p + v])
                 x_base = (nn * main.r_tot + (ob // obg) * main.rn) * length + pos0
                 _accumulate(acc, xv, xflat, wflat, main, ob, x_base, lanes=lanes, tile_o=tile_o, tile_p=tile_p, wp=wp,
                             length=length, unroll=unroll)
@@ -431,8 +432,8 @@ def _epilogue(outputs, oflat, inv_views, scale, offset, residual, acc, nn, ob, p
                     code = T.bitwise_and(T.Cast(f"int32x{lanes}", qf), bc(T.int32(255)))
                     part = T.shift_left(code, bc(T.int32(8 * b))) if b else code
                     word = part if word is None else T.bitwise_or(word, part)
-                T.buffer_store(oflat[i], word,
-                               [T.ramp((nn * (o // WORD_CHANNELS) + (ob * tile_o) // WORD_CHANNELS + jq) * length + pos, 1, lanes)])
+                row = nn * (o // WORD_CHANNELS) + (ob * tile_o) // WORD_CHANNELS + jq
+                T.buffer_store(oflat[i], word, [T.ramp(row * length + pos, 1, lanes)])
 
 
 def choose_isa(features, arch: str, exact_in_int16: bool) -> str:

@@ -38,18 +38,20 @@ def lower(lw, layer, flow, x, residual, sibling=None):
         side = dict(c=s_layer.x_shape[1], groups=sa.groups, kernel=sa.kernel[0], padding=sa.padding[0],
                     x_dtype=act_range(sa.act["kind"], sa.act["bits"])[2], relu=sa.relu, isa=s_flow.isa)
     kw = dict(n=n, c=c, h=h, w=w, o=a.channels, groups=a.groups, kernel=a.kernel[0], padding=a.padding[0], pad=flow.pad,
-              isa=flow.isa, x_dtype=x_dtype, outputs=specs, tile_o=flow.tile_o, tile_p=flow.tile_p, relu=a.relu,
+              isa=flow.isa, x_dtype=x_dtype, outputs=specs, relu=a.relu,
               residual=flow.residual_mode if residual is not None else None, in_quantizer=(lo, hi) if float_in else None,
               sibling=side)
+    tiles = _tuned_tiles(lw, kw, flow, layer, sibling)
+    kw.update(tiles)
     key = f"dot_conv2d({sorted(kw.items())})"
-    wk = prepare_weights(wq, flow.tile_o, isa.shift(x_dtype))
+    wk = prepare_weights(wq, kw["tile_o"], isa.shift(x_dtype))
     args = [x, lw.const(wk), lw.const(layer.scale), lw.const(layer.offset)]
     if float_in:
         args.append(layer.inv_scale)
     if sibling is not None:
         s_layer, s_flow, s_x = sibling
         s_dtype = side["x_dtype"]
-        args += [s_x, lw.const(prepare_weights(_int8_weights(s_layer.conv), flow.tile_o, DOT_ISAS[s_flow.isa].shift(s_dtype))),
+        args += [s_x, lw.const(prepare_weights(_int8_weights(s_layer.conv), kw["tile_o"], DOT_ISAS[s_flow.isa].shift(s_dtype))),
                  lw.const(s_layer.scale), lw.const(s_layer.offset)]
     if residual is not None:
         args.append(residual)
@@ -64,17 +66,25 @@ def lower(lw, layer, flow, x, residual, sibling=None):
     return lw.call_tir_multi(gvar, args, out_types)
 
 
-def traffic(layer, flow) -> tuple[int, int]:
-    """(bytes read, bytes written) between layers by the kernel: activations (words rows or float32
-    NCHW), residual rows, outputs."""
-    n, c, h, w = layer.x_shape
-    o = layer.conv.attrs.channels
-    dom = Domain(n, h, w, flow.pad)
-    read = n * (c // WORD_CHANNELS) * dom.length * 4 if flow.source == "words" else n * c * h * w * 4
-    if flow.residual_from is not None:
-        read += n * o * dom.length * 4
-    written = 0
-    for s in flow.outputs:
-        shape = output_shape(s if not isinstance(s, tuple) else ("words",), n, o, h, w, dom)
-        written += int(np.prod(shape)) * 4
-    return read, written
+def _tuned_tiles(lw, kw: dict, flow, layer, sibling) -> dict:
+    """``{"tile_o", "tile_p", "unroll"}``: the layer's knobs, else tuned ones (a knob task per kernel
+    geometry, ``space.py``), else the planner's."""
+    default = (flow.tile_o, flow.tile_p, 1)
+    kw = dict(kw)  # the kernel's arguments but its tiles (the caller adds them after)
+    a = layer.conv.attrs
+    ogs = [a.channels // a.groups] + ([a.channels // sibling[0].conv.attrs.groups] if sibling is not None else [])
+    words = any(isinstance(s, tuple) for s in kw["outputs"]) or (kw["residual"] or "").startswith("words")
+    dom_positions = kw["h"] * (kw["w"] + 2 * kw["pad"])
+    geo = {"isa": kw["isa"], "og": ogs, "words": words, "rn": kw["c"] // kw["groups"] // WORD_CHANNELS, "default": default,
+           "positions": dom_positions, "tasks_per_chunk": kw["n"] * kw["o"]}
+
+    def build(point):
+        tile = {**dict(zip(("tile_o", "tile_p", "unroll"), default)),
+                **{k[len("dot_"):]: v for k, v in point.items()}}
+        return [dot_conv2d_prim_func(**kw, **tile)]
+
+    key = f"dot_conv2d_knobs({sorted((k, v) for k, v in kw.items())})"
+    tuned = lw.tuned_knobs(key, lambda: {"kind": "dot_conv2d", "build": build, "geometry": geo, "knobs": layer.knobs})
+    chosen = {**dict(zip(("dot_tile_o", "dot_tile_p", "dot_unroll"), default)), **(tuned or {}),
+              **{k: v for k, v in (layer.knobs or {}).items() if k.startswith("dot_")}}
+    return {"tile_o": int(chosen["dot_tile_o"]), "tile_p": int(chosen["dot_tile_p"]), "unroll": int(chosen["dot_unroll"])}

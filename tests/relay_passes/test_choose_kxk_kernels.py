@@ -5,15 +5,23 @@ import onnx
 import pytest
 
 import tvm_sepnet
-from relay_passes.choose_kxk_kernels import DEFAULT_RATES, modelled_choice
+from relay_passes.choose_kxk_kernels import DOT_RATES, POPCOUNT_RATES, modelled_choice
 from tests.onnx_models import foreign_model
 from tvm_sepnet.frontend import load_onnx
+from tvm_sepnet.targets import get_target
 
 
-def test_model_prefers_bitserial_for_few_bits_and_int8_for_many_on_large_maps():
-    assert modelled_choice(1, 56 * 56, DEFAULT_RATES) == "bitserial"
-    assert modelled_choice(8, 56 * 56, DEFAULT_RATES) == "int8"
-    assert modelled_choice(8, 7 * 7, DEFAULT_RATES) == "bitserial"
+def test_model_prefers_bitserial_for_few_bits_and_the_dot_kernel_for_many():
+    """Cost = A planes x MACs / popcount rate vs MACs / dot rate, with the target's instructions."""
+    for name in ("x86-avx2", "x86-avx512", "arm64-dotprod"):
+        preset = get_target(name)
+        assert modelled_choice(1, 10**7, preset)[0] == "bitserial"
+        assert modelled_choice(8, 10**7, preset)[0] == "int8"
+    impl, reason = modelled_choice(4, 29 * 10**6, get_target("x86-avx512"))
+    want = "bitserial" if 4 / POPCOUNT_RATES["avx512_vpopcntdq"] <= 1 / DOT_RATES["vnni512"] else "int8"
+    assert impl == want and "vnni512" in reason and "avx512_vpopcntdq" in reason
+    # a rate override decides
+    assert modelled_choice(4, 10**7, get_target("x86-avx2"), {"bitserial": 1e15})[0] == "bitserial"
 
 
 @pytest.mark.parametrize("mode", ["int8", "measure"])

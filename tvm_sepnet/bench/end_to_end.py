@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 
 import numpy as np
 import tvm
@@ -40,34 +41,59 @@ def _ort_int8_model(model, x_samples):
 
 
 def bench_end_to_end(*, image_size: int = 224, act_bits_list=(1, 2, 4), runs: int = 20, threads: int = 2,
-                     plain_tvm: bool = True) -> dict:
-    """Median latencies (ms) and ratios to onnxruntime fp32 / int8."""
+                     plain_tvm: bool = True, rounds: int = 5, previous: bool = True) -> dict:
+    """Median latencies (ms) and ratios to onnxruntime fp32 / int8 of sepnet-bq at each activation width
+    (the default build: integer dataflow, kernels chosen by cost) and, with ``previous``, of the previous
+    release's build (float32 between layers, float skip connections, bitserial k×k) at the default width.
 
-
+    Timed in blocks of ``runs`` runs per engine, engines in turn, ``rounds`` rounds, medians over rounds
+    (docs/measurements.md: two thread pools timed run by run wait on each other's spinning threads)."""
     net = get_model("sepnet-r", image_size=image_size)
     rng = np.random.default_rng(0)
     x = rng.standard_normal(net.input_shape).astype(np.float32)
-    res = {"image_size": image_size, "threads": threads, "default_act_bits": default_config("sepnet-bq")["act_bits"]}
+    default_bits = default_config("sepnet-bq")["act_bits"]
+    res = {"image_size": image_size, "threads": threads, "default_act_bits": default_bits, "rounds": rounds}
     mod = to_relax(net)
+    engines = {}
+    args = [tvm.runtime.tensor(x)]
     for bits in act_bits_list:
         art = tvm_sepnet.build(mod, "x86", kxk="binary", pointwise="int8", act_bits=bits)
-        args = [tvm.runtime.tensor(x)]
-        res[f"sepnet_bq_a{bits}_ms"] = 1e3 * float(art.vm.time_evaluator(
-            "main", tvm.cpu(), number=1, repeat=runs, min_repeat_ms=50)(*args).median)
+        res[f"sepnet_bq_a{bits}_kernels"] = sorted({str(r["kernel"]).split("/")[0] for r in art.layers if r["kind"] != "other"})
+        engines[f"sepnet_bq_a{bits}_ms"] = _tvm_block(art.vm, args, runs)
+    if previous:
+        art = tvm_sepnet.build(mod, "x86", kxk="binary", pointwise="int8", act_bits=default_bits, dataflow="float",
+                               skip_connections="float", kernel_choice="bitserial")
+        engines[f"previous_release_a{default_bits}_ms"] = _tvm_block(art.vm, args, runs)
     onnx_model = to_onnx(net)
     sess = ort_session(onnx_model, threads)
-    res["ort_fp32_ms"] = 1e3 * median_seconds(lambda: sess.run(None, {onnx_model.graph.input[0].name: x}), runs)
+    name = onnx_model.graph.input[0].name
+    engines["ort_fp32_ms"] = lambda: median_seconds(lambda: sess.run(None, {name: x}), runs)
     qmodel = _ort_int8_model(onnx_model, [rng.standard_normal(net.input_shape).astype(np.float32) for _ in range(4)])
     qsess = ort_session(qmodel, threads)
-    res["ort_int8_qdq_ms"] = 1e3 * median_seconds(lambda: qsess.run(None, {qmodel.graph.input[0].name: x}), runs)
+    qname = qmodel.graph.input[0].name
+    engines["ort_int8_qdq_ms"] = lambda: median_seconds(lambda: qsess.run(None, {qname: x}), runs)
     if plain_tvm:
         target = get_target("x86").tvm_target()
         ex = tvm.compile(mod, target=target, relax_pipeline=relax.get_default_pipeline(target))
-        vm = relax.VirtualMachine(ex, tvm.cpu())
-        res["plain_tvm_fp32_ms"] = 1e3 * float(vm.time_evaluator("main", tvm.cpu(), number=1, repeat=max(3, runs // 4))(
-            tvm.runtime.tensor(x)).median)
+        engines["plain_tvm_fp32_ms"] = _tvm_block(relax.VirtualMachine(ex, tvm.cpu()), args, max(3, runs // 4))
+    samples = {k: [] for k in engines}
+    for _ in range(rounds):
+        for key, block in engines.items():
+            samples[key].append(1e3 * block())
+            time.sleep(0.2)  # the other engine's threads stop spinning
+    for key, values in samples.items():
+        res[key] = float(np.median(values))
+        res[key.replace("_ms", "_rounds_ms")] = [round(v, 4) for v in values]
     for bits in act_bits_list:
         ours = res[f"sepnet_bq_a{bits}_ms"]
         res[f"ratio_a{bits}_vs_ort_fp32"] = ours / res["ort_fp32_ms"]
         res[f"ratio_a{bits}_vs_ort_int8"] = ours / res["ort_int8_qdq_ms"]
+    if previous:
+        res["speedup_vs_previous_release"] = res[f"previous_release_a{default_bits}_ms"] / res[f"sepnet_bq_a{default_bits}_ms"]
     return res
+
+
+def _tvm_block(vm, args, runs: int):
+    """A block of ``runs`` timed runs (TVM's time_evaluator, median) after its own warm-up."""
+    timer = vm.time_evaluator("main", tvm.cpu(), number=1, repeat=runs, min_repeat_ms=20)
+    return lambda: float(timer(*args).median)

@@ -1,6 +1,8 @@
 """Per-layer kernel benchmarks on the SEP-Net layer shapes (plus the classic 64->64 3x3 at 56x56).
 
-Binary (k×k) layers: tvm-sepnet (quantize + bitpack + bitserial conv, A-bit activations) vs stock TVM
+Each layer is built alone (float32 in, float32 out: its kernel quantizes its input itself), so this
+is a kernel comparison; :mod:`.model_layers` gives each layer's time inside the model (its dataflow).
+Binary (k×k) layers: tvm-sepnet (the kernel chosen by cost for A-bit activations) vs stock TVM
 topi ``bitserial_conv2d_nchw`` built with ``tvm.compile`` untuned (topi has no groups: a grouped layer
 runs as ``groups`` convolutions of one group, time × groups; out_dtype int32) vs fp32 conv (onnxruntime
 and plain TVM) vs onnxruntime int8 ``QLinearConv``. Int8 1×1 layers: tvm-sepnet (quantize + int8 conv)
@@ -18,6 +20,7 @@ import tvm_sepnet
 from tvm_sepnet.models import get_model
 from tvm_sepnet.targets import get_target
 
+from .model_layers import peak_of
 from .timing import median_seconds, ort_session
 
 
@@ -150,10 +153,12 @@ def bench_layer(s: ConvShape, *, act_bits_list=(1, 2, 4), runs: int = 20, thread
         for bits in act_bits_list:
             art = tvm_sepnet.build(mod, "x86", kxk="binary", pointwise="int8", act_bits=bits, keep_first=False)
             row[f"ours_a{bits}_ms"] = 1e3 * _art_seconds(art, x, runs)
+            row[f"ours_a{bits}_kernel"] = art.layers[0]["kernel"]
             row[f"stock_topi_a{bits}_ms"] = 1e3 * _stock_bitserial_seconds(s, bits, runs)
     else:
         art = tvm_sepnet.build(mod, "x86", kxk="binary", pointwise="int8", act_bits=8)
         row["ours_int8_ms"] = 1e3 * _art_seconds(art, x, runs)
+        row["ours_int8_kernel"] = art.layers[0]["kernel"]
     sess = ort_session(_onnx_conv(s, w), threads)
     row["ort_fp32_ms"] = 1e3 * median_seconds(lambda: sess.run(None, {"x": x}), runs)
     qsess = ort_session(_onnx_qlinearconv(s, w), threads)
@@ -171,17 +176,15 @@ def _art_seconds(art, x, runs: int) -> float:
 
 
 def add_rates(row: dict, peaks: dict) -> dict:
-    """GMAC/s of ours and its share of the matching peak (binary: A × MACs bit-MACs / popcount peak;
-    int8: MACs / int16-MAC peak)."""
+    """GMAC/s of ours and its share of the peak of the instruction its kernel runs on
+    (:func:`.model_layers.peak_of`: binary layers on popcount count A bit-plane MACs per MAC)."""
     macs = row["macs"]
     for key in list(row):
         if key.startswith("ours_") and key.endswith("_ms"):
             sec = row[key] / 1e3
             tag = key[len("ours_"):-len("_ms")]
             row[f"ours_{tag}_gmacs"] = macs / sec / 1e9
-            if tag.startswith("a"):
-                bits = int(tag[1:])
-                row[f"ours_{tag}_pct_popcount_peak"] = 100 * macs * bits / sec / peaks["popcount"]
-            else:
-                row[f"ours_{tag}_pct_int16_peak"] = 100 * macs / sec / peaks["int16_mac"]
+            unit, peak, per_mac = peak_of(str(row.get(f"ours_{tag}_kernel", "")), peaks)
+            row[f"ours_{tag}_instruction"] = unit
+            row[f"ours_{tag}_pct_peak"] = 100 * macs * per_mac / sec / peak if peak else None
     return row

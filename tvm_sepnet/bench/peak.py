@@ -11,9 +11,11 @@ SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peak.c")
 
 
 def measure_peaks(threads: int, scale: int = 1) -> dict:
-    """{"popcount_scalar", "popcount_avx2", "popcount", "int16_mac", "fp32_mac"} in operations/s
-    (binary MACs for popcount: 64 per 64-bit word) over ``threads`` OpenMP threads, best of 3 trials,
-    plus ``method``. Raises RuntimeError if no C compiler is available."""
+    """Peaks in operations/s over ``threads`` OpenMP threads, best of 3 trials: popcount (binary MACs:
+    ``popcount_scalar``, ``popcount_avx2`` (vpshufb), ``popcount_avx512`` (vpopcntq), ``popcount`` the
+    best), ``int16_mac`` (vpmaddwd), ``vnni_mac`` (vpdpbusd), ``ubsw_mac`` (vpmaddubsw), ``amx_mac``
+    (tdpbusd), ``fp32_mac`` (FMA); 0 for a unit this CPU lacks; plus ``method``. Raises RuntimeError if
+    no C compiler is available."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         raise RuntimeError("no C compiler (cc/gcc) to build the peak micro-kernels")
@@ -23,9 +25,10 @@ def measure_peaks(threads: int, scale: int = 1) -> dict:
                        capture_output=True, text=True)
         env = dict(os.environ, OMP_NUM_THREADS=str(threads))
         out = subprocess.run([exe, str(scale)], check=True, capture_output=True, text=True, env=env, timeout=300)
-    pop_s, pop_v, i16, f32, nthreads = out.stdout.split()
-    pop_s, pop_v = float(pop_s), float(pop_v)
-    return {"popcount_scalar": pop_s, "popcount_avx2": pop_v, "popcount": max(pop_s, pop_v),
-            "int16_mac": float(i16), "fp32_mac": float(f32), "threads": int(nthreads),
+    pop_s, pop_v, i16, f32, vpopcntq, vnni, ubsw, amx, nthreads = out.stdout.split()
+    pop_s, pop_v, vpopcntq = float(pop_s), float(pop_v), float(vpopcntq)
+    return {"popcount_scalar": pop_s, "popcount_avx2": pop_v, "popcount_avx512": vpopcntq,
+            "popcount": max(pop_s, pop_v, vpopcntq), "int16_mac": float(i16), "fp32_mac": float(f32),
+            "vnni_mac": float(vnni), "ubsw_mac": float(ubsw), "amx_mac": float(amx), "threads": int(nthreads),
             "method": "tvm_sepnet/bench/peak.c: register-resident micro-kernels, cc -O3 -march=native "
                       "-fopenmp, best of 3 trials, one OpenMP thread per core"}

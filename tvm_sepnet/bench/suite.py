@@ -10,8 +10,15 @@ import os
 import platform
 import time
 
+import numpy as np
+
+import tvm_sepnet
+from tvm_sepnet.frontend import load_zoo
+from tvm_sepnet.targets import get_target
+
 from .end_to_end import bench_end_to_end
 from .layers import add_rates, bench_layer, sepnet_shapes
+from .model_layers import model_layer_rows
 from .peak import measure_peaks
 from .plot import plot_results
 
@@ -30,10 +37,16 @@ def run_suite(out_dir: str, *, quick: bool = False, threads: int | None = None, 
     layers = [add_rates(bench_layer(s, runs=runs, threads=threads, act_bits_list=(1, 2) if quick else (1, 2, 4),
                                     plain_tvm=not quick), peaks) for s in shapes]
     e2e = bench_end_to_end(image_size=image, runs=runs, threads=threads, act_bits_list=(2,) if quick else (1, 2, 4),
-                           plain_tvm=not quick)
+                           plain_tvm=not quick, rounds=1 if quick else 5, previous=not quick)
+    in_model = {}
+    lm = load_zoo("sepnet-bq", image_size=image)
+    x = np.random.default_rng(0).standard_normal((1, 3, image, image)).astype(np.float32)
+    for bits in ((2,) if quick else (2, 4)):
+        art = tvm_sepnet.build(lm.mod, "x86", **{**lm.config, "act_bits": bits})
+        in_model[f"a{bits}"] = model_layer_rows(art, x, peaks, repeat=3 if quick else 7)
     results = {"machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "threads": threads,
-                           "python": platform.python_version()},
-               "quick": quick, "peaks": peaks, "layers": layers, "end_to_end": e2e,
+                           "python": platform.python_version(), "flags": sorted(get_target("x86").features)},
+               "quick": quick, "peaks": peaks, "layers": layers, "end_to_end": e2e, "layers_in_model": in_model,
                "seconds": round(time.time() - t0, 1)}
     os.makedirs(out_dir, exist_ok=True)
     tmp = os.path.join(out_dir, ".bench.json.tmp")
@@ -60,9 +73,12 @@ def _cpu_name() -> str:
 def summary_lines(results: dict) -> list[str]:
     """Human-readable lines: peaks, per layer, end to end."""
     p = results["peaks"]
-    lines = [f"peaks ({p['threads']} threads): popcount {p['popcount'] / 1e12:.3f} T bin-MAC/s "
-             f"(scalar {p['popcount_scalar'] / 1e12:.3f}, avx2 {p['popcount_avx2'] / 1e12:.3f}), "
-             f"int16 {p['int16_mac'] / 1e9:.1f} G MAC/s, fp32 {p['fp32_mac'] / 1e9:.1f} G MAC/s"]
+    lines = [f"machine: {results['machine']['cpu']}, flags {' '.join(results['machine'].get('flags', []))}",
+             f"peaks ({p['threads']} threads): popcount {p['popcount'] / 1e12:.3f} T bin-MAC/s "
+             f"(scalar {p['popcount_scalar'] / 1e12:.3f}, avx2 {p['popcount_avx2'] / 1e12:.3f}, "
+             f"vpopcntq {p.get('popcount_avx512', 0) / 1e12:.3f}), int16 vpmaddwd {p['int16_mac'] / 1e9:.1f}, "
+             f"vpmaddubsw {p.get('ubsw_mac', 0) / 1e9:.1f}, VNNI {p.get('vnni_mac', 0) / 1e9:.1f}, "
+             f"AMX {p.get('amx_mac', 0) / 1e9:.1f}, fp32 {p['fp32_mac'] / 1e9:.1f} G MAC/s"]
     for r in results["layers"]:
         ours = {k: v for k, v in r.items() if k.startswith("ours_") and k.endswith("_ms")}
         base = {k: v for k, v in r.items() if k.endswith("_ms") and not k.startswith("ours_")}
@@ -70,4 +86,10 @@ def summary_lines(results: dict) -> list[str]:
                      + " | " + " ".join(f"{k[:-3]}={v:.3f}" for k, v in base.items()) + " ms")
     e = results["end_to_end"]
     lines.append("end to end: " + " ".join(f"{k}={v:.3f}" for k, v in e.items() if isinstance(v, float)))
+    for tag, rows in results.get("layers_in_model", {}).items():
+        lines.append(f"in the model ({tag}): layer, kernel, ms, G MAC/s, % of the peak of its instruction")
+        for r in rows:
+            pct = f"{r['pct_peak']:.0f}% of {r['instruction']}" if r.get("pct_peak") is not None else ""
+            rate = f"{r['gmacs']:.0f}" if r.get("gmacs") else "-"
+            lines.append(f"  {r['name'][:28]:28} {str(r['kernel'] or '')[:34]:34} {r['ms']:.3f} {rate:>5} {pct}")
     return lines

@@ -1,0 +1,57 @@
+"""Per-layer time of a compiled model *inside the model* (every kernel call charged to its layer, its
+dataflow as built), with the layer's MACs, achieved rate and share of the peak of the instruction its
+kernel runs on (the host's peaks from :mod:`.peak`)."""
+from __future__ import annotations
+
+import numpy as np
+
+from tvm_sepnet.profiling import VM_BUILTINS, profile_layers
+
+
+def layer_macs(row: dict) -> int:
+    """MACs of a conv layer row of the artifact's layer table (``in_shape``, ``out_shape``, kernel, groups)."""
+    n, o, ho, wo = row["out_shape"]
+    c = row["in_shape"][1]
+    kh, kw = row["kernel_size"]
+    return n * o * ho * wo * (c // row["groups"]) * kh * kw
+
+
+def peak_of(kernel: str, peaks: dict) -> tuple[str, float, int]:
+    """(instruction, its peak in ops/s, operations per MAC) of the kernel a layer runs (``kernel`` as in
+    the layer table: ``dot:vnni512/...``, ``binary/uint4`` (bitserial: A bit planes per MAC),
+    ``int8/...``, ``float``)."""
+    if kernel.startswith("dot:vnni"):
+        return "vpdpbusd", peaks["vnni_mac"], 1
+    if kernel.startswith("dot:ubsw"):
+        return "vpmaddubsw", peaks["ubsw_mac"], 1
+    if kernel.startswith("binary/") and "/uint" in kernel:
+        bits = int(kernel.rsplit("uint", 1)[1].split("(")[0])
+        unit = "vpopcntq" if peaks.get("popcount_avx512") else "vpshufb popcount"
+        return unit, peaks["popcount"], bits
+    if kernel.startswith(("dot:", "int8")):
+        return "vpmaddwd (int16)", peaks["int16_mac"], 1
+    return "fp32 FMA", peaks["fp32_mac"], 1
+
+
+def model_layer_rows(art, inputs, peaks: dict, repeat: int = 7) -> list[dict]:
+    """One row per conv layer (program order), then the other kernels and the VM's builtins:
+    ``name, kernel, ms, macs, gmacs, instruction, pct_peak``."""
+    times = profile_layers(art, inputs, repeat=repeat)
+    rows = []
+    for r in art.layers:
+        if r["kind"] == "other" or r["name"] not in times:
+            continue
+        macs = layer_macs(r)
+        ms = times.pop(r["name"])
+        unit, peak, per_mac = peak_of(str(r["kernel"]), peaks)
+        rate = macs / (ms / 1e3)
+        rows.append({"name": r["name"], "kernel": r["kernel"], "ms": ms, "macs": macs, "gmacs": rate / 1e9,
+                     "instruction": unit, "pct_peak": 100 * rate * per_mac / peak if peak else None})
+    for name, ms in sorted(times.items(), key=lambda kv: -kv[1]):
+        rows.append({"name": name if name != VM_BUILTINS else "(VM builtins)", "kernel": None, "ms": ms, "macs": None,
+                     "gmacs": None, "instruction": None, "pct_peak": None})
+    return rows
+
+
+def total_ms(rows: list[dict]) -> float:
+    return float(np.sum([r["ms"] for r in rows]))
