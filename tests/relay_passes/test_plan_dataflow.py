@@ -7,8 +7,8 @@ from tvm import relax
 
 import tvm_sepnet
 from relay_passes import FuseReLU, FuseResidualAdd, QuantizeSkipConnections
-from relay_passes.plan_dataflow import plan_integer_dataflow
 from relay_passes.pipeline import CompileConfig, run_pipeline
+from relay_passes.plan_dataflow import plan_integer_dataflow
 from tests.conftest import conv_layers, count_ops
 from tvm_sepnet.frontend import load_zoo
 from tvm_sepnet.ops import ConvAttrs, make_conv
