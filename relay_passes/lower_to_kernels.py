@@ -41,6 +41,8 @@ from schedules.families import TUNABLE_FAMILIES
 from schedules.float_conv2d_exact import lowering as float_conv2d_exact
 from schedules.int8_conv2d import lowering as int8_conv2d
 from schedules.quantize.kernel import fake_quantize_prim_func
+from schedules.word_layout import Domain
+from schedules.word_max_pool2d.kernel import word_max_pool2d_prim_func
 from tvm_sepnet.errors import UnsupportedOpError
 from tvm_sepnet.ops import ConvCall
 from tvm_sepnet.targets import get_target
@@ -191,6 +193,12 @@ class _Lowerer(BindingRewriter):
         """Record the kernel chosen for the current layer (``inspect`` shows it)."""
         self.report.choices[self.layer] = text
 
+    def replace_binding(self, binding):
+        pool = self.plan.pools.get(f"pool:{binding.var.name}")
+        if pool is not None and pool.var_id == binding.var.id_:
+            return self._lower_word_pool(pool)
+        return None
+
     def rewrite_call(self, call, var):
         conv = self.conv_of(call)
         if conv is None:
@@ -260,7 +268,19 @@ class _Lowerer(BindingRewriter):
     def _output(self, layer: str, index: int):
         """Output ``index`` of a dot layer's kernel (its call is the tensor itself when it has one output)."""
         outputs = self.emitted[layer]
-        return outputs if len(self.plan.layers[layer].outputs) == 1 else relax.TupleGetItem(outputs, index)
+        flow = self.plan.layers.get(layer) or self.plan.pools[layer]
+        return outputs if len(flow.outputs) == 1 else relax.TupleGetItem(outputs, index)
+
+    def _lower_word_pool(self, pool):
+        """A max pool on its producer's words (``word_max_pool2d``): its call is the consumers' input."""
+        self.layer = pool.name
+        kw = dict(n=pool.n, r=pool.c // 4, h=pool.h, w=pool.w, pad_in=pool.pad_in, ho=pool.ho, wo=pool.wo,
+                  pad_out=pool.pad_out, pool=pool.pool, strides=pool.strides, padding=pool.padding)
+        gvar = self.kernel(f"word_max_pool2d({sorted(kw.items())})", lambda: word_max_pool2d_prim_func(**kw))
+        x = self._output(pool.producer, pool.input_index)
+        shape = (pool.n, pool.c // 4, Domain(pool.n, pool.ho, pool.wo, pool.pad_out).length)
+        self.emitted[pool.name] = self.builder_.emit(self.call_tir(gvar, [x], shape, "int32"))
+        return self.emitted[pool.name]
 
     def _stock_conv(self, conv):
         a = conv.attrs

@@ -15,6 +15,8 @@ Then:
   else uses it (a float op, a non-dot layer, a graph output, a probe);
 - dot layers connected by words or residual edges share one padded domain whose halo is the largest
   padding among them;
+- a max pool between a dot layer and dot layers that all read it with one unsigned quantizer runs on
+  those codes (``word_max_pool2d``: max pooling commutes with the quantizer, so this is bit-exact);
 - a residual quantized to 8 bits (``attrs.residual_quant``) is read as the words its producer writes
   for that quantizer; a dot layer whose only use is another dot layer's float residual (the pattern
   residual block's k×k conv) is computed inside that layer's kernel (``sibling``): no tensor between them.
@@ -62,8 +64,32 @@ class LayerFlow:
 
 
 @dataclass
+class PoolFlow:
+    """A max pool run on the words its producer wrote for the pool's consumers (``word_max_pool2d``)."""
+
+    name: str  # "pool:<binding name>"
+    var_id: object
+    producer: str
+    input_index: int | None = None
+    spec: tuple = ()  # the consumers' ("words", lo, hi, inv_scale)
+    n: int = 1
+    c: int = 0
+    h: int = 0
+    w: int = 0
+    ho: int = 0
+    wo: int = 0
+    pool: tuple = (1, 1)
+    strides: tuple = (1, 1)
+    padding: tuple = (0, 0, 0, 0)
+    pad_in: int = 0
+    pad_out: int = 0
+    outputs: list = field(default_factory=lambda: ["words"])
+
+
+@dataclass
 class DataflowPlan:
     layers: dict = field(default_factory=dict)  # layer name -> LayerFlow
+    pools: dict = field(default_factory=dict)  # "pool:<binding>" -> PoolFlow
 
 
 def _eligible(conv, x_shape) -> bool:
@@ -108,13 +134,15 @@ def plan_integer_dataflow(func: relax.Function, preset, knobs=None) -> DataflowP
     """The :class:`DataflowPlan` of a quantized ``main`` (sepnet dialect, before lowering)."""
     knobs = knobs or {}
     arch = preset.machine or "x86_64"
-    convs, var_layer, uses = {}, {}, {}
+    convs, var_layer, uses, pool_calls = {}, {}, {}, {}
     for block in func.body.blocks:
         for b in block.bindings:
             conv = parse_conv(b.value)
             if conv is not None:
                 convs[conv.attrs.name] = (b.var, conv)
                 var_layer[b.var.id_] = conv.attrs.name
+            if op_name(b.value) == "relax.nn.max_pool2d":
+                pool_calls[b.var.id_] = (b.var, b.value)
             operands = list(b.value.args) if isinstance(b.value, relax.Call) else []
             if isinstance(b.value, (relax.Tuple,)):
                 operands = list(b.value.fields)
@@ -125,10 +153,12 @@ def plan_integer_dataflow(func: relax.Function, preset, knobs=None) -> DataflowP
             for i, arg in enumerate(operands):
                 if not isinstance(arg, relax.Var):
                     continue
-                role = "other"
+                role, user = "other", conv.attrs.name if conv is not None else None
                 if conv is not None and op_name(b.value) == "relax.call_pure_packed":
                     role = "input" if i == 1 else ("residual" if i == 6 else "other")
-                uses.setdefault(arg.id_, []).append((conv.attrs.name if conv is not None else None, role))
+                elif b.var.id_ in pool_calls:
+                    role, user = "pool", f"pool:{b.var.name}"
+                uses.setdefault(arg.id_, []).append((user, role))
     for var in relax.analysis.free_vars(func.body.body):
         uses.setdefault(var.id_, []).append((None, "other"))
 
@@ -151,12 +181,16 @@ def plan_integer_dataflow(func: relax.Function, preset, knobs=None) -> DataflowP
                 if src not in flows or _grid(flows[src]) != _grid(flows[name]):
                     del flows[name]
                     changed = True
+    pools = _word_pools(pool_calls, flows, var_layer, uses, convs)
+    pool_of = {p.var_id: p for p in pools.values()}
     # inputs and residual sources
     for name, f in flows.items():
         conv = convs[name][1]
         src = var_layer.get(getattr(conv.x, "id_", None))
         if src in flows and _grid(flows[src]) == _grid(f):
             f.source, f.producer = "words", src
+        elif getattr(conv.x, "id_", None) in pool_of:
+            f.source, f.producer, f.input_index = "words", pool_of[conv.x.id_].name, 0
         if conv.attrs.residual:
             f.residual_from = var_layer[conv.residual.id_]
             rq = conv.attrs.residual_quant
@@ -175,7 +209,9 @@ def plan_integer_dataflow(func: relax.Function, preset, knobs=None) -> DataflowP
         if f.fused_into is None:
             for consumer, role in uses.get(var.id_, []):
                 spec = "f32"
-                if consumer in flows and role == "input" and flows[consumer].source == "words":
+                if role == "pool" and consumer in pools:
+                    spec = pools[consumer].spec
+                elif consumer in flows and role == "input" and flows[consumer].source == "words":
                     spec = _words_spec(convs[consumer][1].attrs.act)
                 elif consumer in flows and role == "residual" and flows[consumer].sibling != name:
                     rq = convs[consumer][1].attrs.residual_quant
@@ -189,9 +225,11 @@ def plan_integer_dataflow(func: relax.Function, preset, knobs=None) -> DataflowP
         f.dense_index = f.outputs.index("f32") if "f32" in f.outputs else None
         og = conv.attrs.channels // conv.attrs.groups
         f.tile_o, f.tile_p = _tiles(f.isa, og, knobs.get(name) or {})
+    for p in pools.values():
+        p.input_index = flows[p.producer].outputs.index(p.spec)
     for name, f in flows.items():
         conv = convs[name][1]
-        if f.source == "words":
+        if f.source == "words" and f.producer in flows:
             f.input_index = flows[f.producer].outputs.index(_words_spec(conv.attrs.act))
         if f.residual_from is not None and f.sibling is None:
             rq = conv.attrs.residual_quant
@@ -199,8 +237,39 @@ def plan_integer_dataflow(func: relax.Function, preset, knobs=None) -> DataflowP
         if f.sibling is not None:  # one tile for both convs
             f.tile_o = flows[f.sibling].tile_o = min(f.tile_o, flows[f.sibling].tile_o)
             f.tile_p = flows[f.sibling].tile_p = min(f.tile_p, flows[f.sibling].tile_p)
-    _assign_domains(flows, convs)
-    return DataflowPlan(flows)
+    _assign_domains(flows, convs, pools)
+    for p in pools.values():
+        p.pad_in = flows[p.producer].pad
+        p.pad_out = max(flows[c].pad for c, role in uses.get(p.var_id, []) if role == "input")
+    return DataflowPlan(flows, pools)
+
+
+def _word_pools(pool_calls: dict, flows: dict, var_layer: dict, uses: dict, convs: dict) -> dict:
+    """The max pools that run on words: fed by a dot layer, read only as the input of dot layers that
+    share one unsigned quantizer; NCHW, no dilation, no padding."""
+    pools = {}
+    for var_id, (var, call) in pool_calls.items():
+        producer = var_layer.get(getattr(call.args[0], "id_", None))
+        readers = uses.get(var_id, [])
+        a = call.attrs
+        if producer not in flows or not readers or any(role != "input" or c not in flows for c, role in readers):
+            continue
+        acts = {convs[c][1].attrs.act["kind"] + str(convs[c][1].attrs.act["bits"]) + str(convs[c][1].attrs.act["inv_scale"])
+                for c, _ in readers}
+        act = convs[readers[0][0]][1].attrs.act
+        if len(acts) != 1 or act["kind"] != "uint" or str(a.layout) != "NCHW" or any(int(v) != 1 for v in a.dilation):
+            continue
+        if any(int(v) for v in a.padding):
+            continue
+        n, c, h, w = (int(v) for v in call.args[0].ty.shape)
+        _, _, ho, wo = (int(v) for v in var.ty.shape)
+        if c % WORD_CHANNELS or any(_grid(flows[r]) != (n, ho, wo) for r, _ in readers):
+            continue
+        name = f"pool:{var.name}"
+        pools[name] = PoolFlow(name, var_id, producer, spec=_words_spec(act), n=n, c=c, h=h, w=w, ho=ho, wo=wo,
+                               pool=tuple(int(v) for v in a.pool_size), strides=tuple(int(v) for v in a.strides),
+                               padding=tuple(int(v) for v in a.padding))
+    return pools
 
 
 def _words_spec(act: dict) -> tuple:
@@ -212,8 +281,9 @@ def _grid(f: LayerFlow) -> tuple:
     return (f.n, f.h, f.w)
 
 
-def _assign_domains(flows: dict, convs: dict) -> None:
-    """Dot layers linked by words or residual edges share a domain: halo = the largest padding."""
+def _assign_domains(flows: dict, convs: dict, pools: dict) -> None:
+    """Dot layers linked by words or residual edges share a domain: halo = the largest padding. The
+    readers of one word pool share the pool's output domain (the pool itself re-grids its words)."""
     parent = {n: n for n in flows}
 
     def root(n):
@@ -224,8 +294,12 @@ def _assign_domains(flows: dict, convs: dict) -> None:
 
     for name, f in flows.items():
         for other in (f.producer, f.residual_from, f.sibling):
-            if other is not None:
+            if other is not None and other in flows:
                 parent[root(name)] = root(other)
+    for p in pools.values():
+        readers = [name for name, f in flows.items() if f.producer == p.name]
+        for other in readers[1:]:
+            parent[root(other)] = root(readers[0])
     halo = {}
     for name in flows:
         r = root(name)

@@ -81,7 +81,16 @@ class BindingRewriter(PyExprMutator):
             _PENDING.error = err
             raise
 
+    def replace_binding(self, binding: relax.VarBinding):
+        """A value for ``binding`` built from the original one before its operands are rewritten (for a
+        call whose operands change type, which TVM's shape inference would reject), else None."""
+        return None
+
     def _rewrite_binding(self, binding: relax.VarBinding) -> None:
+        value = self.replace_binding(binding)
+        if value is not None:
+            self._emit_binding(binding, value)
+            return
         value = self.visit_expr(binding.value)
         new = None
         if isinstance(value, relax.Call):
@@ -90,6 +99,9 @@ class BindingRewriter(PyExprMutator):
             new = self.rewrite_tuple_getitem(value, binding.var)
         if new is not None:
             value = new
+        self._emit_binding(binding, value)
+
+    def _emit_binding(self, binding: relax.VarBinding, value) -> None:
         name = binding.var.name
         if isinstance(binding.var, relax.DataflowVar):
             new_var = self.builder_.emit(value, name_hint=name)

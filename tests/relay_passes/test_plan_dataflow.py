@@ -135,6 +135,23 @@ def test_pipeline_report_has_the_plan(sepnet32):
     lm, _ = sepnet32
     _, report = run_pipeline(lm.mod, "x86", CompileConfig.of(**lm.config))
     plan = report.kernels.dataflow
-    assert plan.layers and all(report.kernels.traffic[name]["written"] >= 0 for name in plan.layers)
+    assert plan.layers and all(report.kernels.traffic[name]["written"] > 0 for name, f in plan.layers.items()
+                               if f.fused_into is None)
+    assert all(name not in report.kernels.traffic for name, f in plan.layers.items() if f.fused_into is not None)
     _, report = run_pipeline(lm.mod, "x86", CompileConfig.of(dataflow="float", **lm.config))
     assert report.kernels.dataflow.layers == {}
+
+
+def test_max_pools_between_dot_layers_run_on_words(sepnet32):
+    lm, x = sepnet32
+    lowered, report = run_pipeline(lm.mod, "x86", CompileConfig.of(**lm.config))
+    plan = report.kernels.dataflow
+    assert plan.pools, "sepnet-bq's stage pools sit between dot layers"
+    before = count_ops(lm.mod).get("relax.nn.max_pool2d", 0)
+    assert count_ops(lowered).get("relax.nn.max_pool2d", 0) == before - len(plan.pools)
+    assert count_ops(lowered).get("call_tir:word_max_pool2d", 0) == len(plan.pools)
+    for pool in plan.pools.values():
+        readers = [f for f in plan.layers.values() if f.producer == pool.name]
+        assert readers and all(f.source == "words" and f.input_index == 0 for f in readers)
+        assert pool.spec in plan.layers[pool.producer].outputs
+        assert (pool.ho, pool.wo) == (pool.h // 2, pool.w // 2) and pool.pad_out == readers[0].pad
