@@ -29,11 +29,18 @@ from .lower_to_kernels import LowerToKernels
 from .target_pipeline import build_pipeline
 from .utils import BindingRewriter, module_pass
 
-# Effective rates of our kernels (2 threads) on the SEP-Net 3×3 g4 layers (docs/measurements.md,
-# "Kernel choice"): binary MACs per second per bit plane of the bitserial kernel, by popcount
-# instruction; MACs per second of the dot kernel on ±1 weights, by dot ISA.
-POPCOUNT_RATES = {"avx512_vpopcntdq": 300e9, "avx2": 150e9, "neon": 60e9}
-DOT_RATES = {"vnni512": 110e9, "ubsw512": 90e9, "ubsw256": 50e9, "generic512": 40e9, "generic256": 35e9,
+# Effective rates of our kernels inside the model, per core (docs/measurements.md, "Kernel choice"):
+# binary MACs per second per bit plane of the bitserial kernel, by popcount instruction, and MACs per
+# second of the dot kernel on ±1 weights, by dot ISA. A bitserial layer costs more than its kernel: it
+# reads bit planes a packing stage writes and runs its pattern block's 1×1 sibling as a separate kernel,
+# where the dot kernel reads its producer's 8-bit words and computes both branches in one pass (the
+# integer dataflow). Measured on sepnet-bq 224 (1 thread, CPU time, Zen 4): the bitserial k×k kernel
+# alone 261-276 G bit-MAC/s, the fused dot block 160-175 G MAC/s, and the whole model 5.5 ms with
+# bitserial at A=1 vs 4.5 ms with dot: the bitserial rate below is the kernel's discounted by what
+# the break costs (x0.4). AVX2 rates are scaled from these by the same factors (no AVX2-only host);
+# the NEON rates come from the Cortex-A72 static model (tvm-sepnet estimate): int8 ahead at A=4.
+POPCOUNT_RATES = {"avx512_vpopcntdq": 120e9, "avx2": 60e9, "neon": 50e9}
+DOT_RATES = {"vnni512": 170e9, "ubsw512": 140e9, "ubsw256": 75e9, "generic512": 60e9, "generic256": 50e9,
              "sdot": 40e9, "generic128": 15e9}
 
 
@@ -58,7 +65,7 @@ def modelled_choice(bits: int, macs: int, preset, rates=None) -> tuple[str, str]
     pop = float(rates.get("bitserial", POPCOUNT_RATES[unit]))
     dot = float(rates.get("int8", DOT_RATES[isa]))
     t_bits, t_dot = bits * macs / pop, macs / dot
-    impl = "bitserial" if t_bits <= t_dot else "int8"
+    impl = "bitserial" if t_bits < t_dot else "int8"  # a tie goes to the dot kernel: it keeps the dataflow
     reason = (f"model: bitserial {bits} planes x {macs / 1e6:.1f} M MAC at {pop / 1e9:.0f} G/s ({unit}) = {t_bits * 1e3:.3f} ms; "
               f"{isa} dot at {dot / 1e9:.0f} G MAC/s = {t_dot * 1e3:.3f} ms")
     return impl, reason

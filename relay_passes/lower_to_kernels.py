@@ -196,7 +196,7 @@ class _Lowerer(BindingRewriter):
     def replace_binding(self, binding):
         pool = self.plan.pools.get(f"pool:{binding.var.name}")
         if pool is not None and pool.var_id == binding.var.id_:
-            return self._lower_word_pool(pool)
+            return self._lower_word_pool(pool, binding)
         return None
 
     def rewrite_call(self, call, var):
@@ -271,15 +271,21 @@ class _Lowerer(BindingRewriter):
         flow = self.plan.layers.get(layer) or self.plan.pools[layer]
         return outputs if len(flow.outputs) == 1 else relax.TupleGetItem(outputs, index)
 
-    def _lower_word_pool(self, pool):
-        """A max pool on its producer's words (``word_max_pool2d``): its call is the consumers' input."""
+    def _lower_word_pool(self, pool, binding):
+        """A max pool run on words (``word_max_pool2d``): its call is the consumers' input. It reads its
+        producer's words, or the float32 tensor quantized with the consumers' quantizer."""
         self.layer = pool.name
+        _, lo, hi, inv = pool.spec
         kw = dict(n=pool.n, r=pool.c // 4, h=pool.h, w=pool.w, pad_in=pool.pad_in, ho=pool.ho, wo=pool.wo,
-                  pad_out=pool.pad_out, pool=pool.pool, strides=pool.strides, padding=pool.padding)
+                  pad_out=pool.pad_out, pool=pool.pool, strides=pool.strides, padding=pool.padding,
+                  in_quantizer=None if pool.producer is not None else (lo, hi))
         gvar = self.kernel(f"word_max_pool2d({sorted(kw.items())})", lambda: word_max_pool2d_prim_func(**kw))
-        x = self._output(pool.producer, pool.input_index)
+        if pool.producer is not None:
+            args = [self._output(pool.producer, pool.input_index)]
+        else:
+            args = [self.visit_expr(binding.value.args[0]), self.const(np.array([inv], np.float32))]
         shape = (pool.n, pool.c // 4, Domain(pool.n, pool.ho, pool.wo, pool.pad_out).length)
-        self.emitted[pool.name] = self.builder_.emit(self.call_tir(gvar, [x], shape, "int32"))
+        self.emitted[pool.name] = self.builder_.emit(self.call_tir(gvar, args, shape, "int32"))
         return self.emitted[pool.name]
 
     def _stock_conv(self, conv):

@@ -69,7 +69,7 @@ class PoolFlow:
 
     name: str  # "pool:<binding name>"
     var_id: object
-    producer: str
+    producer: str | None  # the dot layer whose words it pools; None: a float32 NCHW input, quantized first
     input_index: int | None = None
     spec: tuple = ()  # the consumers' ("words", lo, hi, inv_scale)
     n: int = 1
@@ -226,7 +226,8 @@ def plan_integer_dataflow(func: relax.Function, preset, knobs=None) -> DataflowP
         og = conv.attrs.channels // conv.attrs.groups
         f.tile_o, f.tile_p = _tiles(f.isa, og, knobs.get(name) or {})
     for p in pools.values():
-        p.input_index = flows[p.producer].outputs.index(p.spec)
+        if p.producer is not None:
+            p.input_index = flows[p.producer].outputs.index(p.spec)
     for name, f in flows.items():
         conv = convs[name][1]
         if f.source == "words" and f.producer in flows:
@@ -239,27 +240,32 @@ def plan_integer_dataflow(func: relax.Function, preset, knobs=None) -> DataflowP
             f.tile_p = flows[f.sibling].tile_p = min(f.tile_p, flows[f.sibling].tile_p)
     _assign_domains(flows, convs, pools)
     for p in pools.values():
-        p.pad_in = flows[p.producer].pad
+        p.pad_in = flows[p.producer].pad if p.producer is not None else max(p.padding)
         p.pad_out = max(flows[c].pad for c, role in uses.get(p.var_id, []) if role == "input")
     return DataflowPlan(flows, pools)
 
 
 def _word_pools(pool_calls: dict, flows: dict, var_layer: dict, uses: dict, convs: dict) -> dict:
-    """The max pools that run on words: fed by a dot layer, read only as the input of dot layers that
-    share one unsigned quantizer; NCHW, no dilation, no padding."""
+    """The max pools that run on words: read only as the input of dot layers that share one unsigned
+    quantizer; NCHW, no dilation. Fed by a dot layer: its words (no padding); fed by anything else: the
+    float32 tensor, quantized by the pool kernel's first stage."""
     pools = {}
     for var_id, (var, call) in pool_calls.items():
         producer = var_layer.get(getattr(call.args[0], "id_", None))
+        producer = producer if producer in flows else None
         readers = uses.get(var_id, [])
         a = call.attrs
-        if producer not in flows or not readers or any(role != "input" or c not in flows for c, role in readers):
+        if not readers or any(role != "input" or c not in flows for c, role in readers):
             continue
         acts = {convs[c][1].attrs.act["kind"] + str(convs[c][1].attrs.act["bits"]) + str(convs[c][1].attrs.act["inv_scale"])
                 for c, _ in readers}
         act = convs[readers[0][0]][1].attrs.act
         if len(acts) != 1 or act["kind"] != "uint" or str(a.layout) != "NCHW" or any(int(v) != 1 for v in a.dilation):
             continue
-        if any(int(v) for v in a.padding):
+        if producer is not None and any(int(v) for v in a.padding):
+            continue
+        if bool(getattr(a, "ceil_mode", False)) or len(a.padding) != 4 or a.padding[0] != a.padding[2] \
+                or a.padding[1] != a.padding[3]:
             continue
         n, c, h, w = (int(v) for v in call.args[0].ty.shape)
         _, _, ho, wo = (int(v) for v in var.ty.shape)

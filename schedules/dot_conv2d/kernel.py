@@ -17,7 +17,8 @@ Schedule: parallel tasks over (image, block of ``tile_o`` output channels of one
 interior rows' positions); each task keeps ``tile_o x tile_p`` int32 vector accumulators in registers
 over the taps and words; per tap and word, ``tile_p`` vector loads at the tap's constant offset (no
 bounds test: the halo is zero) and ``tile_o`` broadcast weight words. The epilogue masks the halo
-positions of the computed rows to 0; a first loop zeroes the padded outputs' halo rows.
+positions of the computed rows to 0; a first loop zeroes the padded outputs' halo rows. The register tile's
+loops are unrolled in Python (constant indices: LLVM keeps the accumulators in registers).
 
 ISAs (:data:`DOT_ISAS`): ``vnni512`` (AVX-512 VNNI ``vpdpbusd``: uint8 x int8, 16 pixels per zmm),
 ``ubsw512`` / ``ubsw256`` (``vpmaddubsw`` + ``vpmaddwd``: exact only when the weights' pair sums fit
@@ -35,6 +36,7 @@ from tvm import tirx
 from tvm.script.ir_builder import IRBuilder
 from tvm.script.ir_builder import tirx as T
 
+from schedules.quantize.words import quantize_to_words_stage
 from schedules.word_layout import SLACK, WORD_CHANNELS, Domain
 
 
@@ -262,7 +264,7 @@ def dot_conv2d_prim_func(*, n: int, c: int, h: int, w: int, o: int, groups: int,
                 xin = T.decl_buffer((n * c * h * w,), "float32", data=x.data)
                 inv_in_view = T.decl_buffer((2,), "float32", data=inv_in.data)
                 xflat = T.decl_buffer((n * main.r_tot * length,), "int32")
-                _quantize_stage(xin, inv_in_view, xflat, in_quantizer, n, main.r_tot, h, w, dom)
+                quantize_to_words_stage(xin, inv_in_view, xflat, in_quantizer, n, main.r_tot, h, w, dom)
             else:
                 xflat = T.decl_buffer((n * main.r_tot * length,), "int32", data=x.data)
             if side is not None:
@@ -285,26 +287,41 @@ def dot_conv2d_prim_func(*, n: int, c: int, h: int, w: int, o: int, groups: int,
                 nn = t // (ob_n * chunks)
                 ob = t // chunks % ob_n
                 pos0 = first + (t % chunks) * tile  # row index of the tile's first position
-                acc = T.decl_buffer((tile_o * tile_p,), acc_t, scope="local")
-                xv = T.decl_buffer((tile_p,), acc_t, scope="local")
+                acc = Registers(tile_o * tile_p, acc_t)
+                xv = Registers(tile_p, acc_t)
                 kf = None
                 if side is not None:  # the sibling's epilogue values, this layer's residual
-                    kf = T.decl_buffer((tile_o * tile_p,), f_t, scope="local")
+                    kf = Registers(tile_o * tile_p, f_t)
                     x2_base = (nn * side.r_tot + (ob * tile_o // (o // side.groups)) * side.rn) * length + pos0
                     _accumulate(acc, xv, x2flat, w2flat, side, ob, x2_base, lanes=lanes, tile_o=tile_o, tile_p=tile_p,
                                 wp=wp, length=length, unroll=unroll)
-                    with T.unroll(0, tile_o) as j:
-                        with T.unroll(0, tile_p) as v:
+                    for j in range(tile_o):
+                        for v in range(tile_p):
                             oc = ob * tile_o + j
                             k_value = _integer_epilogue(acc[j * tile_p + v], scale2, offset2, oc, sibling.get("relu", False),
                                                         None, lanes)
-                            T.buffer_store(kf, k_value, [j * tile_p + v])
+                            kf.set(j * tile_p + v, k_value)
                 x_base = (nn * main.r_tot + (ob // obg) * main.rn) * length + pos0
                 _accumulate(acc, xv, xflat, wflat, main, ob, x_base, lanes=lanes, tile_o=tile_o, tile_p=tile_p, wp=wp,
                             length=length, unroll=unroll)
                 _epilogue(outputs, oflat, inv_views, scale, offset, (residual, rflat, res_view, kf), acc, nn, ob, pos0,
                           relu=relu, lanes=lanes, tile_o=tile_o, tile_p=tile_p, o=o, h=h, w=w, dom=dom, f_t=f_t)
     return ib.get()
+
+
+class Registers:
+    """``count`` vector values held in one-element stack buffers: indexed by Python ints (the tile's loops
+    are unrolled here), so LLVM keeps them in registers. (A ``local`` buffer, or one of 1 KB or more,
+    becomes a heap workspace allocated per parallel task by TVM's builtin lowering.)"""
+
+    def __init__(self, count: int, dtype: str):
+        self.bufs = [T.decl_buffer((1,), dtype, scope="global") for _ in range(count)]
+
+    def __getitem__(self, i: int):
+        return self.bufs[i][0]
+
+    def set(self, i: int, value) -> None:
+        T.buffer_store(self.bufs[i], value, [0])
 
 
 def _accumulate(acc, xv, xflat, wflat, conv: ConvBranch, ob, x_base, *, lanes, tile_o, tile_p, wp, length, unroll):
@@ -315,21 +332,21 @@ def _accumulate(acc, xv, xflat, wflat, conv: ConvBranch, ob, x_base, *, lanes, t
     dot = dot_function(isa, conv.x_dtype)
     rn, rows_w, kernel, padding = conv.rn, conv.rows_w, conv.kernel, conv.padding
     ur = max(d for d in range(1, max(1, min(unroll, rn)) + 1) if rn % d == 0)
-    with T.unroll(0, tile_o) as j:
-        with T.unroll(0, tile_p) as v:
-            T.buffer_store(acc, _bc(wflat[(ob * rows_w + conv.taps * rn) * tile_o + j], lanes), [j * tile_p + v])
+    for j in range(tile_o):
+        for v in range(tile_p):
+            acc.set(j * tile_p + v, _bc(wflat[(ob * rows_w + conv.taps * rn) * tile_o + j], lanes))
     with T.serial(0, conv.taps) as tap:
         off = (tap // kernel - padding) * wp + (tap % kernel - padding)
         with T.serial(0, rn // ur) as ro:
-            with T.unroll(0, ur) as ri:
+            for ri in range(ur):
                 r = ro * ur + ri
-                with T.unroll(0, tile_p) as v:
+                for v in range(tile_p):
                     loaded = xflat[T.ramp(x_base + r * length + v * lanes + off, 1, lanes)]
-                    T.buffer_store(xv, T.bitwise_xor(loaded, _bc(T.int32(SHIFT_WORD), lanes)) if shift else loaded, [v])
-                with T.unroll(0, tile_o) as j:
-                    with T.unroll(0, tile_p) as v:
+                    xv.set(v, T.bitwise_xor(loaded, _bc(T.int32(SHIFT_WORD), lanes)) if shift else loaded)
+                for j in range(tile_o):
+                    for v in range(tile_p):
                         wv = _bc(wflat[(ob * rows_w + tap * rn + r) * tile_o + j], lanes)
-                        T.buffer_store(acc, dot(acc[j * tile_p + v], xv[v], wv), [j * tile_p + v])
+                        acc.set(j * tile_p + v, dot(acc[j * tile_p + v], xv[v], wv))
 
 
 def _integer_epilogue(accv, scale, offset, oc, relu: bool, res, lanes: int):
@@ -350,26 +367,6 @@ def _prod(shape) -> int:
     for s in shape:
         out *= int(s)
     return out
-
-
-def _quantize_stage(xin, inv, xflat, in_quantizer, n, r_tot, h, w, dom: Domain):
-    """Stage 0 of a float-input kernel: float32 NCHW -> words rows of the domain, codes
-    ``clip(rint(x * inv), lo, hi)`` (the contract of ``schedules.quantize``), halo 0."""
-    lo, hi = (float(v) for v in in_quantizer)
-    length, wp, pad = dom.length, dom.wp, dom.pad
-    with T.parallel(0, n * r_tot) as t:
-        with T.serial(0, length) as k:
-            T.buffer_store(xflat, T.int32(0), [t * length + k])
-        with T.serial(0, h) as y:
-            with T.vectorized(0, w) as xx:
-                word = None
-                for k in range(WORD_CHANNELS):
-                    value = xin[((t // r_tot) * r_tot * WORD_CHANNELS + (t % r_tot) * WORD_CHANNELS + k) * h * w + y * w + xx]
-                    q = T.min(T.max(T.nearbyint(value * inv[0]), T.float32(lo)), T.float32(hi))
-                    code = T.bitwise_and(T.Cast("int32", q), T.int32(255))
-                    part = T.shift_left(code, T.int32(8 * k)) if k else code
-                    word = part if word is None else T.bitwise_or(word, part)
-                T.buffer_store(xflat, word, [t * length + pad + (y + pad) * wp + xx + pad])
 
 
 def _epilogue(outputs, oflat, inv_views, scale, offset, residual, acc, nn, ob, pos0, *, relu, lanes, tile_o, tile_p, o, h, w,
@@ -399,23 +396,23 @@ def _epilogue(outputs, oflat, inv_views, scale, offset, residual, acc, nn, ob, p
         return None
 
     words_specs = [(i, s) for i, s in enumerate(outputs) if isinstance(s, tuple)]
-    with T.unroll(0, tile_p) as v:
+    for v in range(tile_p):
         pos = pos0 + v * lanes
         qv = T.ramp(pos - pad, 1, lanes)  # plane coordinates of the lanes
         row = T.floordiv(qv, bc(T.int32(wp)))
         col = T.floormod(qv, bc(T.int32(wp)))
         inside = T.bitwise_and(T.bitwise_and(row >= bc(T.int32(pad)), row < bc(T.int32(pad + h))),
                                T.bitwise_and(col >= bc(T.int32(pad)), col < bc(T.int32(pad + w))))
-        ys = T.decl_buffer((tile_o,), f_t, scope="local")
-        with T.unroll(0, tile_o) as j:
+        ys = Registers(tile_o, f_t)
+        for j in range(tile_o):
             y = _integer_epilogue(acc[j * tile_p + v], scale, offset, ob * tile_o + j, relu, residual_of(j, v, pos), lanes)
-            T.buffer_store(ys, T.Select(inside, y, bc(T.float32(0))), [j])
+            ys.set(j, T.Select(inside, y, bc(T.float32(0))))
         for i, spec in enumerate(outputs):
             if spec == "f32p":
-                with T.unroll(0, tile_o) as j:
+                for j in range(tile_o):
                     T.buffer_store(oflat[i], ys[j], [T.ramp((nn * o + ob * tile_o + j) * length + pos, 1, lanes)])
             elif spec == "f32":  # dense NCHW: the interior lanes one by one
-                with T.unroll(0, tile_o) as j:
+                for j in range(tile_o):
                     with T.unroll(0, lanes) as lane:
                         q = pos - pad + lane
                         with T.If(T.And(T.And(q // wp >= pad, q // wp < pad + h), T.And(q % wp >= pad, q % wp < pad + w))):
@@ -425,7 +422,7 @@ def _epilogue(outputs, oflat, inv_views, scale, offset, residual, acc, nn, ob, p
         for k, (i, spec) in enumerate(words_specs):
             _, lo, hi = spec
             inv = inv_views[k][0]
-            with T.unroll(0, tile_o // WORD_CHANNELS) as jq:
+            for jq in range(tile_o // WORD_CHANNELS):
                 word = None
                 for b in range(WORD_CHANNELS):
                     qf = T.min(T.max(T.nearbyint(ys[jq * WORD_CHANNELS + b] * bc(inv)), bc(T.float32(lo))), bc(T.float32(hi)))

@@ -276,7 +276,8 @@ def build(geo: dict, x_dtype: str, *, isa: WordIsa, relu: bool, tile_o: int, til
                                                 inv_view if quantize is not None else None)
         # stage 2: register-tiled dot products
         for t in T.parallel(tasks):
-            acc = T.decl_buffer((to * tp,), acc_t, scope="local")
+            # on the stack (a local buffer would be a heap workspace allocated per task)
+            acc = T.alloc_buffer((to * tp,), acc_t, annotations={"disable_lower_builtin": 1})
             for j in T.unroll(to):
                 for v in T.unroll(tp):
                     if shift:

@@ -111,11 +111,12 @@ def test_tune_on_the_board_and_deploy_the_tuned_build(cluster, tmp_path):
 
     c, _ = cluster
     wd = str(tmp_path / "tune")
+    bitserial = {"kernel_choice": "bitserial"}  # a MetaSchedule task (the model's A=4 choice on arm64 is int8)
     summary = tune("sepnet-bq", "arm64", trials=2, work_dir=wd, trials_per_iter=2, tracker=c.tracker, key=KEY,
-                   timeout=120, only=["bitserial_conv2d[sep2_1_prb1_kxk"], **SMALL)
+                   timeout=120, only=["bitserial_conv2d[sep2_1_prb1_kxk"], config=bitserial, **SMALL)
     assert summary["trials_this_run"] == 2 and summary["tasks"][0]["hand_ms"] > 0
     lm = load_zoo("sepnet-bq", **SMALL)
-    art = tvm_sepnet.build(lm.mod, "arm64", tuning=wd, **lm.config)
+    art = tvm_sepnet.build(lm.mod, "arm64", tuning=wd, **{**lm.config, **bitserial})
     assert art.meta["tuning"]["tuned"] + art.meta["tuning"]["hand_faster"] == 1
     res = deploy(art.export(str(tmp_path / "m")), tracker=c.tracker, key=KEY, check=True, repeat=1)
     assert res["check"]["bit_exact"]

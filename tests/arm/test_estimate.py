@@ -29,7 +29,7 @@ def test_estimate_of_an_arm_artifact_per_layer(tmp_path):
     a72 = estimate_artifact(path, "cortex-a72")
     a53 = estimate_artifact(path, "cortex-a53")
     layers = {r["layer"] for r in a72["layers"]}
-    assert {"conv1", "sep2_1_prb1_kxk", "sep2_1_prb1_pw", "classifier"} <= layers and len(layers) == 60
+    assert {"conv1", "sep2_1_prb1_kxk", "sep2_1_prb1_pw", "classifier"} <= layers and len(layers) == 64  # 60 convs + 4 word pools
     assert all(r["cycles_1core"] > 0 for r in a72["layers"])
     assert a72["static_model"] and a72["total_ms_cores"] == pytest.approx(a72["total_ms_1core"] / 4)
     assert a53["total_ms_1core"] > a72["total_ms_1core"]  # the in-order core is slower per clock, and clocked lower
@@ -37,3 +37,30 @@ def test_estimate_of_an_arm_artifact_per_layer(tmp_path):
     with pytest.raises(EstimateError, match="estimate models ARM cores"):
         estimate_artifact(x86, "cortex-a72")
     json.dumps(a72)
+
+
+@pytest.mark.slow
+def test_estimate_compares_two_builds_per_layer_and_group(tmp_path, capsys):
+    """``estimate --compare OLD``: the float dataflow (the previous release's build) against the integer
+    dataflow with every k×k conv on the dot kernel: per layer, per group, fused blocks gathered."""
+    from tvm_sepnet.cli import main
+    from tvm_sepnet.device.estimate import compare_estimates
+
+    lm = load_zoo("sepnet-bq", image_size=32, num_classes=10)
+    new = tvm_sepnet.build(lm.mod, "arm64", kernel_choice="int8", **lm.config).export(str(tmp_path / "new"))
+    old = tvm_sepnet.build(lm.mod, "arm64", dataflow="float", skip_connections="float", kernel_choice="bitserial",
+                           **lm.config).export(str(tmp_path / "old"))
+    a, b = estimate_artifact(new, "cortex-a72"), estimate_artifact(old, "cortex-a72")
+    cmp = compare_estimates(a, b)
+    groups = cmp["groups"]
+    block = "pattern block (kxk + 1x1 in one kernel)"
+    assert {"float conv", "int8 1x1", block, "classifier (last layer)"} <= set(groups)
+    rows = {r["layer"]: r for r in cmp["layers"]}
+    # the fused k×k layer has no kernel of its own in the new build: its old time counts in the block's group
+    assert rows["sep2_1_prb1_kxk"]["new_ms"] is None and rows["sep2_1_prb1_kxk"]["group"] == block
+    assert groups[block]["old_ms"] == pytest.approx(sum(r["old_ms"] for r in cmp["layers"] if r["group"] == block))
+    assert groups["int8 1x1"]["speedup"] == pytest.approx(groups["int8 1x1"]["old_ms"] / groups["int8 1x1"]["new_ms"])
+    assert cmp["speedup"] == pytest.approx(b["total_ms_1core"] / a["total_ms_1core"])
+    assert main(["estimate", new, "--compare", old]) == 0
+    out = capsys.readouterr().out
+    assert "STATIC MODEL" in out and "by group" in out and block in out

@@ -11,15 +11,23 @@ from tvm_sepnet.frontend import load_onnx
 from tvm_sepnet.targets import get_target
 
 
-def test_model_prefers_bitserial_for_few_bits_and_the_dot_kernel_for_many():
-    """Cost = A planes x MACs / popcount rate vs MACs / dot rate, with the target's instructions."""
-    for name in ("x86-avx2", "x86-avx512", "arm64-dotprod"):
-        preset = get_target(name)
-        assert modelled_choice(1, 10**7, preset)[0] == "bitserial"
-        assert modelled_choice(8, 10**7, preset)[0] == "int8"
+def test_model_compares_bit_planes_with_the_dot_rate():
+    """Cost = A planes x MACs / popcount rate vs MACs / dot rate, with the target's instructions: on x86
+    the dot kernel wins at every A (it keeps the integer dataflow); on ARM without sdot bitserial wins
+    for few bits and loses for many; a tie goes to the dot kernel."""
+    for name in ("x86-avx2", "x86-avx512"):
+        for bits in (1, 2, 4, 8):
+            assert modelled_choice(bits, 10**7, get_target(name))[0] == "int8", (name, bits)
+    for name, last_bitserial in (("arm64", 3), ("arm64-dotprod", 1)):
+        for bits in (1, 2, 3, 4, 8):
+            want = "bitserial" if bits <= last_bitserial else "int8"
+            assert modelled_choice(bits, 10**7, get_target(name))[0] == want, (name, bits)
+    tie = {"bitserial": 4 * DOT_RATES["vnni512"]}
+    assert modelled_choice(4, 10**7, get_target("x86-avx512"), tie)[0] == "int8"
+    assert modelled_choice(3, 10**7, get_target("x86-avx512"), tie)[0] == "bitserial"
     impl, reason = modelled_choice(4, 29 * 10**6, get_target("x86-avx512"))
-    want = "bitserial" if 4 / POPCOUNT_RATES["avx512_vpopcntdq"] <= 1 / DOT_RATES["vnni512"] else "int8"
-    assert impl == want and "vnni512" in reason and "avx512_vpopcntdq" in reason
+    assert 4 / POPCOUNT_RATES["avx512_vpopcntdq"] > 1 / DOT_RATES["vnni512"]
+    assert impl == "int8" and "vnni512" in reason and "avx512_vpopcntdq" in reason
     # a rate override decides
     assert modelled_choice(4, 10**7, get_target("x86-avx2"), {"bitserial": 1e15})[0] == "bitserial"
 

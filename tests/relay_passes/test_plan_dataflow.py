@@ -153,5 +153,9 @@ def test_max_pools_between_dot_layers_run_on_words(sepnet32):
     for pool in plan.pools.values():
         readers = [f for f in plan.layers.values() if f.producer == pool.name]
         assert readers and all(f.source == "words" and f.input_index == 0 for f in readers)
-        assert pool.spec in plan.layers[pool.producer].outputs
         assert (pool.ho, pool.wo) == (pool.h // 2, pool.w // 2) and pool.pad_out == readers[0].pad
+        if pool.producer is not None:  # a dot layer's words
+            assert pool.spec in plan.layers[pool.producer].outputs and pool.padding == (0, 0, 0, 0)
+        else:  # the float stem's output, quantized by the pool kernel (3x3 stride 2, padding 1)
+            assert pool.name == "pool:pool2" and pool.pad_in == 1 and pool.pool == (3, 3)
+    assert [p.producer for p in plan.pools.values()].count(None) == 1

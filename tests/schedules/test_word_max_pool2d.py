@@ -56,3 +56,38 @@ def test_pooling_codes_is_quantizing_pooled_floats(bits):
     want = quantize(pooled, inv, 0, 2 ** bits - 1, np.uint8)
     got = max_pool_codes(quantize(x, inv, 0, 2 ** bits - 1, np.uint8), (3, 3), (2, 2))
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("h,w,pool,strides,padding,bits", [(112, 112, (3, 3), (2, 2), (1, 1, 1, 1), 8),
+                                                            (9, 7, (2, 2), (2, 2), (0, 0, 0, 0), 4),
+                                                            (8, 8, (3, 3), (2, 2), (1, 1, 1, 1), 2)])
+def test_float_input_is_pooled_then_quantized(h, w, pool, strides, padding, bits):
+    """A float input (a float layer's output) pooled in float with -inf padding, then quantized with the
+    consumer's unsigned quantizer: what the reference does; the kernel quantizes first and pools codes."""
+    n, c = 1, 8
+    x = (np.random.default_rng(h).standard_normal((n, c, h, w)) * 2).astype(np.float32)
+    inv = np.float32(1 / 0.013)
+    ho, wo = pool_out_size(h, w, pool, strides, padding, False)
+    top, left = padding[0], padding[1]
+    xp = np.full((n, c, h + 2 * top + pool[0], w + 2 * left + pool[1]), -np.inf, np.float32)
+    xp[:, :, top:top + h, left:left + w] = x
+    pooled = np.full((n, c, ho, wo), -np.inf, np.float32)
+    for ky in range(pool[0]):
+        for kx in range(pool[1]):
+            pooled = np.maximum(pooled, xp[:, :, ky:ky + strides[0] * (ho - 1) + 1:strides[0],
+                                              kx:kx + strides[1] * (wo - 1) + 1:strides[1]])
+    want = quantize(pooled, inv, 0, 2 ** bits - 1, np.uint8)
+    f = word_max_pool2d_prim_func(n=n, r=c // 4, h=h, w=w, pad_in=0, ho=ho, wo=wo, pad_out=1, pool=pool, strides=strides,
+                                  padding=padding, in_quantizer=(0, 2 ** bits - 1))
+    lib = tvm.compile(tvm.IRModule({"main": f.with_attr("global_symbol", "main")}),
+                      target=tvm.target.Target({"kind": "llvm", "mcpu": host_mcpu(), "num-cores": 2}))
+    d_out = Domain(n, ho, wo, 1)
+    out = tvm.runtime.tensor(np.full((n, c // 4, d_out.length), -1, np.int32))
+    lib["main"](tvm.runtime.tensor(x), tvm.runtime.tensor(np.array([inv], np.float32)), out)
+    np.testing.assert_array_equal(from_words(out.numpy(), d_out), want)
+
+
+def test_float_input_needs_an_unsigned_quantizer():
+    with pytest.raises(ValueError, match="unsigned"):
+        word_max_pool2d_prim_func(n=1, r=1, h=8, w=8, pad_in=0, ho=4, wo=4, pad_out=0, pool=(2, 2), strides=(2, 2),
+                                  padding=(0, 0, 0, 0), in_quantizer=(-127, 127))

@@ -60,6 +60,8 @@ def cmd_estimate(args) -> dict:
     from ..device.estimate import estimate_artifact
 
     res = estimate_artifact(args.artifact, args.cpu, cores=args.cores, clock_ghz=args.clock_ghz)
+    if args.compare:
+        return _print_comparison(args, res)
     if not args.json:
         print(f"STATIC MODEL (llvm-mca, not a measurement): {res['target']} on {res['cpu']} at {res['clock_ghz']} GHz")
         print(f"{'layer':<28} {'cycles (1 core)':>16} {'ms 1 core':>10} {'ms ' + str(res['cores']) + ' cores':>10}")
@@ -67,6 +69,34 @@ def cmd_estimate(args) -> dict:
             print(f"{r['layer']:<28} {r['cycles_1core']:>16,.0f} {r['ms_1core']:>10.3f} {r['ms_cores']:>10.3f}")
         print(f"{'total (conv kernels + pooling)':<28} {'':>16} {res['total_ms_1core']:>10.3f} {res['total_ms_cores']:>10.3f}")
         print(res["note"])
+    return res
+
+
+def _print_comparison(args, res: dict) -> dict:
+    from ..device.estimate import compare_estimates, estimate_artifact
+
+    old = estimate_artifact(args.compare, args.cpu, cores=args.cores, clock_ghz=args.clock_ghz)
+    cmp = compare_estimates(res, old)
+    res["compare"] = {"artifact": args.compare, **cmp}
+    if args.json:
+        return res
+
+    def ms(v):
+        return f"{v:10.3f}" if v is not None else f"{'-':>10}"
+
+    def x(v):
+        return f"{v:7.2f}x" if v is not None else f"{'':>8}"
+
+    print(f"STATIC MODEL (llvm-mca, not a measurement): {res['target']} on {res['cpu']} at {res['clock_ghz']} GHz, "
+          f"1 core; old = {args.compare}, new = {args.artifact}")
+    print(f"{'layer':<28} {'group':<40} {'old ms':>10} {'new ms':>10} {'speedup':>8}")
+    for r in cmp["layers"]:
+        print(f"{r['layer']:<28} {r['group']:<40} {ms(r['old_ms'])} {ms(r['new_ms'])} {x(r['speedup'])}")
+    print("by group (the new build's grouping; a fused pattern block gathers its k×k and 1x1 layers):")
+    for name, g in cmp["groups"].items():
+        print(f"  {name:<66} {ms(g['old_ms'])} {ms(g['new_ms'])} {x(g['speedup'])}")
+    print(f"{'total':<69} {ms(cmp['old_total_ms_1core'])} {ms(cmp['new_total_ms_1core'])} {x(cmp['speedup'])}")
+    print(res["note"])
     return res
 
 
@@ -97,4 +127,6 @@ def register(sub) -> None:
     p.add_argument("--cpu", default="cortex-a72", help="core model for llvm-mca (cortex-a53, cortex-a72, neoverse-n1, ...)")
     p.add_argument("--cores", type=int, help="cores the parallel loops split over (default: the target's)")
     p.add_argument("--clock-ghz", type=float, help="core clock (default: a known board's, e.g. 1.5 for cortex-a72)")
+    p.add_argument("--compare", metavar="OLD_ARTIFACT",
+                   help="also estimate OLD_ARTIFACT and print the change per layer and per group of layers")
     p.set_defaults(func=cmd_estimate)

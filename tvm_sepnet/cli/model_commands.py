@@ -20,7 +20,8 @@ def cmd_compile(args) -> dict:
         cfg["act_bits"] = None if args.act_bits == "float" else args.act_bits
     art = build(model.mod, args.target, kxk=cfg["kxk"], pointwise=cfg["pointwise"], act_bits=cfg["act_bits"],
                 keep_first=not args.binarize_first, calib=args.calib, calibration=args.calibration,
-                layer_names=model.layer_names, kernel_choice=args.kernel_choice, tuning=args.tuning)
+                layer_names=model.layer_names, kernel_choice=args.kernel_choice, tuning=args.tuning,
+                dataflow=args.dataflow, skip_connections=args.skip_connections)
     art.meta["model"] = model.name
     path = art.export(args.output)
     result = {"artifact": path, "model": model.name, "target": art.meta["target"], "config": art.meta["config"],
@@ -117,6 +118,10 @@ def register(sub) -> None:
     p.add_argument("--binarize-first", action="store_true", help="binarize the first conv too")
     p.add_argument("--kernel-choice", choices=["model", "measure", "bitserial", "int8"], default="model",
                    help="kernel of binary layers with quantized activations (default: cost model)")
+    p.add_argument("--dataflow", choices=["integer", "float"], default="integer",
+                   help="between layers: each consumer's integer codes (default) or float32 (docs/layouts.md)")
+    p.add_argument("--skip-connections", choices=["quantized", "float"],
+                   help="SEP modules' identity skip: 8-bit codes or float32 (default: quantized on CPUs, float on accelerators)")
     p.add_argument("--tuning", help="work directory of tvm-sepnet tune: use its tuned schedules")
     p.add_argument("-o", "--output", required=True, help="artifact folder to write")
     add_zoo_args(p)
