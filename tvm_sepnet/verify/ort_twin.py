@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import UnsupportedOpError
 from .bounds import BoundsMixin, Val
 from .contract import dequantized_weights, quantizer_range
-from .onnx_graph import OnnxGraph, run_onnxruntime
+from .onnx_graph import OPSET, OnnxGraph, run_onnxruntime
 
 CONV_OP = "sepnet.conv2d"
 
@@ -184,7 +184,7 @@ def _avg_pool(b: _TwinBuilder, node, args):
     _check_nchw(node)
     a = node["attrs"]
     if list(a["dilation"]) != [1, 1]:
-        raise UnsupportedOpError(f"node {node['name']!r}: dilated average pooling has no ONNX twin (opset {17})")
+        raise UnsupportedOpError(f"node {node['name']!r}: dilated average pooling has no ONNX twin (opset {OPSET})")
     n = int(np.prod(a["pool_size"]))
     return b.same_op("AveragePool", node, args[0], exact_reduction=n, count_include_pad=int(bool(a["count_include_pad"])),
                      **_pool_attrs(a))
