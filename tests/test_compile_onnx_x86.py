@@ -180,10 +180,17 @@ def test_calibration_file_errors(tmp_path, onnx_path, image):
     assert from_file["b2_3x3"]["scale"] != synthetic["b2_3x3"]["scale"]  # the file's data set the range
 
 
-@pytest.mark.parametrize("name", ["x86-avx2", "x86-avx512"])
-def test_presets_generate_their_instruction_sets(onnx_path, name):
+@pytest.fixture(scope="module")
+def preset_builds(onnx_path):
+    """The model built for the x86-avx2 and x86-avx512 presets (compiling needs no such host)."""
     model = load_onnx(onnx_path)
-    asm = tvm_sepnet.build(model.mod, name, act_bits=2, layer_names=model.layer_names).assembly()
+    return {name: tvm_sepnet.build(model.mod, name, act_bits=2, layer_names=model.layer_names)
+            for name in ("x86-avx2", "x86-avx512")}
+
+
+@pytest.mark.parametrize("name", ["x86-avx2", "x86-avx512"])
+def test_presets_generate_their_instruction_sets(preset_builds, name):
+    asm = preset_builds[name].assembly()
     if name == "x86-avx512":
         assert "zmm" in asm and "vpopcnt" in asm  # AVX-512 popcount code was generated
     else:
@@ -197,31 +204,26 @@ AVX2_HOST = frozenset({"fpu", "sse2", "sse4_2", "avx", "avx2", "fma", "popcnt"})
     ("x86-avx512", AVX2_HOST, "avx512f, avx512bw, avx512_vpopcntdq, avx512_vnni"),
     ("x86-avx2", frozenset({"fpu", "sse2", "popcnt"}), "avx2, fma"),
 ])
-def test_artifact_refuses_a_host_without_its_cpu_features(onnx_path, image, monkeypatch, name, flags, missing):
+def test_artifact_refuses_a_host_without_its_cpu_features(preset_builds, image, monkeypatch, name, flags, missing):
     """The host-feature function is injected, so the refusal runs on every host (it happens before any
     kernel runs: nothing executes an instruction the real host may lack)."""
     import tvm_sepnet.targets as targets
 
-    model = load_onnx(onnx_path)
-    art = tvm_sepnet.build(model.mod, name, act_bits=2, layer_names=model.layer_names)
     monkeypatch.setattr(targets, "host_cpu_flags", lambda: flags)
     assert targets.missing_host_flags(targets.get_target(name)) == missing.split(", ")
     with pytest.raises(SepnetError, match=f"built for target '{name}', which needs CPU features this host lacks "
                                           rf"\({missing}\); compile it with --target x86"):
-        art.run(image)
+        preset_builds[name].run(image)
     monkeypatch.setattr(targets, "host_cpu_flags", lambda: frozenset())  # flags unknown: no refusal
     assert targets.why_not_runnable_here(targets.get_target(name)) is None
 
 
-def test_avx512_build_matches_the_reference_on_an_avx512_host(onnx_path, image):
+def test_avx512_build_matches_the_reference_on_an_avx512_host(preset_builds, image):
     """Runs the AVX-512 code, so it needs a host that has those instructions (skipped, naming them, elsewhere)."""
     from tvm_sepnet.targets import host_cpu_flags, missing_host_flags
 
-    preset = tvm_sepnet.get_target("x86-avx512")
-    missing = missing_host_flags(preset)
+    missing = missing_host_flags(tvm_sepnet.get_target("x86-avx512"))
     if missing or not host_cpu_flags():
         pytest.skip(f"this host lacks {', '.join(missing) or 'a readable /proc/cpuinfo'}: AVX-512 code cannot run here")
-    model = load_onnx(onnx_path)
-    art = tvm_sepnet.build(model.mod, "x86-avx512", act_bits=2, layer_names=model.layer_names)
-    res = art.check(image)
+    res = preset_builds["x86-avx512"].check(image)
     assert res["match"], res["max_rel_err"]
