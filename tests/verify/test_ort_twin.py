@@ -13,7 +13,7 @@ from onnx import numpy_helper
 from relay_passes.pipeline import CompileConfig, run_pipeline
 from tests.onnx_models import binarize_kxk_in_onnx, foreign_model, run_onnxruntime
 from tests.test_structure import import_graph
-from tvm_sepnet.errors import UnsupportedOpError
+from tvm_sepnet.errors import InputMismatchError, UnsupportedOpError
 from tvm_sepnet.frontend import load_onnx
 from tvm_sepnet.verify import build_twin, check_with_twin, run_twin
 from tvm_sepnet.verify.contract import unpack_signs
@@ -159,6 +159,14 @@ def test_forced_check_counts_rounding_boundaries_and_rejects_a_wrong_layer():
     wrong[0, 0, 0, 4] += 0.05
     res = check_with_twin(graph, consts, {"x": x}, [wrong], {"y": wrong})
     assert not res["match"] and res["layers"][0]["violations"] == 1 and res["layers"][0]["name"] == "only"
+
+
+def test_wrong_inputs_are_named():
+    graph, consts = _one_layer({"kind": "float"})
+    with pytest.raises(InputMismatchError, match=r"input 'x': expected shape \(1, 1, 1, 8\) dtype float32, got shape \(1, 8\)"):
+        run_twin(graph, consts, {"x": np.zeros((1, 8), np.float32)})
+    with pytest.raises(InputMismatchError, match="missing input"):
+        check_with_twin(graph, consts, {"y": np.zeros((1, 1, 1, 8), np.float32)}, [], {})
 
 
 def test_ops_without_a_bound_are_refused_in_the_forced_twin():

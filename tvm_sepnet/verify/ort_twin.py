@@ -31,12 +31,34 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import UnsupportedOpError
+from ..errors import InputMismatchError, UnsupportedOpError
 from .bounds import BoundsMixin, Val
 from .contract import dequantized_weights, quantizer_range
 from .onnx_graph import OPSET, OnnxGraph, run_onnxruntime
 
 CONV_OP = "sepnet.conv2d"
+
+
+def named_inputs(specs: list[dict], inputs) -> dict:
+    """``inputs`` (an array, a list, or a name -> array dict) as name -> array, checked against the
+    graph's input ``specs`` (name, shape, dtype)."""
+    names = [s["name"] for s in specs]
+    if not isinstance(inputs, dict):
+        arrays = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if len(arrays) != len(names):
+            raise InputMismatchError(f"the model takes {len(names)} input(s), got {len(arrays)}")
+        inputs = dict(zip(names, arrays))
+    missing = [n for n in names if n not in inputs]
+    if missing:
+        raise InputMismatchError(f"missing input(s) {missing}; the model's inputs are {names}")
+    out = {}
+    for spec in specs:
+        arr = np.asarray(inputs[spec["name"]])
+        if list(arr.shape) != list(spec["shape"]) or str(arr.dtype) != spec["dtype"]:
+            raise InputMismatchError(f"input {spec['name']!r}: expected shape {tuple(spec['shape'])} dtype "
+                                     f"{spec['dtype']}, got shape {arr.shape} dtype {arr.dtype}")
+        out[spec["name"]] = arr
+    return out
 
 
 @dataclass
@@ -46,18 +68,19 @@ class Twin:
     ``layers``: per conv layer (graph order) ``{"node", "layer", "twin", "tolerance", "flips"}`` (forced
     mode: the names of its twin output, its per-element bound, and how many quantizer inputs of it may
     round the other way); ``outputs``: per model output ``{"node", "twin", "tolerance"}``;
-    ``forced_inputs``: graph input name -> conv node whose compiled output feeds it."""
+    ``forced_inputs``: graph input name -> conv node whose compiled output feeds it; ``input_specs``:
+    the graph's inputs (name, shape, dtype)."""
 
     model: object
     forced: bool
-    inputs: list[str]
+    input_specs: list[dict]
     outputs: list[dict] = field(default_factory=list)
     layers: list[dict] = field(default_factory=list)
     forced_inputs: dict = field(default_factory=dict)
 
     def run(self, inputs: dict, layer_outputs: dict | None = None) -> dict:
         """Every output of the twin by name; ``layer_outputs`` (forced mode): conv node -> compiled output."""
-        feeds = {name: np.asarray(inputs[name], np.float32) for name in self.inputs}
+        feeds = named_inputs(self.input_specs, inputs)
         for input_name, node in self.forced_inputs.items():
             feeds[input_name] = np.asarray(layer_outputs[node], np.float32)
         names = [o.name for o in self.model.graph.output]
@@ -71,7 +94,7 @@ class _TwinBuilder(BoundsMixin):
         self.g = OnnxGraph("sepnet_twin")
         self.graph, self.consts, self.bounded = graph, consts, forced
         self.values: dict[str, Val] = {}
-        self.twin = Twin(model=None, forced=forced, inputs=[s["name"] for s in graph["inputs"]])
+        self.twin = Twin(model=None, forced=forced, input_specs=list(graph["inputs"]))
 
     def build(self) -> Twin:
         for spec in self.graph["inputs"]:

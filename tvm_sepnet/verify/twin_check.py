@@ -10,21 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputMismatchError, SepnetError
-from .ort_twin import build_twin, run_twin
-
-
-def _named_inputs(graph: dict, inputs) -> dict:
-    names = [s["name"] for s in graph["inputs"]]
-    if not isinstance(inputs, dict):
-        arrays = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-        if len(arrays) != len(names):
-            raise InputMismatchError(f"the model takes {len(names)} input(s), got {len(arrays)}")
-        inputs = dict(zip(names, arrays))
-    missing = [n for n in names if n not in inputs]
-    if missing:
-        raise InputMismatchError(f"missing input(s) {missing}; the model's inputs are {names}")
-    return {n: np.asarray(inputs[n]) for n in names}
+from ..errors import SepnetError
+from .ort_twin import build_twin, named_inputs, run_twin
 
 
 def _compare(name: str, twin: np.ndarray, compiled: np.ndarray, tol: np.ndarray, flips=None) -> dict:
@@ -44,7 +31,7 @@ def check_with_twin(graph: dict, consts: dict, inputs, outputs: list, layer_outp
     compiled output) against the forced twin. Returns ``match``, ``layers`` and ``outputs`` rows
     (``max_abs_err``, ``max_tolerance``, ``worst_ratio`` = max |diff| / bound, ``violations``: elements
     over their bound, ``flip_candidates``: quantizer inputs that may round the other way)."""
-    inputs = _named_inputs(graph, inputs)
+    inputs = named_inputs(graph["inputs"], inputs)
     twin = build_twin(graph, consts, forced=True)
     missing = [row["node"] for row in twin.layers if row["node"] not in layer_outputs]
     if missing:
@@ -65,7 +52,7 @@ def check_artifact(art, inputs) -> dict:
     if not probes:
         raise SepnetError("the twin check needs an artifact with layer probes; build it with probe_layers=True "
                           "(tvm-sepnet compile --probe-layers)")
-    inputs = _named_inputs(art.graph, inputs)
+    inputs = named_inputs(art.graph["inputs"], inputs)
     got = art.run(inputs)
     n_out = len(art.graph["outputs"])
     layer_outputs = {p["node"]: g for p, g in zip(probes, got[n_out:])}
@@ -74,7 +61,7 @@ def check_artifact(art, inputs) -> dict:
 
 def free_running_error(graph: dict, consts: dict, inputs, outputs: list) -> dict:
     """max_abs_err and max_rel_err (to max |twin|) of compiled ``outputs`` against the free-running twin."""
-    want = run_twin(graph, consts, _named_inputs(graph, inputs))
+    want = run_twin(graph, consts, named_inputs(graph["inputs"], inputs))
     err = max(float(np.max(np.abs(np.asarray(g, np.float64) - w))) for g, w in zip(outputs, want))
     scale = max(float(np.max(np.abs(w))) for w in want) or 1.0
     return {"max_abs_err": err, "max_rel_err": err / scale}
