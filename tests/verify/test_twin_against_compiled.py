@@ -1,8 +1,9 @@
 """Every integer configuration of the compiled pipeline against onnxruntime on the ONNX twin
 (tvm_sepnet.verify): A in {1, 2, 4, 8}, int8 pointwise, fused residuals (and one unfused build), the
-bitserial and the int8 kernel for binary layers, on the foreign ONNX model and on sepnet-bq. Each conv
-layer and each output within its per-element bound (docs/checks.md). And two compiler bugs that the
-reference executor shares, hence cannot see, and the twin does see."""
+bitserial and the int8 kernel for binary layers, on the foreign ONNX model (there against the reference
+executor too) and on sepnet-bq. Each conv layer and each output within its per-element bound
+(docs/checks.md). And two compiler bugs that the reference executor shares, hence cannot see, and the
+twin does see."""
 import sys
 
 import numpy as np
@@ -45,10 +46,18 @@ def _assert_within_bounds(art, x, kernel):
 
 
 @pytest.mark.parametrize("bits,kernel", CONFIGS)
-def test_foreign_model_matches_its_twin(foreign, bits, kernel):
+def test_foreign_model_matches_its_twin_and_the_reference(foreign, bits, kernel):
+    """Both oracles on one build: the twin within its bounds, the reference executor bit for bit per
+    layer (integer layers) and within 1e-5 at the output (the float head)."""
     art = _build_foreign(foreign, act_bits=bits, kernel_choice=kernel)
+    kinds = {r["name"]: r["kind"] for r in art.layers}
+    assert kinds["b2_3x3"] == "binary_conv" and kinds["b2_1x1"] == "int8_conv" and kinds["stem"] == "float_conv"
     res = _assert_within_bounds(art, X32, kernel)
-    assert {r["name"] for r in res["layers"]} == {"stem", "b1_5x5", "b1_1x1", "b2_3x3", "b2_1x1", "b2_skip", "b3_3x3s2"}
+    assert [r["name"] for r in res["layers"]] == ["stem", "b1_5x5", "b1_1x1", "b2_3x3", "b2_1x1", "b2_skip", "b3_3x3s2"]
+    ref = art.check(X32)
+    assert ref["match"] and ref["max_rel_err"] <= 1e-5, ref["max_rel_err"]
+    rows = art.check_layers(X32)
+    assert all(r["bit_exact"] for r in rows), [r for r in rows if not r["bit_exact"]]
 
 
 @pytest.fixture(scope="module")
