@@ -60,6 +60,16 @@ def test_foreign_model_matches_its_twin_and_the_reference(foreign, bits, kernel)
     assert all(r["bit_exact"] for r in rows), [r for r in rows if not r["bit_exact"]]
 
 
+def test_an_all_zero_filter_matches_its_twin(tmp_path):
+    """alpha = 0 (scale 0 in the epilogue: the output channel is the bias alone) in the twin too."""
+    onnx.save(foreign_model(zero_filter=True), str(tmp_path / "zero.onnx"))
+    art = _build_foreign(load_onnx(str(tmp_path / "zero.onnx")), act_bits=4, kernel_choice="bitserial")
+    node = next(n for n in art.graph["nodes"] if n["op"] == "sepnet.conv2d" and n["attrs"]["name"] == "b2_3x3")
+    assert art.consts[node["args"][2]["const"]][1] == 0
+    res = _assert_within_bounds(art, X32, "bitserial")
+    assert res["layers"][3]["name"] == "b2_3x3" and res["layers"][3]["max_abs_err"] < 1e-4
+
+
 @pytest.fixture(scope="module")
 def sepnet32():
     return load_zoo("sepnet-bq", image_size=32, num_classes=10)
