@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,31 +28,42 @@ class RPCCluster:
         return proc
 
     def __enter__(self) -> "RPCCluster":
-        from tvm import rpc
-
         port = free_port()
         self._spawn(["tvm.exec.rpc_tracker", "--host", "127.0.0.1", "--port", str(port), "--port-end", str(port + 1)])
         self.tracker = f"127.0.0.1:{port}"
         deadline = time.time() + self.timeout
-        while True:
+        while True:  # the tracker accepts connections (TVM's own connect would retry every 5 s meanwhile)
             try:
-                rpc.connect_tracker("127.0.0.1", port).summary()
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
-            except Exception:  # noqa: BLE001 - not up yet
+            except OSError:
                 if time.time() > deadline:
                     self.stop_all()
                     raise RuntimeError("RPC tracker did not start") from None
-                time.sleep(0.2)
+                time.sleep(0.1)
         for _ in range(self.n_servers):
             sp = free_port()
             self.servers.append(self._spawn(["tvm.exec.rpc_server", "--host", "127.0.0.1", "--port", str(sp),
                                              "--port-end", str(sp + 1), "--tracker", self.tracker, "--key", self.key]))
-        while rpc.connect_tracker("127.0.0.1", port).summary()["queue_info"].get(self.key, {}).get("free", 0) < self.n_servers:
+        while self.free_servers() < self.n_servers:
             if time.time() > deadline:
                 self.stop_all()
                 raise RuntimeError("RPC servers did not register with the tracker")
             time.sleep(0.2)
         return self
+
+    def free_servers(self) -> int:
+        """Servers registered with the tracker and not in a session."""
+        from tvm import rpc
+
+        host, port = self.tracker.rsplit(":", 1)
+        return rpc.connect_tracker(host, int(port)).summary()["queue_info"].get(self.key, {}).get("free", 0)
+
+    @staticmethod
+    def freeze(proc: subprocess.Popen) -> None:
+        """SIGSTOP a process and its children: its sockets stay open, so the tracker keeps handing it
+        sessions, which hang until the client's session timeout."""
+        os.killpg(proc.pid, signal.SIGSTOP)
 
     @staticmethod
     def kill(proc: subprocess.Popen) -> None:

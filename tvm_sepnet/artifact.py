@@ -31,6 +31,16 @@ KERNELS_JSON = "kernels.json"  # ARM artifacts: each layer's scheduled kernels (
 FPGA_JSON, FPGA_NPZ = "fpga.json", "fpga.npz"  # fpga-sim artifacts: the offloaded layers' programs
 
 
+def compare_with_reference(got: list, ref: list, rtol: float = 1e-5) -> dict:
+    """max_abs_err, max_rel_err (to max |ref|), match (every output finite and within ``rtol`` of
+    max |ref|) and bit_exact of outputs ``got`` against the reference executor's ``ref``."""
+    err = max(float(np.max(np.abs(np.asarray(g, np.float64) - r))) for g, r in zip(got, ref))
+    scale = max(float(np.max(np.abs(r))) for r in ref) or 1.0
+    finite = all(np.all(np.isfinite(g)) for g in got)
+    return {"max_abs_err": err, "max_rel_err": err / scale, "match": bool(finite and err <= rtol * scale),
+            "bit_exact": all(np.array_equal(g, r) for g, r in zip(got, ref))}
+
+
 def load_reference(path: str) -> ReferenceExecutor:
     """The reference executor of the artifact folder ``path`` (its quantized graph and constants)."""
     return ReferenceExecutor.load(os.path.join(path, GRAPH_JSON), os.path.join(path, GRAPH_NPZ))
@@ -115,16 +125,12 @@ class Artifact:
                 for p, g, r in zip(probes, got, ref)]
 
     def check(self, inputs, rtol: float = 1e-5) -> dict:
-        """Compare with the reference executor: max_abs_err, max_rel_err (to max|ref|), match (within
-        ``rtol``) and bit_exact."""
+        """Compare with the reference executor (:func:`compare_with_reference`), plus the outputs and
+        the reference's."""
         n_out = len(self.graph["outputs"])
         got = self.run(inputs)[:n_out]
         ref = self.reference().run(inputs)
-        err = max(float(np.max(np.abs(g.astype(np.float64) - r))) for g, r in zip(got, ref))
-        scale = max(float(np.max(np.abs(r))) for r in ref) or 1.0
-        finite = all(np.all(np.isfinite(g)) for g in got)
-        return {"max_abs_err": err, "max_rel_err": err / scale, "match": bool(finite and err <= rtol * scale),
-                "bit_exact": all(np.array_equal(g, r) for g, r in zip(got, ref)), "outputs": got, "reference": ref}
+        return {**compare_with_reference(got, ref, rtol), "outputs": got, "reference": ref}
 
     def export(self, path: str) -> str:
         """Write the artifact folder ``path`` atomically; returns the path."""
@@ -179,4 +185,4 @@ def load(path: str) -> Artifact:
     return Artifact(lib, ref.graph, ref.consts, meta, programs=programs)
 
 
-__all__ = ["Artifact", "load", "load_reference"]
+__all__ = ["Artifact", "compare_with_reference", "load", "load_reference"]

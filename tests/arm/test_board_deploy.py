@@ -9,11 +9,12 @@ import pytest
 
 import tvm_sepnet
 from tests.rpc_cluster import RPCCluster, free_port
+from tvm_sepnet.artifact import load_reference
 from tvm_sepnet.device import board
 from tvm_sepnet.device.deploy import DeployError, deploy
 from tvm_sepnet.frontend import load_zoo
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("board_tree")]  # tests/arm/conftest.py
 SMALL = {"image_size": 64, "num_classes": 10}
 KEY = "arm64-a72-test"
 
@@ -80,13 +81,16 @@ def test_unreachable_device_and_tracker_fail_fast(arm_artifact):
 
 
 def test_board_killed_during_timing_keeps_fetched_outputs(arm_artifact, tmp_path):
+    """Outputs are fetched (and saved) before timing: the board dies while timing, the error says
+    where the outputs are, and they are the reference executor's, bit for bit."""
     state = board.start("arm64", cpu="cortex-a72", port=free_port(), log=lambda m: None)
     out = tmp_path / "y.npy"
+    x = np.random.default_rng(5).standard_normal((1, 3, 64, 64)).astype(np.float32)
     errors = []
 
     def run():
         try:
-            deploy(arm_artifact, host="127.0.0.1", port=state["port"], repeat=2000, output=str(out))
+            deploy(arm_artifact, host="127.0.0.1", port=state["port"], inputs={"input": x}, repeat=2000, output=str(out))
         except DeployError as err:
             errors.append(err)
 
@@ -103,7 +107,8 @@ def test_board_killed_during_timing_keeps_fetched_outputs(arm_artifact, tmp_path
     thread.join(timeout=120)
     assert not thread.is_alive()
     assert errors and f"127.0.0.1:{state['port']}" in str(errors[0]) and "saved to" in str(errors[0])
-    assert np.load(out).shape == (1, 10)
+    (want,) = load_reference(arm_artifact).run({"input": x})
+    np.testing.assert_array_equal(np.load(out), want)
 
 
 def test_tune_on_the_board_and_deploy_the_tuned_build(cluster, tmp_path):

@@ -62,7 +62,8 @@ def test_reports_cycles_resources_and_fit(built):
 def test_tune_tiling_with_xgboost_then_build_with_it(tmp_path):
     wd = str(tmp_path / "wd")
     first = tune("sepnet-bq", "fpga-sim:pynq-z2", 40, wd, search="xgb", trials_per_iter=4, **SMALL)
-    assert first["trials_this_run"] > 0 and first["tuned_cycles"] <= first["default_cycles"]
+    # the search must find a tiling faster than the default (simulated cycles and a seeded search: deterministic)
+    assert first["trials_this_run"] > 0 and first["tuned_cycles"] < first["default_cycles"]
     again = tune("sepnet-bq", "fpga-sim:pynq-z2", 40, wd, **SMALL)  # the same budget again: nothing left to do
     assert again["trials_this_run"] == 0 and again["tuned_cycles"] == first["tuned_cycles"]
     lines = open(f"{wd}/fpga_records.jsonl", encoding="utf-8").read().splitlines()
@@ -113,7 +114,7 @@ def test_cli_compile_tune_and_fpga_report(tmp_path, capsys):
     assert main(["tune", "sepnet-bq", "--target", "fpga-sim:ultra96", "--trials", "6", "--work-dir", str(tmp_path / "t"),
                  "--json", *args]) == 0
     tuned = json.loads(capsys.readouterr().out)
-    assert tuned["tuned_cycles"] <= tuned["default_cycles"] and tuned["target"] == "fpga-sim:ultra96"
+    assert tuned["tuned_cycles"] < tuned["default_cycles"] and tuned["target"] == "fpga-sim:ultra96"
     assert main(["compile", "sepnet-bq", "--target", "fpga-sim:ultra96", "--image-size", "32", "--num-classes", "10",
                  "-o", out]) == 0
     capsys.readouterr()

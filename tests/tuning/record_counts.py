@@ -2,7 +2,7 @@
 import json
 import os
 
-from tvm_sepnet.tuning.workdir import HAND, KNOB_RECORDS, RECORDS
+from tvm_sepnet.tuning.workdir import HAND, KNOB_RECORDS, RECORDS, failed
 
 
 def lines(path):
@@ -31,3 +31,12 @@ def trials_recorded(wd) -> int:
         with open(hand, encoding="utf-8") as f:
             n += sum(1 for line in lines(os.path.join(wd, RECORDS)) if parses(line)) - len(json.load(f))
     return n
+
+
+def failed_trials(wd) -> int:
+    """Trials recorded as failed: knob-search trials without seconds, MetaSchedule records whose run
+    times are MetaSchedule's failure value."""
+    knob = [json.loads(line) for line in lines(os.path.join(wd, KNOB_RECORDS)) if parses(line)]
+    n = sum(1 for r in knob if r["search"] not in ("default", "confirm") and r.get("secs") is None)
+    ms = [json.loads(line) for line in lines(os.path.join(wd, RECORDS)) if parses(line)]
+    return n + sum(1 for r in ms if any(failed(float(s)) for s in r[1][1]))

@@ -26,7 +26,8 @@ WARMUP_SECS = 0.03  # ... while under 30 ms
 
 
 def make_runner(tracker: str | None = None, key: str | None = None, timeout: float = 60.0, workers: int | None = None):
-    """LocalRunner, or an RPCRunner through ``tracker`` ("host:port") under ``key``."""
+    """LocalRunner, or an RPCRunner through ``tracker`` ("host:port") under ``key``; a trial that takes
+    longer than ``timeout`` seconds (a hung device) fails."""
     from tvm.s_tir import meta_schedule as ms
 
     evaluator = ms.runner.EvaluatorConfig(**EVALUATOR)
@@ -35,8 +36,15 @@ def make_runner(tracker: str | None = None, key: str | None = None, timeout: flo
     host, port = check_tracker_key(tracker, key, min(timeout, 10.0))
     config = ms.runner.RPCConfig(tracker_host=host, tracker_port=port, tracker_key=key,
                                  session_priority=1, session_timeout_sec=int(timeout))
-    return ms.runner.RPCRunner(rpc_config=config, evaluator_config=evaluator, max_workers=workers or 2,
-                               f_alloc_argument=alloc_arguments, f_run_evaluator=run_warm_evaluator_rpc)
+    runner = ms.runner.RPCRunner(rpc_config=config, evaluator_config=evaluator, max_workers=workers or 2,
+                                 f_alloc_argument=alloc_arguments, f_run_evaluator=run_warm_evaluator_rpc)
+    # MetaSchedule's RPCRunner waits for a session without a time limit: a device that hangs (alive, not
+    # answering) would stall tuning forever. With the session timeout on its worker pool such a trial
+    # fails, is recorded as failed, and tuning goes on.
+    from tvm.support.popen_pool import PopenPoolExecutor
+
+    runner.pool = PopenPoolExecutor(max_workers=workers or 2, timeout=timeout)
+    return runner
 
 
 def run_warm_evaluator(rt_mod, device, evaluator_config, repeated_args) -> list[float]:

@@ -3,7 +3,7 @@
 One module per group of commands; each has ``register(sub)`` adding its sub-parsers. A command returns
 a JSON-able dict (printed whole with ``--json``); bad input raises a ``SepnetError``, which exits with
 status 2 and the message. ``run --check`` and ``deploy --check`` exit 1 when the outputs do not match
-the reference executor.
+the reference executor, ``run --twin`` when a layer does not match the ONNX twin (docs/checks.md).
 """
 from __future__ import annotations
 
@@ -28,7 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _mismatch(args, result: dict) -> bool:
-    """Whether a ``--check`` run found outputs that do not match the reference executor."""
+    """Whether a ``--check`` run found outputs that do not match the reference executor, or a ``--twin``
+    run layers that do not match the ONNX twin."""
+    if getattr(args, "twin", False) and not result["twin"]["match"]:
+        return True
     if not getattr(args, "check", False):
         return False
     if args.command == "run":

@@ -21,7 +21,8 @@ def cmd_compile(args) -> dict:
     art = build(model.mod, args.target, kxk=cfg["kxk"], pointwise=cfg["pointwise"], act_bits=cfg["act_bits"],
                 keep_first=not args.binarize_first, calib=args.calib, calibration=args.calibration,
                 layer_names=model.layer_names, kernel_choice=args.kernel_choice, tuning=args.tuning,
-                dataflow=args.dataflow, skip_connections=args.skip_connections)
+                dataflow=args.dataflow, skip_connections=args.skip_connections,
+                probe_layers=args.probe_layers)
     art.meta["model"] = model.name
     path = art.export(args.output)
     result = {"artifact": path, "model": model.name, "target": art.meta["target"], "config": art.meta["config"],
@@ -52,7 +53,15 @@ def cmd_run(args) -> dict:
         result.update({"max_abs_err": res["max_abs_err"], "max_rel_err": res["max_rel_err"], "match": res["match"],
                        "bit_exact": res["bit_exact"]})
     else:
-        outputs = art.run(inputs)
+        outputs = art.run(inputs)[: len(art.graph["outputs"])]
+    if args.twin:
+        from ..verify import check_artifact
+
+        twin = check_artifact(art, inputs)
+        result["twin"] = {"match": twin["match"],
+                          "worst_ratio": max(r["worst_ratio"] for r in twin["layers"] + twin["outputs"]),
+                          "mismatched_layers": [r["name"] for r in twin["layers"] if not r["match"]],
+                          "mismatched_outputs": [r["name"] for r in twin["outputs"] if not r["match"]]}
     if args.output:
         np.save(args.output, outputs[0])
         result["output_file"] = args.output
@@ -123,6 +132,8 @@ def register(sub) -> None:
     p.add_argument("--skip-connections", choices=["quantized", "float"],
                    help="SEP modules' identity skip: 8-bit codes or float32 (default: quantized on CPUs, float on accelerators)")
     p.add_argument("--tuning", help="work directory of tvm-sepnet tune: use its tuned schedules")
+    p.add_argument("--probe-layers", action="store_true",
+                   help="main also returns every conv layer's output (for run --twin and per-layer checks)")
     p.add_argument("-o", "--output", required=True, help="artifact folder to write")
     add_zoo_args(p)
     p.set_defaults(func=cmd_compile)
@@ -130,6 +141,8 @@ def register(sub) -> None:
     p.add_argument("artifact")
     p.add_argument("--input", action="append", required=True, help="FILE.npy or NAME=FILE.npy")
     p.add_argument("--check", action="store_true", help="compare with the reference executor")
+    p.add_argument("--twin", action="store_true", help="compare every layer with onnxruntime on the ONNX twin "
+                   "(docs/checks.md; needs an artifact compiled with --probe-layers)")
     p.add_argument("--output", help="save the first output as .npy")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("inspect", help="show an artifact's layer table")

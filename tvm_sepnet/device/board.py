@@ -59,12 +59,21 @@ def tree_root() -> str:
     return os.path.join(cache_dir(), "arm64")
 
 
+def _ready_stamp(root: str) -> str:
+    return os.path.join(root, "ready.json")
+
+
+def tree_ready() -> bool:
+    """Whether the arm64 tree under :func:`cache_dir` is built (building it needs network)."""
+    return os.path.exists(_ready_stamp(tree_root()))
+
+
 def build_tree(log=print) -> str:
     """Build (or reuse) the arm64 tree; returns its root. Needs root, mmdebstrap and qemu-user-static."""
     root = tree_root()
     rootfs = os.path.join(root, "rootfs")
     site = os.path.join(rootfs, "usr/local/lib/python3.11/dist-packages")
-    stamp = os.path.join(root, "ready.json")
+    stamp = _ready_stamp(root)
     if os.path.exists(stamp):
         _write_scripts(root)  # ours, not the cached tree's: always this version's
         return root

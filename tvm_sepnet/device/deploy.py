@@ -15,7 +15,7 @@ import platform
 
 import numpy as np
 
-from ..artifact import FPGA_JSON, FPGA_NPZ, GRAPH_JSON, GRAPH_NPZ, LIB_NAME, META_JSON
+from ..artifact import FPGA_JSON, FPGA_NPZ, GRAPH_JSON, GRAPH_NPZ, LIB_NAME, META_JSON, compare_with_reference
 from ..errors import SepnetError
 from ..reference import ReferenceExecutor
 from ..targets import get_target
@@ -107,9 +107,7 @@ def deploy(path: str, *, host=None, port=None, tracker=None, key=None, inputs=No
     try:
         vm = relax.VirtualMachine(lib, dev)
         args = [_tensor(inputs[s["name"]], dev) for s in ref.input_specs]
-        out = vm["main"](*args)
-        outs = list(out) if isinstance(out, (list, tuple)) or type(out).__name__ == "Array" else [out]
-        outputs = [o.numpy() for o in outs][: len(ref.graph["outputs"])]
+        outputs = _fetch_outputs(remote, vm["main"](*args))[: len(ref.graph["outputs"])]
     except Exception as err:  # noqa: BLE001
         raise DeployError(f"device {where} failed while running the model: {err}") from None
     result["outputs"] = outputs
@@ -117,11 +115,7 @@ def deploy(path: str, *, host=None, port=None, tracker=None, key=None, inputs=No
         np.save(output, outputs[0])
         result["output_file"] = output
     if check:
-        expected = ref.run(inputs)
-        err = max(float(np.max(np.abs(g.astype(np.float64) - e))) for g, e in zip(outputs, expected))
-        scale = max(float(np.max(np.abs(e))) for e in expected) or 1.0
-        result["check"] = {"bit_exact": all(np.array_equal(g, e) for g, e in zip(outputs, expected)),
-                           "max_abs_err": err, "max_rel_err": err / scale, "match": err <= 1e-5 * scale}
+        result["check"] = compare_with_reference(outputs, ref.run(inputs))
     if meta.get("accelerator"):
         counters = json.loads(remote.get_function("sepnet.fpga.counters")())
         cycles = sum(c["cycles"] for c in counters.values()) / args[0].shape[0]
@@ -134,6 +128,17 @@ def deploy(path: str, *, host=None, port=None, tracker=None, key=None, inputs=No
         raise DeployError(f"device {where} failed while timing (outputs were fetched"
                           f"{' and saved to ' + output if output else ''}): {err}") from None
     return result
+
+
+def _fetch_outputs(remote, out) -> list[np.ndarray]:
+    """numpy copies of what a remote ``main`` returned: one tensor, or a tuple (probed layers, several
+    outputs), which comes back as a handle to a remote array read with the FFI's array functions."""
+    if hasattr(out, "numpy"):
+        return [out.numpy()]
+    if isinstance(out, (list, tuple)) or type(out).__name__ == "Array":
+        return [o.numpy() for o in out]
+    size, item = remote.get_function("ffi.ArraySize"), remote.get_function("ffi.ArrayGetItem")
+    return [item(out, i).numpy() for i in range(int(size(out)))]
 
 
 def _send_programs(remote, path: str, meta: dict, where: str) -> None:
