@@ -14,8 +14,8 @@ from tvm_sepnet.ops import parse_conv
 
 
 def const_value(expr) -> np.ndarray | None:
-    """The numpy value of a relax constant, else None."""
-    if isinstance(expr, tvm.ir.expr.Constant):
+    """The numpy value of a relax tensor constant, else None."""
+    if isinstance(expr, tvm.ir.expr.GenericConst):
         return expr.value.numpy()
     return None
 

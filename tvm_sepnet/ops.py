@@ -60,6 +60,11 @@ class ConvAttrs:
         return tuple(self.kernel) == (1, 1)
 
     @property
+    def is_depthwise(self) -> bool:
+        """A k×k (k > 1) conv with one input channel per group (any channel multiplier)."""
+        return self.groups > 1 and self.groups == self.in_channels and not self.is_pointwise
+
+    @property
     def channels_per_group(self) -> int:
         return self.in_channels // self.groups
 
