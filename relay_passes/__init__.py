@@ -9,6 +9,7 @@ from .fence_multiply_add import FenceMultiplyAdd
 from .fold_batch_norm import FoldBatchNorm
 from .fuse_relu import FuseReLU
 from .fuse_residual_add import FuseResidualAdd
+from .lower_dense_exact import LowerDenseExact
 from .lower_global_avg_pool import LowerGlobalAvgPool
 from .lower_to_kernels import LowerToKernels
 from .offload_to_accelerator import OffloadToAccelerator
@@ -21,7 +22,7 @@ from .wrap_conv_layers import WrapConvLayers
 
 __all__ = [
     "BinarizePatternConvs", "ChooseKxkKernels", "ExposeLayerOutputs", "FenceMultiplyAdd", "FoldBatchNorm", "FuseReLU",
-    "FuseResidualAdd", "LowerGlobalAvgPool", "LowerToKernels", "OffloadToAccelerator", "PromoteToFloat64",
+    "FuseResidualAdd", "LowerDenseExact", "LowerGlobalAvgPool", "LowerToKernels", "OffloadToAccelerator", "PromoteToFloat64",
     "QuantizeActivations", "QuantizePointwiseConvs", "QuantizeSkipConnections", "WrapConvLayers", "PHASES", "CompileConfig",
     "run_pipeline", "DEFAULT_RANGE",
 ]

@@ -21,8 +21,8 @@ phase                    passes (and what the report gets)
                          ``ExposeLayerOutputs`` when probes are asked (``report.probes``)
 ``offload``              ``OffloadToAccelerator`` for ``fpga-sim`` targets (``report.offload``)
 ``lower``                ``LowerToKernels`` (``report.kernels``), ``LowerGlobalAvgPool``,
-                         ``PromoteToFloat64``, ``FenceMultiplyAdd`` (float ops computed as the reference
-                         executor computes them)
+                         ``LowerDenseExact``, ``PromoteToFloat64``, ``FenceMultiplyAdd`` (float ops computed
+                         as the reference executor computes them)
 =======================  ===================================================================
 """
 from __future__ import annotations
@@ -49,6 +49,7 @@ from .fence_multiply_add import FenceMultiplyAdd
 from .fold_batch_norm import FoldBatchNorm
 from .fuse_relu import FuseReLU
 from .fuse_residual_add import FuseResidualAdd
+from .lower_dense_exact import LowerDenseExact
 from .lower_global_avg_pool import LowerGlobalAvgPool
 from .lower_to_kernels import LowerToKernels
 from .offload_to_accelerator import OffloadToAccelerator
@@ -212,7 +213,8 @@ def _phase_offload(mod, ctx):
 def _phase_lower(mod, ctx):
     mod = LowerToKernels(ctx.preset, ctx.config.knobs, tuning=ctx.tuning, report=ctx.report.kernels,
                          dataflow=ctx.config.dataflow)(mod)
-    return FenceMultiplyAdd()(PromoteToFloat64()(LowerGlobalAvgPool()(mod)))
+    exact = [LowerGlobalAvgPool(), LowerDenseExact(ctx.preset), PromoteToFloat64(), FenceMultiplyAdd()]
+    return tvm.transform.Sequential(exact, name="sepnet.exact_float_ops")(mod)
 
 
 _PHASE_FUNCS = {"import": _phase_import, "quantize_weights": _phase_quantize_weights,

@@ -148,3 +148,84 @@ CASES = {
     ], {"zero": np.array(0, np.int64), "one": np.array(1, np.int64), "eight": np.array(8, np.int64),
         "cshape": _i(1, 8, 1, 1)}, opset=13),
 }
+
+
+def mobile_cnn(size=32, opset=14):
+    """A small CNN with the layer kinds of torchvision's mobile models, as the legacy exporter writes them:
+    a 3×3 stem with batch norm and HardSwish; a depthwise 3×3 with channel multiplier 2 and ReLU6 (Clip);
+    a squeeze-and-excitation block (GlobalAveragePool, 1×1 fc1 + Relu, 1×1 fc2 + HardSigmoid, Mul); a 1×1
+    projection; a channel shuffle through a Shape/Gather/Div/Concat shape subgraph; Split into a grouped 3×3
+    branch and a SiLU branch, Concat; Pad + 3×3 conv; Slice; ReduceMean, Flatten and a Gemm head."""
+    rng = np.random.default_rng(5)
+    inits, nodes = {}, []
+
+    def w(name, *shape, scale=None):
+        fan = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        inits[name] = (rng.standard_normal(shape) * (scale or np.sqrt(2.0 / fan))).astype(np.float32)
+        return name
+
+    def conv(name, x, cin, cout, k, stride=1, pad=0, group=1, bn=True):
+        ins = [x, w(f"{name}.weight", cout, cin // group, k, k)]
+        if not bn:
+            ins.append(w(f"{name}.bias", cout, scale=0.1))
+        nodes.append(helper.make_node("Conv", ins, [f"{name}.out"], name=f"/{name}/Conv", kernel_shape=[k, k],
+                                      strides=[stride, stride], pads=[pad] * 4, group=group))
+        if not bn:
+            return f"{name}.out"
+        inits[f"{name}.bn.g"] = rng.uniform(0.5, 1.5, cout).astype(np.float32)
+        inits[f"{name}.bn.b"] = (rng.standard_normal(cout) * 0.1).astype(np.float32)
+        inits[f"{name}.bn.m"] = (rng.standard_normal(cout) * 0.1).astype(np.float32)
+        inits[f"{name}.bn.v"] = rng.uniform(0.5, 1.5, cout).astype(np.float32)
+        nodes.append(helper.make_node("BatchNormalization", [f"{name}.out"] + [f"{name}.bn.{s}" for s in "gbmv"],
+                                      [f"{name}.bn"], name=f"/{name}/BatchNormalization"))
+        return f"{name}.bn"
+
+    def add(op, ins, out, **attrs):
+        nodes.append(helper.make_node(op, ins, [out] if isinstance(out, str) else out, name=f"/{out}/{op}", **attrs))
+        return out
+
+    x = conv("stem", "x", 3, 16, 3, stride=2, pad=1)
+    x = add("HardSwish", [x], "hs")
+    inits["zero"], inits["six"] = np.array(0, np.float32), np.array(6, np.float32)
+    d = add("Clip", [conv("dw", x, 16, 32, 3, pad=1, group=16), "zero", "six"], "relu6")
+    s = add("GlobalAveragePool", [d], "se.pool")
+    s = add("Relu", [conv("se.fc1", s, 32, 8, 1, bn=False)], "se.relu")
+    s = add("HardSigmoid", [conv("se.fc2", s, 8, 32, 1, bn=False)], "se.gate", alpha=1 / 6, beta=0.5)
+    d = add("Mul", [d, s], "se.out")
+    p = conv("project", d, 32, 16, 1)
+    inits.update({"i0": np.array(0, np.int64), "i1": np.array(1, np.int64), "i2": np.array(2, np.int64),
+                  "i3": np.array(3, np.int64), "ax0": np.array([0], np.int64), "two": np.array([2], np.int64),
+                  "m1": np.array([-1], np.int64)})
+    sh = add("Shape", [p], "shape")
+    n, c, h, wd = (add("Gather", [sh, f"i{i}"], f"dim{i}", axis=0) for i in range(4))
+    half = add("Div", [c, "i2"], "half")
+    dims = [add("Unsqueeze", [v, "ax0"], f"u{i}") for i, v in enumerate((n, half, h, wd))]
+    r = add("Reshape", [p, add("Concat", [dims[0], "two", dims[1], dims[2], dims[3]], "shape5", axis=0)], "r5")
+    t = add("Transpose", [r], "t5", perm=[0, 2, 1, 3, 4])
+    shuffled = add("Reshape", [t, add("Concat", [dims[0], "m1", dims[2], dims[3]], "shape4", axis=0)], "shuffled")
+    inits["split"] = np.array([8, 8], np.int64)
+    add("Split", [shuffled, "split"], ["a", "b"], axis=1)
+    a = add("Relu", [conv("branch.3x3", "a", 8, 8, 3, pad=1, group=2)], "branch.relu")
+    b = add("Mul", ["b", add("Sigmoid", ["b"], "sig")], "silu")
+    cat = add("Concat", [a, b], "cat", axis=1)
+    inits["pads"] = np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64)
+    padded = add("Pad", [cat, "pads"], "padded", mode="constant")
+    y = add("Relu", [conv("tail.3x3", padded, 16, 24, 3, stride=2)], "tail.relu")
+    inits.update({"s0": np.array([0], np.int64), "s1": np.array([20], np.int64), "sa": np.array([1], np.int64)})
+    y = add("Slice", [y, "s0", "s1", "sa"], "sliced")
+    inits["axes23"] = np.array([2, 3], np.int64)
+    y = add("Flatten", [add("ReduceMean", [y, "axes23"], "gap", keepdims=1)], "flat")
+    w("fc.weight", 10, 20, scale=0.3)
+    w("fc.bias", 10, scale=0.1)
+    add("Gemm", [y, "fc.weight", "fc.bias"], "y", transB=1)
+    if opset < 18:  # ReduceMean takes its axes as an attribute before opset 18
+        red = next(nd for nd in nodes if nd.op_type == "ReduceMean")
+        del red.input[1:]
+        red.attribute.append(helper.make_attribute("axes", [2, 3]))
+        del inits["axes23"]
+    graph = helper.make_graph(nodes, "mobile_cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, size, size])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
+                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="pytorch")
+    m.ir_version = 8
+    return m
