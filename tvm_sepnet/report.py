@@ -86,12 +86,13 @@ def layer_table(graph: dict, consts: dict, choices: dict | None = None, traffic:
 
 def format_table(meta: dict) -> str:
     """The layer table as aligned text."""
-    lines = [f"{'layer':30} {'kind':19} {'role':14} {'kernel':22} {'out shape':18} {'weight bytes':>12} {'read B':>10} {'written B':>10}"]
+    lines = [f"{'layer':30} {'kind':19} {'role':14} {'kernel':22} {'out shape':18} {'weight bytes':>12} "
+             f"{'read B':>10} {'written B':>10}"]
     for r in meta["layers"]:
         shape = "x".join(map(str, r["out_shape"])) if r["out_shape"] else "-"
         rd, wr = r.get("bytes_read"), r.get("bytes_written")
-        lines.append(f"{r['name'][:30]:30} {r['kind']:19} {r.get('role', '-'):14} {str(r['kernel'])[:22]:22} {shape:18} {r['weight_bytes']:>12,} "
-                     f"{rd if rd is not None else '-':>10} {wr if wr is not None else '-':>10}")
+        lines.append(f"{r['name'][:30]:30} {r['kind']:19} {r.get('role', '-'):14} {str(r['kernel'])[:22]:22} {shape:18} "
+                     f"{r['weight_bytes']:>12,} {rd if rd is not None else '-':>10} {wr if wr is not None else '-':>10}")
     lines.append(f"{'total':30} {'':19} {'':14} {'':22} {'':18} {meta['weight_bytes_total']:>12,}"
                  f"  ({meta['weight_bytes_total'] / 1e6:.3f} MB; theoretical {meta['weight_bytes_theoretical'] / 1e6:.3f} MB)")
     if meta.get("activation_bytes_moved") is not None:
