@@ -263,10 +263,10 @@ def _check_constants(graph: dict, consts: dict) -> None:
     for key, value in consts.items():
         if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
             node = owner[key]
-            name = node["attrs"].get("name", node["name"]) if node["op"] == "sepnet.conv2d" else node["name"]
+            what = (f"layer {node['attrs']['name']!r} ({node['op']})" if node["op"] == "sepnet.conv2d"
+                    else f"a constant operand of a {node['op']} op (a Gemm/MatMul weight, a bias, a scale)")
             raise InvalidWeightsError(
-                f"layer {name!r} ({node['op']}): constant of shape {value.shape} has NaN/Inf values; "
-                "fix the model's weights before compiling")
+                f"{what}: constant of shape {value.shape} has NaN/Inf values; fix the model's weights before compiling")
 
 
 __all__ = ["PHASES", "CompileConfig", "PipelineReport", "build_pipeline", "legalize_generic_ops", "run_pipeline"]
