@@ -19,9 +19,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import tvm_sepnet  # noqa: E402,I001  (first: sets TVM_NUM_THREADS before the TVM runtime starts)
 import tvm  # noqa: E402
 
-import tvm_sepnet  # noqa: E402
 from tvm_sepnet.bench.conformance import interleaved_latency  # noqa: E402
 from tvm_sepnet.frontend import load_onnx  # noqa: E402
 

@@ -29,10 +29,10 @@ EXPORTERS = ("dynamo", "legacy")
 EXPORT_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_export.py")
 
 
-def interleaved_latency(engines: dict, rounds: int = 5, block_seconds: float = 0.4) -> dict:
-    """Median milliseconds per call of each engine (name -> zero-argument callable): after two warm-up
-    calls each, ``rounds`` rounds in which every engine runs one block of calls (about ``block_seconds``;
-    the order rotates each round), the median over rounds of each block's mean."""
+def interleaved_samples(engines: dict, rounds: int = 5, block_seconds: float = 0.4) -> dict:
+    """Milliseconds per call of each engine (name -> zero-argument callable), one sample per round: after
+    two warm-up calls each, ``rounds`` rounds in which every engine runs one block of calls (about
+    ``block_seconds``; the order rotates each round), a sample being a block's mean."""
     per_call = {}
     for name, fn in engines.items():
         fn()
@@ -48,8 +48,13 @@ def interleaved_latency(engines: dict, rounds: int = 5, block_seconds: float = 0
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()
-            samples[name].append((time.perf_counter() - t0) / n)
-    return {name: 1e3 * float(np.median(v)) for name, v in samples.items()}
+            samples[name].append(1e3 * (time.perf_counter() - t0) / n)
+    return samples
+
+
+def interleaved_latency(engines: dict, rounds: int = 5, block_seconds: float = 0.4) -> dict:
+    """Median milliseconds per call of each engine over :func:`interleaved_samples`' rounds."""
+    return {name: float(np.median(v)) for name, v in interleaved_samples(engines, rounds, block_seconds).items()}
 
 
 def _graph_facts(path: str) -> dict:
