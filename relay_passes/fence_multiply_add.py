@@ -13,7 +13,7 @@ from __future__ import annotations
 from tvm import relax, te, tirx, topi
 from tvm.relax.expr_functor import mutator
 
-from .utils import BindingRewriter, module_pass, op_name
+from .utils import BindingRewriter, is_float32, module_pass, op_name
 
 _F32 = "float32"
 
@@ -25,20 +25,15 @@ def fenced_multiply(a: te.Tensor, b: te.Tensor) -> te.Tensor:
                       name="fenced_multiply")
 
 
-def _is_f32(expr) -> bool:
-    ty = expr.ty
-    return isinstance(ty, relax.TensorType) and str(ty.dtype) == _F32
-
-
 @mutator
 class _Fencer(BindingRewriter):
     def rewrite_call(self, call, var):
-        if op_name(call) not in ("relax.add", "relax.subtract") or not _is_f32(call):
+        if op_name(call) not in ("relax.add", "relax.subtract") or not is_float32(call):
             return None
         args, changed = [], False
         for arg in call.args:
             product = self.value_of(arg)
-            if op_name(product) == "relax.multiply" and _is_f32(product):
+            if op_name(product) == "relax.multiply" and is_float32(product):
                 arg = self.builder_.emit(self.builder_.call_te(fenced_multiply, *product.args,
                                                                primfunc_name_hint="fenced_multiply"))
                 changed = True

@@ -18,13 +18,12 @@ from schedules.float_conv2d_exact.kernel import float_conv2d_exact_prim_func
 from tvm_sepnet.targets import get_target
 
 from .lower_to_kernels import as_scheduled_kernel
-from .utils import BindingRewriter, const_value, module_pass, op_name
+from .utils import BindingRewriter, const_value, is_float32, module_pass, op_name
 
 
 def _shape(expr):
-    ty = expr.ty
-    if isinstance(ty, relax.TensorType) and ty.shape is not None and str(ty.dtype) == "float32":
-        return [int(v) for v in ty.shape]
+    if is_float32(expr) and expr.ty.shape is not None:
+        return [int(v) for v in expr.ty.shape]
     return None
 
 

@@ -15,14 +15,9 @@ from tvm.relax.expr_functor import mutator
 
 from tvm_sepnet.reference_ops import FLOAT64_OPS
 
-from .utils import BindingRewriter, const_value, module_pass, op_name
+from .utils import BindingRewriter, const_value, is_float32, module_pass, op_name
 
 _F32, _F64 = "float32", "float64"
-
-
-def _is_f32_tensor(expr) -> bool:
-    ty = expr.ty
-    return isinstance(ty, relax.TensorType) and str(ty.dtype) == _F32
 
 
 @mutator
@@ -35,7 +30,7 @@ class _Promoter(BindingRewriter):
         fields = ty.fields if isinstance(ty, relax.TupleType) else [ty]
         if not all(isinstance(f, relax.TensorType) and str(f.dtype) == _F32 for f in fields):
             return None
-        args = [self._widen(a) if _is_f32_tensor(a) else a for a in call.args]
+        args = [self._widen(a) if is_float32(a) else a for a in call.args]
         if name == "relax.nn.layer_norm":  # TVM's layer_norm is float32/float16 only: its formula, in float64
             return relax.op.astype(self._layer_norm(*args, call.attrs), _F32)
         wide = self.builder_.emit(relax.Call(call.op, args, call.attrs, call.ty_args))

@@ -20,6 +20,12 @@ def const_value(expr) -> np.ndarray | None:
     return None
 
 
+def is_float32(expr) -> bool:
+    """Whether ``expr`` is a float32 tensor (by its type)."""
+    ty = expr.ty
+    return isinstance(ty, relax.TensorType) and str(ty.dtype) == "float32"
+
+
 def op_name(expr) -> str | None:
     """``relax.nn.conv2d`` style name of a call to a relax operator, else None."""
     if isinstance(expr, relax.Call) and isinstance(expr.op, tvm.ir.Op):
