@@ -71,7 +71,8 @@ class CompileConfig:
 
     kxk: ``binary`` (pattern-binarize k×k convs) or ``float``; pointwise: ``int8`` or ``float``;
     depthwise: weights of depthwise k×k convs, ``int8``, ``binary`` or ``float`` (None: ``float`` when both
-    kxk and pointwise are float, else ``int8``; docs/lowbit.md);
+    kxk and pointwise are float, else ``int8``; docs/lowbit.md); dense: matmuls by a constant matrix
+    (Gemm / Linear) stay ``float`` matmuls, or become ``int8`` 1×1 layers (with pointwise int8);
     act_bits: activation bits of binary convs' inputs (1..8; int8 convs' inputs get 8), or None to keep
     activations float (the paper's numerics); keep_first: the first conv stays float; skip: layer
     names kept float; calib: None (synthetic data, see ``tvm_sepnet.calibrate``), an ``.npz`` path or a
@@ -89,6 +90,7 @@ class CompileConfig:
     kxk: str = "binary"
     pointwise: str = "int8"
     depthwise: str | None = None
+    dense: str = "float"
     act_bits: int | None = 4
     keep_first: bool = True
     skip: tuple = ()
@@ -109,6 +111,8 @@ class CompileConfig:
             raise SepnetError(f"pointwise must be 'int8' or 'float', got {self.pointwise!r}")
         if self.depthwise not in (None, "int8", "binary", "float"):
             raise SepnetError(f"depthwise must be 'int8', 'binary' or 'float', got {self.depthwise!r}")
+        if self.dense not in ("float", "int8"):
+            raise SepnetError(f"dense must be 'float' or 'int8', got {self.dense!r}")
         if self.skip_connections not in (None, "quantized", "float"):
             raise SepnetError(f"skip_connections must be 'quantized' or 'float', got {self.skip_connections!r}")
         if self.dataflow not in ("integer", "float"):
@@ -135,7 +139,7 @@ class CompileConfig:
     def summary(self) -> dict:
         """The JSON-able config recorded in an artifact's ``meta.json``."""
         calib = self.calib
-        return {"kxk": self.kxk, "pointwise": self.pointwise, "depthwise": self.depthwise_format,
+        return {"kxk": self.kxk, "pointwise": self.pointwise, "depthwise": self.depthwise_format, "dense": self.dense,
                 "act_bits": self.act_bits, "keep_first": self.keep_first,
                 "kernel_choice": self.kernel_choice, "fuse_epilogues": self.fuse_epilogues, "dataflow": self.dataflow,
                 "skip_connections": self.skip_connections,
@@ -147,7 +151,9 @@ def _phase_import(mod, ctx):
     if ctx.params:
         mod = relax.transform.BindParams("main", ctx.params)(mod)
     names = list(ctx.config.layer_names) if ctx.config.layer_names else None
-    return tvm.transform.Sequential([WrapConvLayers(names), FoldBatchNorm(), FuseReLU()], name="sepnet.import")(mod)
+    dense = ctx.config.dense == "int8" and ctx.config.pointwise == "int8"
+    return tvm.transform.Sequential([WrapConvLayers(names, dense=dense), FoldBatchNorm(), FuseReLU()],
+                                    name="sepnet.import")(mod)
 
 
 def _phase_quantize_weights(mod, ctx):

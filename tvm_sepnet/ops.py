@@ -54,6 +54,7 @@ class ConvAttrs:
     impl: str = "auto"  # binary layers with quantized activations: bitserial | int8 (ChooseKxkKernels)
     residual: bool = False  # a residual tensor is added after the epilogue, before the ReLU
     residual_quant: dict | None = None  # the residual is quantized with this quantizer first (skip in 8 bits)
+    dense: bool = False  # a dense layer (matmul by a constant matrix) run as this 1×1 conv (WrapConvLayers)
 
     @property
     def is_pointwise(self) -> bool:
@@ -90,6 +91,7 @@ class ConvAttrs:
         d.setdefault("impl", "auto")
         d.setdefault("residual", False)
         d.setdefault("residual_quant", None)
+        d.setdefault("dense", False)
         for key in ("kernel", "strides", "padding", "dilation"):
             d[key] = tuple(d[key])
         return cls(**d)

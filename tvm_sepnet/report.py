@@ -24,12 +24,14 @@ ROLES = {
     "depthwise": "k×k conv, one input channel per group: int8 (depthwise)",
     "pointwise": "1×1 conv: int8 (pointwise)",
     "squeeze_excite": "1×1 conv on a 1×1 map (squeeze-and-excitation): int8 (pointwise)",
-    "dense": "matmul / Gemm (the classifier): float",
+    "dense": "matmul / Gemm by a constant matrix (the classifier): float (dense), as a 1×1 layer int8",
 }
 
 
 def layer_role(attrs: ConvAttrs, in_shape, first: bool) -> str:
     """The role of a conv layer (a key of :data:`ROLES`), which decides its default weight format."""
+    if attrs.dense:
+        return "dense"
     if first:
         return "first"
     if attrs.is_depthwise:

@@ -28,7 +28,7 @@ def _build(model, **options):
 
 def test_shape_subgraph_folded_and_layers_named_by_module(model):
     lm, _ = model
-    assert lm.layer_names == ["stem", "dw", "se.fc1", "se.fc2", "project", "branch.3x3", "tail.3x3"]
+    assert lm.layer_names == ["stem", "dw", "se.fc1", "se.fc2", "project", "branch.3x3", "tail.3x3", "fc"]
 
 
 def test_float_pipeline_matches_onnxruntime(model):
@@ -55,6 +55,14 @@ def test_default_lowbit_roles_formats_and_bit_exact(model):
 def test_every_layer_bit_exact(model, act_bits):
     rows = _build(model, act_bits=act_bits, probe_layers=True).check_layers(X)
     assert len(rows) == 7 and all(r["bit_exact"] for r in rows), rows
+
+
+def test_dense_int8_is_a_1x1_layer(model):
+    art = _build(model, dense="int8")
+    fc = next(r for r in art.layers if r["name"] == "fc")
+    assert (fc["role"], fc["kind"], fc["in_shape"]) == ("dense", "int8_conv", [1, 20, 1, 1])
+    assert not any(r["role"] == "dense" and r["kind"] == "other" for r in art.layers)
+    assert art.meta["config"]["dense"] == "int8" and art.check(X)["bit_exact"]
 
 
 @pytest.mark.parametrize("depthwise,kind", [("binary", "binary_conv"), ("float", "float_conv")])

@@ -61,3 +61,14 @@ def test_fence_multiply_add_and_bit_exact_hardsigmoid(rng):
     assert res["bit_exact"]
     a = np.float32(1 / 6) * x  # rounded, then added: what ONNX and the reference compute
     assert np.array_equal(res["outputs"][0], np.clip(a + np.float32(0.5), 0, 1))
+
+
+@pytest.mark.parametrize("x_shape,m", [((3, 64), 10), ((1, 5, 5, 48), 96)])
+def test_dense_as_int8_layer(x_shape, m, rng):
+    """``dense="int8"``: WrapConvLayers makes a constant-weight matmul a 1×1 layer, quantized like a pointwise conv."""
+    w = (rng.standard_normal((x_shape[-1], m)) * 0.1).astype(np.float32)
+    mod = _module(x_shape, lambda bb, x: relax.op.matmul(bb.emit(relax.op.nn.relu(x)), relax.const(w)))
+    art = tvm_sepnet.build(mod, "x86", dense="int8", layer_names=["classifier"])
+    (row,) = [r for r in art.layers if r["kind"] != "other"]
+    assert (row["name"], row["role"], row["kind"]) == ("classifier", "dense", "int8_conv")
+    assert art.check(rng.standard_normal(x_shape).astype(np.float32))["bit_exact"]

@@ -6,7 +6,7 @@
 2. :func:`load_onnx`: with the graph inputs' static shapes, shape subgraphs and computations on constants
    are folded (:mod:`.onnx_fold`); every node left must be of an op in :data:`SUPPORTED_ONNX_OPS`, else
    :class:`UnsupportedOpError` names the node and the op; then TVM's Relax ONNX importer converts the graph
-   (:mod:`.onnx_to_relax`), and conv layers are named after their PyTorch modules (:mod:`.onnx_names`).
+   (:mod:`.onnx_to_relax`), and conv and dense layers are named after their PyTorch modules (:mod:`.onnx_names`).
 
 Tested with opsets 13 to 21 of the default domain (what both ``torch.onnx`` exporters write); TVM's importer
 picks each op's converter by the model's opset.
@@ -18,7 +18,7 @@ import os
 from ..errors import InvalidModelError, UnsupportedOpError
 from .loaded import LoadedModel
 from .onnx_fold import fold_static_subgraphs
-from .onnx_names import conv_layer_names
+from .onnx_names import layer_names
 
 #: ONNX ops that the compiler and the reference executor run (default domain)
 SUPPORTED_ONNX_OPS = frozenset({
@@ -120,4 +120,4 @@ def load_onnx(path: str, shape_dict=None) -> LoadedModel:
         mod = onnx_to_relax(model, shapes)
     except Exception as err:
         raise InvalidModelError(f"{path!r}: the Relax ONNX frontend could not convert the model: {err}") from err
-    return LoadedModel(name, mod, conv_layer_names(model))
+    return LoadedModel(name, mod, layer_names(model))

@@ -1,4 +1,4 @@
-"""Layer names for the conv nodes of an ONNX graph: the PyTorch module path when the exporter left one.
+"""Layer names for the conv and dense nodes of an ONNX graph: the PyTorch module path when the exporter left one.
 
 The two ``torch.onnx`` exporters name things differently: the legacy exporter names nodes by module scope
 (``/layer1/layer1.0/conv1/Conv``) and, when it folds batch norm, names the weight ``onnx::Conv_196``;
@@ -31,14 +31,18 @@ def module_path_of_weight(weight_name: str) -> str | None:
     return None
 
 
-def conv_layer_names(model) -> list[str]:
-    """Names of the model's Conv nodes in graph order: for a PyTorch export the module path (from the
-    weight's name, then the node's scope), else the node name, else ``conv{i}``. Uniqueness is the
-    compiler's business (``WrapConvLayers``)."""
+def layer_names(model) -> list[str]:
+    """Names of the model's layers in graph order: Conv nodes, and Gemm / MatMul nodes whose weight (second
+    input) is an initializer (the dense layers ``WrapConvLayers`` can wrap). For a PyTorch export the
+    module path (from the weight's name, then the node's scope), else the node name, else ``layer{i}``.
+    Uniqueness is the compiler's business (``WrapConvLayers``)."""
     torch = model.producer_name == "pytorch"
+    weights = {i.name for i in model.graph.initializer}
     names = []
-    for i, node in enumerate(n for n in model.graph.node if n.op_type == "Conv"):
+    for node in model.graph.node:
         weight = node.input[1] if len(node.input) > 1 else ""
+        if node.op_type != "Conv" and not (node.op_type in ("Gemm", "MatMul") and weight in weights):
+            continue
         path = (module_path_of_weight(weight) or module_path_of_scope(node.name)) if torch else None
-        names.append(path or node.name or f"conv{i}")
+        names.append(path or node.name or f"layer{len(names)}")
     return names
