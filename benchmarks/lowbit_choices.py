@@ -2,9 +2,10 @@
 
 For each ONNX file (e.g. exported by ``tvm-sepnet conformance --keep-onnx``) and each variant of the default
 compile config: depthwise convs int8 (default) / binary / float; squeeze-and-excitation 1×1 convs int8
-(default) / float; the first conv float (default) / binarized; it reports the stored weight bytes, the
-latency (all variants timed interleaved, medians) and how far the output moves from the float model's
-(max |y - y_float| / max |y_float| and top-1 agreement over random inputs)::
+(default) / float; the first conv float (default) / binarized; dense layers float (default) / int8; it
+reports the stored weight bytes, the latency (all variants timed interleaved, medians) and how far the
+output moves from the float model's (max |y - y_float| / max |y_float| and top-1 agreement over random
+inputs)::
 
     python benchmarks/lowbit_choices.py conformance/mobilenet_v2.dynamo.224.onnx ... [--inputs 8] [--rounds 5] [-o out.json]
 """
@@ -38,6 +39,7 @@ def variants(roles: dict) -> dict:
     if se:
         out["squeeze-excite float"] = {"skip": se}
     out["first binarized"] = {"keep_first": False}
+    out["dense int8"] = {"dense": "int8"}
     return out
 
 
