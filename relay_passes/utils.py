@@ -55,6 +55,7 @@ class BindingRewriter(PyExprMutator):
         super().__init__(mod)
         self._counts: Counter = Counter()
         self._origin: dict = {}  # id_ of an emitted var -> the original var it replaces
+        self.binding_names: dict = {}  # id_ of an original binding var -> the name its rewrite is emitted under
 
     # Subclasses override these.
     def rewrite_call(self, call: relax.Call, var: relax.Var):  # noqa: ARG002
@@ -96,7 +97,7 @@ class BindingRewriter(PyExprMutator):
             new = self.rewrite_tuple_getitem(value, binding.var)
         if new is not None:
             value = new
-        name = binding.var.name
+        name = self.binding_names.get(binding.var.id_, binding.var.name)
         if isinstance(binding.var, relax.DataflowVar):
             new_var = self.builder_.emit(value, name_hint=name)
         else:

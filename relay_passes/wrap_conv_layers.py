@@ -11,7 +11,8 @@ With ``dense=True``, a ``matmul(x, W)`` by a constant float32 matrix ``W (K, M)`
 ``x (..., K)`` becomes a 1×1 layer too (``attrs.dense``): ``x`` as ``(P, K)`` (``P`` the product of the
 leading dimensions), transposed to a ``(1, K, P, 1)`` image, ``sepnet.conv2d`` with ``W^T`` as ``(M, K, 1,
 1)``, and back to ``(..., M)``; the later passes treat it as a pointwise conv (int8 weights). Names are
-given to conv2d and constant-weight matmul layers alike, in program order.
+given to conv2d and constant-weight matmul layers alike, in program order (a matmul left alone is bound
+under its layer name).
 """
 from __future__ import annotations
 
@@ -69,6 +70,7 @@ class _Wrapper(BindingRewriter):
     def _wrap_dense(self, call, var):
         name = self._next_name(var)
         w, x = const_value(call.args[1]), call.args[0]
+        self.binding_names[var.id_] = name  # a float dense layer keeps its layer name as its binding's
         if not self.dense or w.ndim != 2 or w.dtype != np.float32 or not is_float32(x) or x.ty.shape is None:
             return None
         *lead, k = (int(v) for v in x.ty.shape)

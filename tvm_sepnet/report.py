@@ -47,8 +47,9 @@ def layer_table(graph: dict, consts: dict, choices: dict | None = None, traffic:
     Each conv layer row: name, kind (binary_conv, binary_weight_conv, int8_conv, float_conv), role (the
     rule that chose its weight format: :data:`ROLES`), kernel (what it was lowered to), in/out shapes,
     weight_bytes (packed weights + scales + bias as stored), bytes_read / bytes_written (activation tensors
-    its kernels read and write, constants excluded). Other nodes that hold constants (dense, ...) are rows
-    of kind ``other``."""
+    its kernels read and write, constants excluded). Other nodes that hold constants are rows of kind
+    ``other``: a dense matmul (role ``dense``, named after its layer) and the biases and scales (named
+    ``op@layer`` after the row before them); scalar constants count in the totals without a row."""
     shapes = {s["name"]: s["shape"] for s in graph["inputs"]}
     rows, total, theory = [], 0, 0
     choices = choices or {}
@@ -76,11 +77,16 @@ def layer_table(graph: dict, consts: dict, choices: dict | None = None, traffic:
             continue
         if const_args and node["op"] not in ("reshape",):
             stored = int(sum(c.nbytes for c in const_args))
-            role = "dense" if node["op"] == "matmul" else "other"
-            rows.append({"name": node["name"], "kind": "other", "role": role, "kernel": node["op"], "in_shape": None,
-                         "out_shape": None, "kernel_size": None, "groups": None, "weight_bytes": stored})
             total += stored
             theory += 8 * stored
+            if node["op"] == "matmul":
+                name, role = node["name"], "dense"  # bound under its layer name (WrapConvLayers)
+            elif all(c.size <= 1 for c in const_args):
+                continue  # a scalar operand (HardSwish's 3, a clip bound): counted, not listed
+            else:  # a bias or scale, named after the layer it follows
+                name, role = f"{node['op']}@{rows[-1]['name'] if rows else 'input'}", "other"
+            rows.append({"name": name, "kind": "other", "role": role, "kernel": node["op"], "in_shape": None,
+                         "out_shape": None, "kernel_size": None, "groups": None, "weight_bytes": stored})
     moved = sum((t.get("read", 0) + t.get("written", 0)) for t in traffic.values())
     return {"layers": rows, "weight_bytes_total": int(total), "weight_bytes_theoretical": int(-(-theory // 8)),
             "activation_bytes_moved": int(moved)}
