@@ -26,6 +26,9 @@ setup(
     extras_require={
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],
         "test": ["pytest>=7", "onnx>=1.15", "onnxruntime>=1.17", "pygments", "ruff"],
+        # exporting torchvision models (tvm-sepnet conformance, tests/frontend/test_torch_exports.py). PyPI has
+        # only CUDA builds of torch for x86-64 Linux: 555 MB + 2.2 GB of nvidia-* wheels, 5.5 GB installed.
+        "torch": ["torch>=2.9", "torchvision", "onnxscript>=0.5"],
     },
     entry_points={"console_scripts": ["tvm-sepnet=tvm_sepnet.cli:main"]},
 )

@@ -4,7 +4,9 @@ Matches float ``sepnet.conv2d`` layers with a kernel larger than 1×1. Emits the
 ``weight_format="binary"``: ``B = sign(W)`` (``sign(0) = +1``) packed one bit per weight
 (docs/numerics.md) and ``w_scale = alpha[o] = mean(|W[o]|)``. An all-zero filter gets ``alpha = 0``
 (its output is the bias alone). The first conv layer of the network (in program order) stays float
-unless ``keep_first=False``; layers named in ``skip`` stay float too.
+unless ``keep_first=False``; layers named in ``skip`` stay float too; depthwise convs (one input channel
+per group) are binarized only with ``depthwise="binary"`` (by default ``QuantizePointwiseConvs`` makes
+them int8: docs/lowbit.md).
 """
 from __future__ import annotations
 
@@ -26,9 +28,11 @@ def binarize_kernel(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @mutator
 class _Binarizer(BindingRewriter):
-    def __init__(self, mod, keep_first: bool, skip):
+    def __init__(self, mod, keep_first: bool, skip, depthwise: str, patterns: bool):
         super().__init__(mod)
         self.keep_first = keep_first
+        self.depthwise = depthwise
+        self.patterns = patterns
         self.skip = set(skip)
         self.seen_first = False
 
@@ -39,6 +43,8 @@ class _Binarizer(BindingRewriter):
         is_first, self.seen_first = not self.seen_first, True
         a = conv.attrs
         if a.weight_format != "float" or a.is_pointwise or a.name in self.skip:
+            return None
+        if (a.is_depthwise and self.depthwise != "binary") or (not a.is_depthwise and not self.patterns):
             return None
         if is_first and self.keep_first:
             return None
@@ -51,9 +57,11 @@ class _Binarizer(BindingRewriter):
 class BinarizePatternConvs:
     """Binarize every k×k float conv layer (k > 1) with a per-filter scale alpha = mean|W|."""
 
-    def __init__(self, keep_first: bool = True, skip=()):
+    def __init__(self, keep_first: bool = True, skip=(), depthwise: str = "int8", patterns: bool = True):
         self.keep_first = keep_first
         self.skip = tuple(skip)
+        self.depthwise = depthwise
+        self.patterns = patterns  # False: only depthwise layers (with depthwise="binary")
 
     def rewrite_module(self, mod):
-        return _Binarizer(mod, self.keep_first, self.skip).run()
+        return _Binarizer(mod, self.keep_first, self.skip, self.depthwise, self.patterns).run()

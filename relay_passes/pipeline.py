@@ -20,7 +20,9 @@ phase                    passes (and what the report gets)
                          exported for the reference executor (``report.graph``/``consts``);
                          ``ExposeLayerOutputs`` when probes are asked (``report.probes``)
 ``offload``              ``OffloadToAccelerator`` for ``fpga-sim`` targets (``report.offload``)
-``lower``                ``LowerToKernels`` (``report.kernels``), ``LowerGlobalAvgPool``
+``lower``                ``LowerToKernels`` (``report.kernels``), ``LowerGlobalAvgPool``,
+                         ``LowerDenseExact``, ``PromoteToFloat64``, ``FenceMultiplyAdd`` (float ops computed
+                         as the reference executor computes them)
 =======================  ===================================================================
 """
 from __future__ import annotations
@@ -43,12 +45,15 @@ from tvm_sepnet.targets.accelerator import load_spec
 from .binarize_pattern_convs import BinarizePatternConvs
 from .choose_kxk_kernels import ChooseKxkKernels
 from .expose_layer_outputs import ExposeLayerOutputs
+from .fence_multiply_add import FenceMultiplyAdd
 from .fold_batch_norm import FoldBatchNorm
 from .fuse_relu import FuseReLU
 from .fuse_residual_add import FuseResidualAdd
+from .lower_dense_exact import LowerDenseExact
 from .lower_global_avg_pool import LowerGlobalAvgPool
 from .lower_to_kernels import LowerToKernels
 from .offload_to_accelerator import OffloadToAccelerator
+from .promote_to_float64 import PromoteToFloat64
 from .quantize_activations import QuantizeActivations
 from .quantize_pointwise_convs import QuantizePointwiseConvs
 from .quantize_skip_connections import QuantizeSkipConnections
@@ -65,6 +70,9 @@ class CompileConfig:
     """How a model is compiled (the options of ``tvm_sepnet.build``).
 
     kxk: ``binary`` (pattern-binarize k×k convs) or ``float``; pointwise: ``int8`` or ``float``;
+    depthwise: weights of depthwise k×k convs, ``int8``, ``binary`` or ``float`` (None: ``float`` when both
+    kxk and pointwise are float, else ``int8``; docs/lowbit.md); dense: matmuls by a constant matrix
+    (Gemm / Linear) stay ``float`` matmuls, or become ``int8`` 1×1 layers (with pointwise int8);
     act_bits: activation bits of binary convs' inputs (1..8; int8 convs' inputs get 8), or None to keep
     activations float (the paper's numerics); keep_first: the first conv stays float; skip: layer
     names kept float; calib: None (synthetic data, see ``tvm_sepnet.calibrate``), an ``.npz`` path or a
@@ -81,6 +89,8 @@ class CompileConfig:
 
     kxk: str = "binary"
     pointwise: str = "int8"
+    depthwise: str | None = None
+    dense: str = "float"
     act_bits: int | None = 4
     keep_first: bool = True
     skip: tuple = ()
@@ -99,6 +109,10 @@ class CompileConfig:
             raise SepnetError(f"kxk must be 'binary' or 'float', got {self.kxk!r}")
         if self.pointwise not in ("int8", "float"):
             raise SepnetError(f"pointwise must be 'int8' or 'float', got {self.pointwise!r}")
+        if self.depthwise not in (None, "int8", "binary", "float"):
+            raise SepnetError(f"depthwise must be 'int8', 'binary' or 'float', got {self.depthwise!r}")
+        if self.dense not in ("float", "int8"):
+            raise SepnetError(f"dense must be 'float' or 'int8', got {self.dense!r}")
         if self.skip_connections not in (None, "quantized", "float"):
             raise SepnetError(f"skip_connections must be 'quantized' or 'float', got {self.skip_connections!r}")
         if self.dataflow not in ("integer", "float"):
@@ -112,13 +126,21 @@ class CompileConfig:
         return cls(knobs=dict(knobs or {}), layer_names=tuple(layer_names) if layer_names else None,
                    skip=tuple(options.pop("skip", ())), **options)
 
+    @property
+    def depthwise_format(self) -> str:
+        """The weight format of depthwise k×k convs (``depthwise``, or its default)."""
+        if self.depthwise is not None:
+            return self.depthwise
+        return "float" if self.kxk == "float" and self.pointwise == "float" else "int8"
+
     def replace(self, **changes) -> "CompileConfig":
         return replace(self, **changes)
 
     def summary(self) -> dict:
         """The JSON-able config recorded in an artifact's ``meta.json``."""
         calib = self.calib
-        return {"kxk": self.kxk, "pointwise": self.pointwise, "act_bits": self.act_bits, "keep_first": self.keep_first,
+        return {"kxk": self.kxk, "pointwise": self.pointwise, "depthwise": self.depthwise_format, "dense": self.dense,
+                "act_bits": self.act_bits, "keep_first": self.keep_first,
                 "kernel_choice": self.kernel_choice, "fuse_epilogues": self.fuse_epilogues, "dataflow": self.dataflow,
                 "skip_connections": self.skip_connections,
                 "calibration": self.calibration if self.act_bits is not None else None,
@@ -129,16 +151,20 @@ def _phase_import(mod, ctx):
     if ctx.params:
         mod = relax.transform.BindParams("main", ctx.params)(mod)
     names = list(ctx.config.layer_names) if ctx.config.layer_names else None
-    return tvm.transform.Sequential([WrapConvLayers(names), FoldBatchNorm(), FuseReLU()], name="sepnet.import")(mod)
+    dense = ctx.config.dense == "int8" and ctx.config.pointwise == "int8"
+    return tvm.transform.Sequential([WrapConvLayers(names, dense=dense), FoldBatchNorm(), FuseReLU()],
+                                    name="sepnet.import")(mod)
 
 
 def _phase_quantize_weights(mod, ctx):
     cfg = ctx.config
     passes = []
-    if cfg.kxk == "binary":
-        passes.append(BinarizePatternConvs(keep_first=cfg.keep_first, skip=cfg.skip))
-    if cfg.pointwise == "int8":
-        passes.append(QuantizePointwiseConvs(skip=cfg.skip))
+    depthwise = cfg.depthwise_format
+    if cfg.kxk == "binary" or depthwise == "binary":
+        passes.append(BinarizePatternConvs(keep_first=cfg.keep_first, skip=cfg.skip, depthwise=depthwise,
+                                           patterns=cfg.kxk == "binary"))
+    if cfg.pointwise == "int8" or depthwise == "int8":
+        passes.append(QuantizePointwiseConvs(skip=cfg.skip, depthwise=depthwise, pointwise=cfg.pointwise == "int8"))
     mod = tvm.transform.Sequential(passes, name="sepnet.quantize_weights")(mod)
     _check_constants(*export_graph(mod))
     return mod
@@ -193,7 +219,8 @@ def _phase_offload(mod, ctx):
 def _phase_lower(mod, ctx):
     mod = LowerToKernels(ctx.preset, ctx.config.knobs, tuning=ctx.tuning, report=ctx.report.kernels,
                          dataflow=ctx.config.dataflow)(mod)
-    return LowerGlobalAvgPool()(mod)
+    exact = [LowerGlobalAvgPool(), LowerDenseExact(ctx.preset), PromoteToFloat64(), FenceMultiplyAdd()]
+    return tvm.transform.Sequential(exact, name="sepnet.exact_float_ops")(mod)
 
 
 _PHASE_FUNCS = {"import": _phase_import, "quantize_weights": _phase_quantize_weights,
@@ -242,10 +269,10 @@ def _check_constants(graph: dict, consts: dict) -> None:
     for key, value in consts.items():
         if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
             node = owner[key]
-            name = node["attrs"].get("name", node["name"]) if node["op"] == "sepnet.conv2d" else node["name"]
+            what = (f"layer {node['attrs']['name']!r} ({node['op']})" if node["op"] == "sepnet.conv2d"
+                    else f"a constant operand of a {node['op']} op (a Gemm/MatMul weight, a bias, a scale)")
             raise InvalidWeightsError(
-                f"layer {name!r} ({node['op']}): constant of shape {value.shape} has NaN/Inf values; "
-                "fix the model's weights before compiling")
+                f"{what}: constant of shape {value.shape} has NaN/Inf values; fix the model's weights before compiling")
 
 
 __all__ = ["PHASES", "CompileConfig", "PipelineReport", "build_pipeline", "legalize_generic_ops", "run_pipeline"]

@@ -14,10 +14,16 @@ from tvm_sepnet.ops import parse_conv
 
 
 def const_value(expr) -> np.ndarray | None:
-    """The numpy value of a relax constant, else None."""
-    if isinstance(expr, tvm.ir.expr.Constant):
+    """The numpy value of a relax tensor constant, else None."""
+    if isinstance(expr, tvm.ir.expr.GenericConst):
         return expr.value.numpy()
     return None
+
+
+def is_float32(expr) -> bool:
+    """Whether ``expr`` is a float32 tensor (by its type)."""
+    ty = expr.ty
+    return isinstance(ty, relax.TensorType) and str(ty.dtype) == "float32"
 
 
 def op_name(expr) -> str | None:
@@ -49,6 +55,7 @@ class BindingRewriter(PyExprMutator):
         super().__init__(mod)
         self._counts: Counter = Counter()
         self._origin: dict = {}  # id_ of an emitted var -> the original var it replaces
+        self.binding_names: dict = {}  # id_ of an original binding var -> the name its rewrite is emitted under
 
     # Subclasses override these.
     def rewrite_call(self, call: relax.Call, var: relax.Var):  # noqa: ARG002
@@ -102,7 +109,7 @@ class BindingRewriter(PyExprMutator):
         self._emit_binding(binding, value)
 
     def _emit_binding(self, binding: relax.VarBinding, value) -> None:
-        name = binding.var.name
+        name = self.binding_names.get(binding.var.id_, binding.var.name)
         if isinstance(binding.var, relax.DataflowVar):
             new_var = self.builder_.emit(value, name_hint=name)
         else:

@@ -21,25 +21,37 @@ from tvm import relax
 from .errors import UnsupportedOpError
 from .ops import CONV_OP, ConvAttrs
 
-# relax op -> attribute names copied into the graph (converted to python values)
+# relax op -> attribute names copied into the graph (converted to python values); every op has its numpy
+# twin in tvm_sepnet.reference_ops.GRAPH_OPS
 _OP_ATTRS = {
-    "nn.relu": (),
-    "add": (), "subtract": (), "multiply": (), "divide": (), "maximum": (), "minimum": (),
+    "nn.relu": (), "negative": (), "abs": (), "sqrt": (), "sigmoid": (), "tanh": (), "exp": (), "erf": (),
+    "nn.gelu": (), "nn.gelu_tanh": (), "clip": (),
+    "add": (), "subtract": (), "multiply": (), "divide": (), "maximum": (), "minimum": (), "power": (),
+    "nn.leakyrelu": ("alpha",),
+    "nn.prelu": ("axis",),
     "nn.max_pool2d": ("pool_size", "strides", "padding", "dilation", "ceil_mode", "layout"),
     "nn.avg_pool2d": ("pool_size", "strides", "padding", "dilation", "ceil_mode", "count_include_pad", "layout"),
     "nn.adaptive_avg_pool2d": ("output_size", "layout"),
-    "mean": ("axis", "keepdims"),
+    "mean": ("axis", "keepdims"), "sum": ("axis", "keepdims"), "prod": ("axis", "keepdims"),
+    "max": ("axis", "keepdims"), "min": ("axis", "keepdims"),
     "reshape": (),
     "permute_dims": ("axes",),
     "concat": ("axis",),
+    "split": ("indices_or_sections", "axis"),
+    "strided_slice": (),
+    "take": ("axis",),
+    "nn.pad": ("pad_width", "pad_mode", "pad_value"),
     "matmul": (),
     "nn.softmax": ("axis",),
     "nn.batch_norm": ("axis", "epsilon", "center", "scale", "training"),
-    "clip": (),
-    "sigmoid": (),
+    "nn.layer_norm": ("axes", "epsilon", "center", "scale"),
+    "image.resize2d": ("roi", "layout", "method", "coordinate_transformation_mode", "rounding_method",
+                       "cubic_alpha", "cubic_exclude", "extrapolation_value"),
+    "astype": ("dtype",),
     "flatten": (),
     "squeeze": ("axis",),
     "expand_dims": ("axis",),
+    "broadcast_to": (),
 }
 
 
@@ -66,6 +78,8 @@ class _Exporter:
     def arg(self, expr, where: str):
         if isinstance(expr, relax.Var):
             return {"var": expr.name}
+        if isinstance(expr, (tvm.tirx.IntImm, tvm.tirx.FloatImm)):  # a PrimValue argument
+            return {"value": _py(expr)}
         if isinstance(expr, tvm.ir.expr.Constant):
             key = f"c{len(self.consts)}"
             self.consts[key] = expr.value.numpy()
@@ -74,9 +88,7 @@ class _Exporter:
             return {"tuple": [self.arg(f, where) for f in expr.fields]}
         if isinstance(expr, relax.ShapeExpr):
             return {"shape": [int(v) for v in expr.values]}
-        if isinstance(expr, relax.PrimValue):
-            return {"value": _py(expr.value)}
-        raise UnsupportedOpError(f"binding {where!r}: argument {type(expr).__name__} is not supported")
+        raise UnsupportedOpError(f"an argument of kind {type(expr).__name__} is not supported by the reference executor")
 
     def binding(self, var, value):
         start = len(self.nodes)
@@ -94,7 +106,7 @@ class _Exporter:
             self.nodes.append({"name": name, "op": "identity", "args": [self.arg(value, name)], "attrs": {}})
             return
         if not isinstance(value, relax.Call):
-            raise UnsupportedOpError(f"binding {name!r}: {type(value).__name__} is not supported by the reference executor")
+            raise UnsupportedOpError(f"a value of kind {type(value).__name__} is not supported by the reference executor")
         op = getattr(value.op, "name", None)
         if op == "relax.call_pure_packed" and value.args[0].global_symbol == CONV_OP:
             attrs = json.loads(str(value.args[5].value))
@@ -106,9 +118,9 @@ class _Exporter:
         short = op[len("relax."):] if op and op.startswith("relax.") else op
         if short not in _OP_ATTRS:
             raise UnsupportedOpError(
-                f"binding {name!r}: operator {op!r} is not supported by tvm-sepnet's reference executor; "
-                f"supported: {', '.join(sorted(_OP_ATTRS))}"
-            )
+                f"operator {op!r} is not supported by tvm-sepnet's reference executor (it runs "
+                f"{', '.join(sorted(_OP_ATTRS))} and sepnet.conv2d); the model needs an op tvm-sepnet cannot "
+                "compile yet")
         attrs = {k: _py(getattr(value.attrs, k)) for k in _OP_ATTRS[short]} if value.attrs is not None else {}
         self.nodes.append({"name": name, "op": short, "args": [self.arg(a, name) for a in value.args], "attrs": attrs})
 

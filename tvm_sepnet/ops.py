@@ -55,10 +55,16 @@ class ConvAttrs:
     impl_reason: str = ""  # why ChooseKxkKernels chose impl (the estimated or measured costs)
     residual: bool = False  # a residual tensor is added after the epilogue, before the ReLU
     residual_quant: dict | None = None  # the residual is quantized with this quantizer first (skip in 8 bits)
+    dense: bool = False  # a dense layer (matmul by a constant matrix) run as this 1×1 conv (WrapConvLayers)
 
     @property
     def is_pointwise(self) -> bool:
         return tuple(self.kernel) == (1, 1)
+
+    @property
+    def is_depthwise(self) -> bool:
+        """A k×k (k > 1) conv with one input channel per group (any channel multiplier)."""
+        return self.groups > 1 and self.groups == self.in_channels and not self.is_pointwise
 
     @property
     def channels_per_group(self) -> int:
@@ -87,6 +93,7 @@ class ConvAttrs:
         d.setdefault("impl_reason", "")
         d.setdefault("residual", False)
         d.setdefault("residual_quant", None)
+        d.setdefault("dense", False)
         for key in ("kernel", "strides", "padding", "dilation"):
             d[key] = tuple(d[key])
         return cls(**d)

@@ -2,7 +2,7 @@
 
 It is the oracle of every numeric test. ``sepnet.conv2d`` layers run through the numpy twins in
 ``schedules/<op>/reference.py`` under the contract of docs/numerics.md (quantizers, bit packing, the
-integer epilogue); the other ops follow their Relax/ONNX definitions in float32.
+integer epilogue); the other ops run through the numpy twins of :mod:`tvm_sepnet.reference_ops`.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from schedules.int8_conv2d.reference import int8_conv2d
 from schedules.quantize.reference import quantize
 
 from .errors import InputMismatchError, UnsupportedOpError
+from .reference_ops import GRAPH_OPS
 
 
 def _geometry(a: dict) -> dict:
@@ -61,96 +62,6 @@ def run_conv_layer(x: np.ndarray, w, w_scale, bias, a: dict, residual: np.ndarra
         xq = quantize(x, inv, lo, hi, qdtype)
         return int8_conv2d(xq, w, scale, offset, relu=relu, **geo)
     raise UnsupportedOpError(f"layer {a['name']!r}: float weights with quantized activations are not supported")
-
-
-def _pool_pad(x, pool, strides, padding, ceil_mode, fill):
-    top, left, bottom, right = padding
-    n, c, h, w = x.shape
-    def extra(size, k, s, lo, hi):
-        if not ceil_mode:
-            return 0
-        out = -(-(size + lo + hi - k) // s) + 1
-        return max(0, (out - 1) * s + k - (size + lo + hi))
-    eb = extra(h, pool[0], strides[0], top, bottom)
-    er = extra(w, pool[1], strides[1], left, right)
-    return np.pad(x, ((0, 0), (0, 0), (top, bottom + eb), (left, right + er)), constant_values=fill)
-
-
-def _windows(xp, pool, strides, dilation):
-    n, c, h, w = xp.shape
-    ho = (h - dilation[0] * (pool[0] - 1) - 1) // strides[0] + 1
-    wo = (w - dilation[1] * (pool[1] - 1) - 1) // strides[1] + 1
-    views = [xp[:, :, i * dilation[0]: i * dilation[0] + strides[0] * (ho - 1) + 1: strides[0],
-                j * dilation[1]: j * dilation[1] + strides[1] * (wo - 1) + 1: strides[1]]
-             for i in range(pool[0]) for j in range(pool[1])]
-    return np.stack(views, axis=0)
-
-
-def max_pool2d(x, a):
-    xp = _pool_pad(x, a["pool_size"], a["strides"], a["padding"], a["ceil_mode"], -np.inf)
-    return _windows(xp, a["pool_size"], a["strides"], a["dilation"]).max(axis=0).astype(np.float32)
-
-
-def avg_pool2d(x, a):
-    xp = _pool_pad(x, a["pool_size"], a["strides"], a["padding"], a["ceil_mode"], 0.0)
-    s = _windows(xp, a["pool_size"], a["strides"], a["dilation"]).astype(np.float64).sum(axis=0)
-    if a.get("count_include_pad"):
-        return (s / (a["pool_size"][0] * a["pool_size"][1])).astype(np.float32)
-    ones = _pool_pad(np.ones_like(x), a["pool_size"], a["strides"], a["padding"], a["ceil_mode"], 0.0)
-    cnt = _windows(ones, a["pool_size"], a["strides"], a["dilation"]).sum(axis=0)
-    return (s / cnt).astype(np.float32)
-
-
-def _softmax(x, axis):
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return (e / e.sum(axis=axis, keepdims=True)).astype(np.float32)
-
-
-def _batch_norm(x, g, b, m, v, a):
-    if a.get("training"):
-        raise UnsupportedOpError("batch_norm with training=True (batch statistics) is not supported; "
-                                 "export the model in inference mode")
-    shape = [1] * x.ndim
-    shape[a["axis"]] = -1
-    g = g if a.get("scale", True) else np.ones_like(g)
-    b = b if a.get("center", True) else np.zeros_like(b)
-    k = g.reshape(shape) / np.sqrt(v.reshape(shape) + np.float32(a["epsilon"]))
-    return ((x - m.reshape(shape)) * k + b.reshape(shape)).astype(np.float32), m, v
-
-
-def _adaptive_avg_pool2d(x, a):
-    size = a.get("output_size") or [1, 1]
-    if list(size) != [1, 1]:
-        raise UnsupportedOpError(f"adaptive_avg_pool2d to {size} is not supported (only 1x1)")
-    return x.astype(np.float64).mean(axis=(2, 3), keepdims=True).astype(np.float32)
-
-
-_SIMPLE: dict[str, Callable] = {
-    "add": lambda a, x, y: x + y,
-    "subtract": lambda a, x, y: x - y,
-    "multiply": lambda a, x, y: x * y,
-    "divide": lambda a, x, y: x / y,
-    "maximum": lambda a, x, y: np.maximum(x, y),
-    "minimum": lambda a, x, y: np.minimum(x, y),
-    "nn.relu": lambda a, x: np.maximum(x, np.float32(0)),
-    "sigmoid": lambda a, x: (1 / (1 + np.exp(-x))).astype(x.dtype),
-    "identity": lambda a, x: x,
-    "nn.max_pool2d": lambda a, x: max_pool2d(x, a),
-    "nn.avg_pool2d": lambda a, x: avg_pool2d(x, a),
-    "nn.adaptive_avg_pool2d": lambda a, x: _adaptive_avg_pool2d(x, a),
-    "mean": lambda a, x: x.astype(np.float64).mean(axis=tuple(a["axis"]), keepdims=a["keepdims"]).astype(x.dtype),
-    "reshape": lambda a, x, shape: x.reshape(shape),
-    "flatten": lambda a, x: x.reshape(x.shape[0], -1),
-    "permute_dims": lambda a, x: np.transpose(x, a["axes"]),
-    "concat": lambda a, xs: np.concatenate(xs, axis=a["axis"]),
-    "matmul": lambda a, x, y: np.matmul(x.astype(np.float64), y.astype(np.float64)).astype(np.float32),
-    "nn.softmax": lambda a, x: _softmax(x, a["axis"]),
-    "nn.batch_norm": lambda a, x, g, b, m, v: _batch_norm(x, g, b, m, v, a),
-    "clip": lambda a, x, lo, hi: np.clip(x, lo, hi),
-    "squeeze": lambda a, x: np.squeeze(x, axis=tuple(a["axis"]) if a["axis"] is not None else None),
-    "expand_dims": lambda a, x: np.expand_dims(x, tuple(a["axis"])),
-    "tuple_get_item": lambda a, t: t[a["index"]],
-}
 
 
 class ReferenceExecutor:
@@ -217,8 +128,8 @@ class ReferenceExecutor:
                 observe(node, args)
             if node["op"] == "sepnet.conv2d":
                 env[node["name"]] = run_conv_layer(*args[:4], node["attrs"], *args[4:])
-            elif node["op"] in _SIMPLE:
-                env[node["name"]] = _SIMPLE[node["op"]](node["attrs"], *args)
+            elif node["op"] in GRAPH_OPS:
+                env[node["name"]] = GRAPH_OPS[node["op"]](node["attrs"], *args)
             else:
                 raise UnsupportedOpError(f"node {node['name']!r}: op {node['op']!r} is not supported")
         return [env[name] for name in list(self.graph["outputs"]) + list(keep)]

@@ -18,7 +18,8 @@ def cmd_compile(args) -> dict:
             cfg[key] = getattr(args, key)
     if args.act_bits is not None:
         cfg["act_bits"] = None if args.act_bits == "float" else args.act_bits
-    art = build(model.mod, args.target, kxk=cfg["kxk"], pointwise=cfg["pointwise"], act_bits=cfg["act_bits"],
+    art = build(model.mod, args.target, kxk=cfg["kxk"], pointwise=cfg["pointwise"], depthwise=args.depthwise,
+                dense=args.dense, act_bits=cfg["act_bits"],
                 keep_first=not args.binarize_first, calib=args.calib, calibration=args.calibration,
                 layer_names=model.layer_names, kernel_choice=args.kernel_choice, tuning=args.tuning,
                 dataflow=args.dataflow, skip_connections=args.skip_connections,
@@ -120,6 +121,10 @@ def register(sub) -> None:
     p.add_argument("--target", default="x86")
     p.add_argument("--kxk", choices=["binary", "float"], help="k×k convs: pattern-binarized or float")
     p.add_argument("--pointwise", choices=["int8", "float"], help="1×1 convs: int8 or float weights")
+    p.add_argument("--depthwise", choices=["int8", "binary", "float"],
+                   help="depthwise k×k convs (default: int8, float when k×k and 1×1 are float)")
+    p.add_argument("--dense", choices=["float", "int8"], default="float",
+                   help="Gemm / Linear layers: float matmuls (default) or int8 1×1 layers")
     p.add_argument("--act-bits", type=act_bits_arg, default=None,
                    help="activation bits of binary convs (1..8) or 'float' (default: the model's)")
     p.add_argument("--calib", help="calibration inputs (.npz keyed by input name)")

@@ -1,8 +1,15 @@
 """ONNX files -> float Relax modules.
 
-ONNX goes through ``tvm.relax.frontend.onnx``; before that the file is validated so that a bad file
-gets a clear error: a malformed or truncated file (InvalidModelError), an operator outside
-:data:`SUPPORTED_ONNX_OPS` (UnsupportedOpError naming the op type and the node).
+1. :func:`read_onnx`: the file and its external data (``model.onnx.data`` beside it, as the dynamo exporter
+   writes it) are loaded and checked; a malformed or truncated file, or missing external data, is an
+   :class:`InvalidModelError` naming the file.
+2. :func:`load_onnx`: with the graph inputs' static shapes, shape subgraphs and computations on constants
+   are folded (:mod:`.onnx_fold`); every node left must be of an op in :data:`SUPPORTED_ONNX_OPS`, else
+   :class:`UnsupportedOpError` names the node and the op; then TVM's Relax ONNX importer converts the graph
+   (:mod:`.onnx_to_relax`), and conv and dense layers are named after their PyTorch modules (:mod:`.onnx_names`).
+
+Tested with opsets 13 to 21 of the default domain (what both ``torch.onnx`` exporters write); TVM's importer
+picks each op's converter by the model's opset.
 """
 from __future__ import annotations
 
@@ -10,16 +17,34 @@ import os
 
 from ..errors import InvalidModelError, UnsupportedOpError
 from .loaded import LoadedModel
+from .onnx_fold import fold_static_subgraphs
+from .onnx_names import layer_names
 
+#: ONNX ops that the compiler and the reference executor run (default domain)
 SUPPORTED_ONNX_OPS = frozenset({
-    "Conv", "BatchNormalization", "Relu", "Add", "Sub", "Mul", "Div", "Concat", "MaxPool", "AveragePool",
-    "GlobalAveragePool", "Flatten", "Gemm", "MatMul", "Reshape", "Softmax", "Clip", "Identity", "Dropout",
-    "Sigmoid", "Squeeze", "Unsqueeze", "Transpose", "Constant",
+    # convolution and normalization
+    "Conv", "BatchNormalization", "LayerNormalization", "Gemm", "MatMul",
+    # activations
+    "Relu", "LeakyRelu", "PRelu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Gelu", "Erf",
+    "Softmax",
+    # elementwise
+    "Add", "Sub", "Mul", "Div", "Max", "Min", "Pow", "Sqrt", "Exp", "Neg", "Abs", "Cast",
+    # pooling and reductions
+    "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceMax", "ReduceMin",
+    "ReduceSum",
+    # data movement
+    "Concat", "Split", "Slice", "Gather", "Pad", "Resize", "Flatten", "Reshape", "Squeeze", "Unsqueeze",
+    "Transpose", "Identity", "Dropout", "Constant",
 })
 
+#: ops that only compute on shapes or constants: accepted when they fold at import
+FOLDED_ONNX_OPS = frozenset({"Shape", "Size", "Range", "ConstantOfShape", "Equal", "Where", "Expand"})
+
+
 def read_onnx(path: str):
-    """Load and validate an ONNX file; raises InvalidModelError / UnsupportedOpError."""
+    """Load and check an ONNX file with its external data; raises InvalidModelError."""
     import onnx
+    from onnx.external_data_helper import load_external_data_for_model, uses_external_data
 
     if not os.path.isfile(path):
         raise InvalidModelError(f"ONNX file {path!r} does not exist")
@@ -31,18 +56,43 @@ def read_onnx(path: str):
         raise InvalidModelError(f"{path!r} is not a valid ONNX model (malformed or truncated: {err})") from err
     if not model.graph.node:
         raise InvalidModelError(f"{path!r} is not a valid ONNX model (malformed or truncated: no graph nodes)")
+    external = sorted({e.value for t in model.graph.initializer if uses_external_data(t)
+                       for e in t.external_data if e.key == "location"})
+    if external:
+        base = os.path.dirname(os.path.abspath(path))
+        for location in external:
+            full = os.path.normpath(os.path.join(base, location))
+            if os.path.dirname(full) != base and not full.startswith(base + os.sep):
+                raise InvalidModelError(f"{path!r}: external data {location!r} lies outside the model's folder")
+            if not os.path.isfile(full):
+                raise InvalidModelError(
+                    f"{path!r} keeps its weights in the external file {location!r}, which is missing: copy it "
+                    "beside the model (the dynamo exporter writes model.onnx and model.onnx.data together)")
+        try:
+            load_external_data_for_model(model, base)
+        except Exception as err:  # noqa: BLE001 - a cut or mismatched data file
+            raise InvalidModelError(f"{path!r}: cannot read its external data {external}: {err}") from err
     try:
-        onnx.checker.check_model(model)
+        onnx.checker.check_model(model if model.ByteSize() < 2**31 - 1 else path)
     except Exception as err:
         raise InvalidModelError(f"{path!r} fails the ONNX checker: {err}") from err
+    return model
+
+
+def check_ops(model, where: str) -> None:
+    """Raise UnsupportedOpError for the first node (after folding) that tvm-sepnet cannot compile."""
     for i, node in enumerate(model.graph.node):
         domain = node.domain or "ai.onnx"
-        if node.op_type not in SUPPORTED_ONNX_OPS or domain not in ("ai.onnx", ""):
+        if node.op_type in SUPPORTED_ONNX_OPS and domain == "ai.onnx":
+            continue
+        label = f"{where}: ONNX node {node.name or f'#{i}'!r}: operator {node.op_type!r} (domain {domain})"
+        if node.op_type in FOLDED_ONNX_OPS and domain == "ai.onnx":
             raise UnsupportedOpError(
-                f"ONNX node {node.name or f'#{i}'!r}: operator {node.op_type!r} (domain {domain}) is not "
-                f"supported by tvm-sepnet; supported: {', '.join(sorted(SUPPORTED_ONNX_OPS))}. "
-                "Export the model without it, or replace it with supported ops")
-    return model
+                f"{label} computes on values known only at run time; tvm-sepnet folds it at import only when "
+                "its inputs are constants or static shapes: export the model with static input shapes")
+        raise UnsupportedOpError(
+            f"{label} is not supported by tvm-sepnet; supported: {', '.join(sorted(SUPPORTED_ONNX_OPS))}. "
+            "Export the model without it, or replace it with supported ops")
 
 
 def onnx_input_shapes(model) -> dict:
@@ -59,13 +109,15 @@ def onnx_input_shapes(model) -> dict:
 
 def load_onnx(path: str, shape_dict=None) -> LoadedModel:
     """A :class:`LoadedModel` from an ONNX file (weights bound as constants)."""
-    from tvm.relax.frontend.onnx import from_onnx
+    from .onnx_to_relax import onnx_to_relax
 
+    name = os.path.basename(path)
     model = read_onnx(path)
     shapes = shape_dict or onnx_input_shapes(model)
+    model, _ = fold_static_subgraphs(model, shapes)
+    check_ops(model, name)
     try:
-        mod = from_onnx(model, shape_dict=shapes, keep_params_in_input=False)
+        mod = onnx_to_relax(model, shapes)
     except Exception as err:
         raise InvalidModelError(f"{path!r}: the Relax ONNX frontend could not convert the model: {err}") from err
-    names = [n.name or f"conv{i}" for i, n in enumerate(n for n in model.graph.node if n.op_type == "Conv")]
-    return LoadedModel(os.path.basename(path), mod, names)
+    return LoadedModel(name, mod, layer_names(model))
