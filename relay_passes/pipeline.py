@@ -167,10 +167,10 @@ def _phase_choose_kernels(mod, ctx):
 
 
 def _phase_fuse_epilogues(mod, ctx):
-    if ctx.config.act_bits is not None and ctx.config.fuse_epilogues:
+    if ctx.config.fuse_epilogues:  # only integer and sign layers take residuals (a float model is unchanged)
         passes = [FuseResidualAdd(), FuseReLU()]
         skip = ctx.config.skip_connections or ("float" if ctx.preset.accelerator else "quantized")
-        if skip == "quantized":
+        if skip == "quantized" and ctx.config.act_bits is not None:
             passes.append(QuantizeSkipConnections())
         mod = tvm.transform.Sequential(passes, name="sepnet.fuse_epilogues")(mod)
     ctx.report.graph, ctx.report.consts = export_graph(mod)

@@ -40,6 +40,8 @@ _OP_ATTRS = {
     "flatten": (),
     "squeeze": ("axis",),
     "expand_dims": ("axis",),
+    "less": (),
+    "where": (),
 }
 
 

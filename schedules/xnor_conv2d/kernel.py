@@ -51,6 +51,7 @@ class XnorIsa:
 
 XNOR_ISAS = {
     "vpopcnt512": XnorIsa("vpopcnt512", 16, 32, ("avx512f", "avx512_vpopcntdq")),  # vpopcntd zmm
+    "vpopcnt256": XnorIsa("vpopcnt256", 8, 32, ("avx512vl", "avx512_vpopcntdq")),  # vpopcntd ymm (narrow maps)
     "avx512": XnorIsa("avx512", 16, 32, ("avx512f", "avx512bw")),  # vpshufb nibble table on zmm
     "avx2": XnorIsa("avx2", 8, 16, ("avx2",)),  # vpshufb nibble table on ymm
     "neon": XnorIsa("neon", 4, 32),  # cnt.16b + uaddlp (aarch64), vcnt.8 + vpaddl (armv7)

@@ -53,6 +53,15 @@ def run_node(node, args: list[np.ndarray], params: dict) -> np.ndarray:
         wg = w.reshape(g, w.shape[0] // g, c // g, kh, kw)
         y = np.einsum("ngchwyx,gocyx->ngohw", win, wg, optimize=True).reshape(n, -1, ho, wo)
         return y + params[f"{p}.bias"].reshape(1, -1, 1, 1) if a["bias"] else y
+    if op == "sign_conv2d":
+        from schedules.xnor_conv2d.reference import xnor_conv2d
+
+        w = np.where(params[f"{p}.weight"] < 0, -1, 1).astype(np.int8)
+        return xnor_conv2d(x.astype(np.float32), w, params[f"{p}.multiplier"], params[f"{p}.bias"],
+                           strides=a["strides"], padding=a["padding"], dilation=a.get("dilation", (1, 1)),
+                           groups=a["groups"], pad_value=a["pad_value"], acc_relu=a["acc_relu"])
+    if op == "sign":
+        return np.where(x < 0, -1.0, 1.0).astype(np.float32)
     if op == "batch_norm":
         gamma, beta, mean, var = (params[f"{p}.{k}"].reshape(1, -1, 1, 1) for k in ("gamma", "beta", "mean", "var"))
         return (x - mean) / np.sqrt(var + a["eps"]) * gamma + beta
@@ -109,7 +118,11 @@ def init_params(net: Net, seed: int = 0) -> Net:
     for node in net.nodes:
         p = node.name
         x = env[node.inputs[0]]
-        if node.op in ("conv2d", "dense"):
+        if node.op == "sign_conv2d":  # latent float weights (their signs count), multiplier 1, bias 0
+            draw(f"{p}.weight", lambda s: rng.standard_normal(s))
+            draw(f"{p}.multiplier", lambda s: np.ones(s))
+            draw(f"{p}.bias", lambda s: np.zeros(s))
+        elif node.op in ("conv2d", "dense"):
             fan_in = int(np.prod(shapes[f"{p}.weight"][1:]))
             draw(f"{p}.weight", lambda s: rng.normal(0.0, np.sqrt(2.0 / fan_in), s))
             if f"{p}.bias" in shapes:
