@@ -23,6 +23,7 @@ sign_conv2d         channels, kernel, strides, padding, dilation (dh,     weight
                     dw), groups, pad_value (0 or 1), acc_relu             (binarized by sign, 0 -> +1),
                                                                           multiplier (O,), bias (O,)
 sign                (values -1 / +1, 0 -> +1)
+clip                lo, hi
 =================== ==================================================== ==============================
 
 ``sign_conv2d`` is a binary conv with ±1 activations (Larq's ``QuantConv2D`` with ``ste_sign`` input and
@@ -40,7 +41,7 @@ from schedules.common import conv_out_size, normalize_padding
 from .weights import init_params
 
 OPS = ("conv2d", "batch_norm", "relu", "add", "concat", "max_pool2d", "avg_pool2d", "global_avg_pool2d",
-       "flatten", "dense", "softmax", "sign_conv2d", "sign")
+       "flatten", "dense", "softmax", "sign_conv2d", "sign", "clip")
 
 
 @dataclass
@@ -73,7 +74,7 @@ def infer_shape(node: Node, in_shapes: list[tuple]) -> tuple:
         n, c, h, w = x
         (kh, kw), (sh, sw), (pt, pl, pb, pr) = a["kernel"], a["strides"], a["padding"]
         return (n, c, conv_out_size(h, kh, sh, pt, pb), conv_out_size(w, kw, sw, pl, pr))
-    if op in ("batch_norm", "relu", "softmax", "sign"):
+    if op in ("batch_norm", "relu", "softmax", "sign", "clip"):
         return tuple(x)
     if op == "add":
         if any(tuple(s) != tuple(x) for s in in_shapes):
@@ -262,6 +263,10 @@ class NetBuilder:
     def sign(self, x, name=None) -> str:
         """±1 values of ``x`` (0 -> +1)."""
         return self.add_node("sign", name or f"{x}.sign", [x])
+
+    def clip(self, x, lo, hi, name=None) -> str:
+        """``min(max(x, lo), hi)``."""
+        return self.add_node("clip", name or f"{x}.clip", [x], lo=float(lo), hi=float(hi))
 
     def bn(self, name, x, eps=1e-5) -> str:
         """Inference batch norm over channels."""

@@ -102,6 +102,9 @@ def _emit(bb, relax, node, args, shapes, param):
         return y
     if op == "sign_conv2d":
         return bb.emit(_sign_conv(node, args[0], param), name_hint=hint)
+    if op == "clip":
+        return bb.emit(relax.op.clip(args[0], relax.PrimValue(float(a["lo"])), relax.PrimValue(float(a["hi"]))),
+                       name_hint=hint)
     if op == "sign":  # -1 where x < 0, else +1 (relax's sign maps 0 to 0)
         return bb.emit(relax.op.where(relax.op.less(args[0], relax.const(0.0, "float32")), relax.const(-1.0, "float32"),
                                       relax.const(1.0, "float32")), name_hint=hint)

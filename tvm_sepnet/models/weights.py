@@ -60,6 +60,8 @@ def run_node(node, args: list[np.ndarray], params: dict) -> np.ndarray:
         return xnor_conv2d(x.astype(np.float32), w, params[f"{p}.multiplier"], params[f"{p}.bias"],
                            strides=a["strides"], padding=a["padding"], dilation=a.get("dilation", (1, 1)),
                            groups=a["groups"], pad_value=a["pad_value"], acc_relu=a["acc_relu"])
+    if op == "clip":
+        return np.clip(x, np.float32(a["lo"]), np.float32(a["hi"]))
     if op == "sign":
         return np.where(x < 0, -1.0, 1.0).astype(np.float32)
     if op == "batch_norm":
