@@ -268,9 +268,12 @@ class NetBuilder:
         """``min(max(x, lo), hi)``."""
         return self.add_node("clip", name or f"{x}.clip", [x], lo=float(lo), hi=float(hi))
 
-    def bn(self, name, x, eps=1e-5) -> str:
-        """Inference batch norm over channels."""
-        return self.add_node("batch_norm", name, [x], eps=float(eps))
+    def bn(self, name, x, eps=1e-5, scale=True, center=True) -> str:
+        """Inference batch norm over channels (``scale=False``: gamma 1; ``center=False``: beta 0)."""
+        attrs = {"eps": float(eps)}
+        if not scale or not center:
+            attrs.update(scale=bool(scale), center=bool(center))
+        return self.add_node("batch_norm", name, [x], **attrs)
 
     def relu(self, x, name=None) -> str:
         """ReLU."""

@@ -120,9 +120,13 @@ def init_params(net: Net, seed: int = 0) -> Net:
     for node in net.nodes:
         p = node.name
         x = env[node.inputs[0]]
-        if node.op == "sign_conv2d":  # latent float weights (their signs count), multiplier 1, bias 0
+        if node.op == "sign_conv2d":  # latent float weights (their signs count), multiplier 1 or mean|W|, bias 0
             draw(f"{p}.weight", lambda s: rng.standard_normal(s))
-            draw(f"{p}.multiplier", lambda s: np.ones(s))
+            if node.attrs.get("weight_scale") == "mean_abs":  # magnitude-aware sign (Bi-Real Net)
+                wabs = np.abs(params[f"{p}.weight"].astype(np.float64))
+                draw(f"{p}.multiplier", lambda s: wabs.reshape(s[0], -1).mean(axis=1))
+            else:
+                draw(f"{p}.multiplier", lambda s: np.ones(s))
             draw(f"{p}.bias", lambda s: np.zeros(s))
         elif node.op in ("conv2d", "dense"):
             fan_in = int(np.prod(shapes[f"{p}.weight"][1:]))
@@ -135,10 +139,17 @@ def init_params(net: Net, seed: int = 0) -> Net:
             var = np.maximum(var, 0.25 * max(float(var.mean()), 1e-6))  # few samples, constant channels
             draw(f"{p}.gamma", lambda s: rng.uniform(0.5, 1.5, s))
             draw(f"{p}.beta", lambda s: rng.normal(0.0, 0.1, s))
+            if not node.attrs.get("scale", True):
+                params[f"{p}.gamma"] = np.ones_like(params[f"{p}.gamma"])
+            if not node.attrs.get("center", True):
+                params[f"{p}.beta"] = np.zeros_like(params[f"{p}.beta"])
             draw(f"{p}.mean", lambda s: mean + rng.normal(0.0, 0.1, s) * np.sqrt(var))
             draw(f"{p}.var", lambda s: var * rng.uniform(0.5, 2.0, s))
+        if node.attrs.get("fixed") == "blurpool":  # a fixed depthwise blur, [1, 2, 1] outer product / 16
+            k = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
+            params[f"{p}.weight"] = np.broadcast_to(k, shapes[f"{p}.weight"]).astype(np.float32).copy()
         y = run_node(node, [env[i] for i in node.inputs], params)
-        if node.op in ("conv2d", "dense"):  # LSUV: unit mean square of W x on the calibration batch
+        if node.op in ("conv2d", "dense") and not node.attrs.get("fixed"):  # LSUV: unit mean square of W x on the calibration batch
             wx = y - params[f"{p}.bias"].reshape((1, -1) + (1,) * (y.ndim - 2)) if f"{p}.bias" in params else y
             scale = np.float32(1.0 / np.sqrt(max(float(np.mean(np.square(wx, dtype=np.float64))), 1e-12)))
             params[f"{p}.weight"] *= scale
