@@ -22,10 +22,14 @@ setup(
         "cloudpickle",
         "psutil",
         "matplotlib",  # tuning curves and benchmark plots
+        "tflite>=2.18",  # the TFLite flatbuffer schema (reading .tflite files; no TensorFlow)
+        "flatbuffers>=23",  # flexbuffers: LCE's custom op options
     ],
     extras_require={
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],
         "test": ["pytest>=7", "onnx>=1.15", "onnxruntime>=1.17", "pygments", "ruff"],
+        # writing .tflite files of zoo networks (tvm_sepnet.models.to_larq) and running LCE beside us
+        "larq": ["tensorflow-cpu", "tf-keras", "larq", "larq-compute-engine"],
     },
     entry_points={"console_scripts": ["tvm-sepnet=tvm_sepnet.cli:main"]},
 )

@@ -246,24 +246,26 @@ def output_dtype(spec) -> str:
 
 def _pack_stage(xin, xflat, n, c, h, w, groups, dom: Domain):
     """float32 NCHW -> bits rows of ``dom`` (halo 0): bit ``b`` of word ``(g, k)`` is ``x < 0`` of channel
-    ``g * Cg + 32 k + b``."""
+    ``g * Cg + 32 k + b``. Parallel over the rows' halo, then over (image, group, pixel row)."""
     cg = c // groups
     rw = words_per_group(cg)
     length, wp, pad = dom.length, dom.wp, dom.pad
-    with T.parallel(0, n * groups) as t:
+    with T.parallel(0, n * groups * rw) as t:
+        with T.serial(0, length) as k:
+            T.buffer_store(xflat, T.int32(0), [t * length + k])
+    with T.parallel(0, n * groups * h) as t:
+        ng = t // h
+        y = t % h
         for r in range(rw):
-            row = (t * rw + r) * length
-            with T.serial(0, length) as k:
-                T.buffer_store(xflat, T.int32(0), [row + k])
-            with T.serial(0, h) as y:
-                with T.vectorized(0, w) as xx:
-                    word = None
-                    for b in range(min(BITS, cg - r * BITS)):
-                        value = xin[((t // groups) * c + (t % groups) * cg + r * BITS + b) * h * w + y * w + xx]
-                        one = T.int32(-(1 << 31)) if b == 31 else T.int32(1 << b)
-                        bit = T.Select(value < T.float32(0), one, T.int32(0))
-                        word = bit if word is None else T.bitwise_or(word, bit)
-                    T.buffer_store(xflat, word, [row + pad + (y + pad) * wp + xx + pad])
+            row = (ng * rw + r) * length
+            with T.vectorized(0, w) as xx:
+                word = None
+                for b in range(min(BITS, cg - r * BITS)):
+                    value = xin[((ng // groups) * c + (ng % groups) * cg + r * BITS + b) * h * w + y * w + xx]
+                    one = T.int32(-(1 << 31)) if b == 31 else T.int32(1 << b)
+                    bit = T.Select(value < T.float32(0), one, T.int32(0))
+                    word = bit if word is None else T.bitwise_or(word, bit)
+                T.buffer_store(xflat, word, [row + pad + (y + pad) * wp + xx + pad])
 
 
 def _epilogue(cx, tail: bool):

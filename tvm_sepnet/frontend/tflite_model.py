@@ -81,7 +81,7 @@ class _Reader:
             self.paddings = _enum_names(tflite.Padding)
             self.codes = [self._opcode(self.model.OperatorCodes(i)) for i in range(self.model.OperatorCodesLength())]
             self.tensors = [self._tensor(i) for i in range(self.graph.TensorsLength())]
-        except (IndexError, AttributeError, ValueError, TypeError) as err:
+        except (IndexError, AttributeError, ValueError, TypeError, __import__("struct").error) as err:
             raise InvalidModelError(f"{where}: malformed or truncated TFLite file ({err})") from err
         if self.model.SubgraphsLength() != 1:
             raise UnsupportedOpError(f"{where}: {self.model.SubgraphsLength()} subgraphs; only single-subgraph models "
@@ -456,7 +456,12 @@ def read_tflite(path: str):
         import tflite  # noqa: F401
     except ImportError as err:
         raise InvalidModelError("reading .tflite files needs the 'tflite' package (pip install tflite)") from err
-    return _Converter(_Reader(raw, path), path).run()
+    import struct
+
+    try:
+        return _Converter(_Reader(raw, path), path).run()
+    except (struct.error, IndexError, AttributeError, TypeError, UnicodeDecodeError) as err:
+        raise InvalidModelError(f"{path!r}: malformed or truncated TFLite file ({type(err).__name__}: {err})") from err
 
 
 def load_tflite(path: str) -> LoadedModel:
