@@ -139,3 +139,32 @@ def test_sdot_kernel_dies_without_dotprod():
     plain = int8_conv2d_prim_func(x_shape, "uint8", w_shape, family="arm")
     (got,) = run_kernel(plain, get_target("arm64"), [xq, wq, scale, offset], [(expected.shape, "float32")])
     np.testing.assert_array_equal(got, expected)
+
+
+# XNOR + popcount sign layers (NEON cnt) under qemu on the presets' pinned cores
+XNOR_ARM_CASES = [  # the KERNEL_CASES of tests/schedules/test_xnor_conv2d.py that cover the options
+    0,  # 64 ch, pad 1 (+1), f32 + bits outputs, bits input
+    1,  # odd channels, stride 2, zero padding (correction), float input
+    2,  # groups 2, zero padding, relu, residual, bits output
+    4,  # valid, 3 groups of 12
+]
+
+
+@pytest.mark.parametrize("name", ARM)
+@pytest.mark.parametrize("index", XNOR_ARM_CASES)
+def test_xnor_conv2d(name, index):
+    from schedules.bit_layout import from_bits
+    from schedules.word_layout import Domain
+    from schedules.xnor_conv2d.kernel import output_dtype, output_shape
+    from schedules.xnor_conv2d.reference import sign
+    from tests.schedules.test_xnor_conv2d import KERNEL_CASES, _run
+
+    case = KERNEL_CASES[index]
+    tile_o = 8 if case[4] // case[5] % 8 == 0 else 4
+    func, args, want, (n, o, ho, wo, outputs) = _run(case, "neon", tile_o=tile_o, tile_p=2)
+    got = run_kernel(func, get_target(name), args, [(output_shape(s, n, o, ho, wo), output_dtype(s)) for s in outputs])
+    for spec, g in zip(outputs, got):
+        if spec == "f32":
+            np.testing.assert_array_equal(g, want)
+        else:
+            np.testing.assert_array_equal(from_bits(g, Domain(n, ho, wo, spec[1]), o, o // spec[2]), sign(want))
