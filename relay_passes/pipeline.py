@@ -8,8 +8,9 @@ quantized graph), tuning's task extraction and the accelerator tiling search (up
 =======================  ===================================================================
 phase                    passes (and what the report gets)
 =======================  ===================================================================
-``import``               bind params; ``WrapConvLayers``, ``FoldBatchNorm``, ``FuseReLU``: every
-                         constant-weight conv becomes one ``sepnet.conv2d`` float layer
+``import``               bind params; ``WrapConvLayers``, ``BinarizeSignActivations``, ``FoldBatchNorm``,
+                         ``FuseReLU``: every constant-weight conv becomes one ``sepnet.conv2d`` float
+                         layer, or a sign layer when it reads ±s activations with ±alpha weights
 ``quantize_weights``     ``BinarizePatternConvs`` (k×k), ``QuantizePointwiseConvs`` (1×1); NaN/Inf
                          constants left anywhere are an error
 ``quantize_activations`` calibration with the reference executor (``report.ranges``), then
@@ -41,6 +42,7 @@ from tvm_sepnet.targets import get_target
 from tvm_sepnet.targets.accelerator import load_spec
 
 from .binarize_pattern_convs import BinarizePatternConvs
+from .binarize_sign_activations import BinarizeSignActivations
 from .choose_kxk_kernels import ChooseKxkKernels
 from .expose_layer_outputs import ExposeLayerOutputs
 from .fold_batch_norm import FoldBatchNorm
@@ -129,7 +131,8 @@ def _phase_import(mod, ctx):
     if ctx.params:
         mod = relax.transform.BindParams("main", ctx.params)(mod)
     names = list(ctx.config.layer_names) if ctx.config.layer_names else None
-    return tvm.transform.Sequential([WrapConvLayers(names), FoldBatchNorm(), FuseReLU()], name="sepnet.import")(mod)
+    return tvm.transform.Sequential([WrapConvLayers(names), BinarizeSignActivations(), FoldBatchNorm(), FuseReLU()],
+                                    name="sepnet.import")(mod)
 
 
 def _phase_quantize_weights(mod, ctx):

@@ -41,6 +41,7 @@ _OP_ATTRS = {
     "squeeze": ("axis",),
     "expand_dims": ("axis",),
     "less": (),
+    "sign": (),
     "where": (),
 }
 

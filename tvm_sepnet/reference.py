@@ -157,6 +157,7 @@ _SIMPLE: dict[str, Callable] = {
     "expand_dims": lambda a, x: np.expand_dims(x, tuple(a["axis"])),
     "tuple_get_item": lambda a, t: t[a["index"]],
     "less": lambda a, x, y: np.less(x, y),
+    "sign": lambda a, x: np.sign(x),  # ONNX / relax: three-valued, sign(0) = 0
     "where": lambda a, c, x, y: np.where(c, x, y).astype(np.result_type(x, y)),
 }
 

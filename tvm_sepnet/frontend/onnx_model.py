@@ -14,7 +14,7 @@ from .loaded import LoadedModel
 SUPPORTED_ONNX_OPS = frozenset({
     "Conv", "BatchNormalization", "Relu", "Add", "Sub", "Mul", "Div", "Concat", "MaxPool", "AveragePool",
     "GlobalAveragePool", "Flatten", "Gemm", "MatMul", "Reshape", "Softmax", "Clip", "Identity", "Dropout",
-    "Sigmoid", "Squeeze", "Unsqueeze", "Transpose", "Constant",
+    "Sigmoid", "Squeeze", "Unsqueeze", "Transpose", "Constant", "Sign", "Less", "Where",
 })
 
 def read_onnx(path: str):
@@ -31,6 +31,15 @@ def read_onnx(path: str):
         raise InvalidModelError(f"{path!r} is not a valid ONNX model (malformed or truncated: {err})") from err
     if not model.graph.node:
         raise InvalidModelError(f"{path!r} is not a valid ONNX model (malformed or truncated: no graph nodes)")
+    from .binary_onnx import has_bipolar_quant, rewrite_bipolar_quant
+
+    if has_bipolar_quant(model):  # QONNX binary activations / weights -> standard ONNX (binary_onnx.py)
+        try:
+            rewrite_bipolar_quant(model)
+        except UnsupportedOpError:
+            raise
+        except Exception as err:
+            raise InvalidModelError(f"{path!r}: cannot rewrite its BipolarQuant nodes: {err}") from err
     try:
         onnx.checker.check_model(model)
     except Exception as err:
