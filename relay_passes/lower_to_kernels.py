@@ -255,6 +255,9 @@ class _Lowerer(BindingRewriter):
                              self.knobs.get(a.name), [conv.residual] if a.residual else [])
         if a.residual_quant:
             raise UnsupportedOpError(f"layer {a.name!r}: a sign layer takes a float residual")
+        if a.pad_value == 0 and a.acc_relu and max(a.padding):
+            raise UnsupportedOpError(f"layer {a.name!r}: zero padding with the ReLU on the ±1 dot product (acc_relu) is "
+                                     "not supported (LCE refuses it too); use pad_values=1 or a ReLU after the layer")
         if flow is None:
             return xnor_conv2d.lower(self, layer)
         x = self._output(flow.producer, flow.input_index) if flow.source == "bits" else conv.x

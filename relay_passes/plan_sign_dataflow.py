@@ -20,11 +20,8 @@ from dataclasses import dataclass, field
 
 from tvm import relax
 
-from schedules.xnor_conv2d.kernel import XNOR_ISAS, bits_chunk, choose_xnor_isa
+from schedules.xnor_conv2d.kernel import DEFAULT_TILES, XNOR_ISAS, bits_chunk, choose_xnor_isa
 from tvm_sepnet.ops import parse_conv
-
-#: default register tile (tile_o, tile_p) per ISA (knobs ``xnor_tile_o``, ``xnor_tile_p`` override it)
-DEFAULT_TILES = {"vpopcnt512": (16, 1), "vpopcnt256": (16, 1), "avx512": (16, 1), "avx2": (8, 1), "neon": (8, 2)}
 
 
 @dataclass
@@ -140,7 +137,8 @@ def plan_sign_layers(func: relax.Function, preset, knobs=None, bits_edges: bool 
                 if cf is not None and cf.producer == name and bits_chunk(convs[consumer][1].attrs.channels_per_group) != keep:
                     cf.source, cf.producer = "f32", None
             outputs = [s for s in outputs if not isinstance(s, tuple) or bits_chunk(s[2]) == keep]
-            if any(cf.source == "f32" for c, _ in uses.get(var.id_, []) if (cf := flows.get(c)) is not None) and "f32" not in outputs:
+            readers = [flows[c] for c, _ in uses.get(var.id_, []) if c in flows]
+            if any(cf.source == "f32" for cf in readers) and "f32" not in outputs:
                 outputs.append("f32")
         f.outputs = outputs or ["f32"]
         a = conv.attrs

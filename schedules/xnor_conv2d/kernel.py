@@ -58,6 +58,10 @@ XNOR_ISAS = {
 }
 
 
+#: default register tile (tile_o, tile_p) per ISA (knobs ``xnor_tile_o``, ``xnor_tile_p`` override it)
+DEFAULT_TILES = {"vpopcnt512": (16, 1), "vpopcnt256": (16, 1), "avx512": (16, 1), "avx2": (8, 1), "neon": (8, 2)}
+
+
 def choose_xnor_isa(features, arch: str) -> str:
     """The XNOR ISA for a target's CPU ``features`` and architecture (``x86_64``, ``aarch64``, ``armv7l``)."""
     features = set(features)
@@ -136,7 +140,8 @@ def xnor_conv2d_prim_func(*, n: int, c: int, h: int, w: int, o: int, groups: int
     d_in = Domain(n, h, w, pad_in)
     wp_in, l_in = d_in.wp, d_in.length
     # the last lane of the last tile of the last row at the last tap must stay inside the row buffer
-    far = pad_in + ((ho - 1) * sh + (kh - 1) * dh - top + pad_in) * wp_in + (x_tiles * tile - 1) * sw + (kw - 1) * dw - left + pad_in
+    far = (pad_in + ((ho - 1) * sh + (kh - 1) * dh - top + pad_in) * wp_in + (x_tiles * tile - 1) * sw + (kw - 1) * dw
+           - left + pad_in)
     if far >= l_in:
         raise ValueError(f"xnor_conv2d: a tile of {tile} pixels at stride {sw} overruns the domain's slack "
                          f"({far} >= {l_in}); use a smaller tile_p")
@@ -296,7 +301,8 @@ def _epilogue(cx, tail: bool):
             if rflat is not None:
                 if tail:
                     with T.unroll(0, lanes) as lane:
-                        T.buffer_store(for_res, rflat[T.min(dense + lane, _prod(rflat.shape) - 1)], [lane])  # clamped: lanes past Wo unused
+                        # clamped index: the lanes past Wo are not used
+                        T.buffer_store(for_res, rflat[T.min(dense + lane, _prod(rflat.shape) - 1)], [lane])
                     r = for_res[T.ramp(0, 1, lanes)]
                 else:
                     r = rflat[T.ramp(dense, 1, lanes)]
@@ -342,4 +348,5 @@ def _store_bits(oflat, bw, spec, ck, nn, yy, x0, *, n, o, ho, wo, lanes, tile_p,
                             T.buffer_store(oflat, T.Shuffle([bw[v]], [lane]), [row + x0 + v * lanes + lane])
 
 
-__all__ = ["XNOR_ISAS", "XnorIsa", "bits_chunk", "choose_xnor_isa", "output_dtype", "output_shape", "xnor_conv2d_prim_func"]
+__all__ = ["DEFAULT_TILES", "XNOR_ISAS", "XnorIsa", "bits_chunk", "choose_xnor_isa", "output_dtype", "output_shape",
+           "xnor_conv2d_prim_func"]

@@ -4,11 +4,9 @@ layer's ``relay_passes.plan_sign_dataflow.SignFlow`` (None: float32 NCHW in and 
 it reads (its producer's bits output, or the float32 NCHW input)."""
 from __future__ import annotations
 
-import numpy as np
-
 from schedules.bitserial_conv2d.packing import unpack_weights
 
-from .kernel import XNOR_ISAS, choose_xnor_isa, output_dtype, output_shape, xnor_conv2d_prim_func
+from .kernel import DEFAULT_TILES, XNOR_ISAS, choose_xnor_isa, output_dtype, output_shape, xnor_conv2d_prim_func
 from .packing import padding_correction, prepare_weights
 from .reference import epilogue_constants
 
@@ -21,16 +19,9 @@ def lower(lw, layer, flow=None, x=None):
     _, o, ho, wo = layer.out_shape
     cg = a.channels_per_group
     kh, kw = a.kernel
-    if a.pad_value == 0 and a.acc_relu and max(a.padding):
-        from tvm_sepnet.errors import UnsupportedOpError
-
-        raise UnsupportedOpError(f"layer {a.name!r}: zero padding with the ReLU on the ±1 dot product (acc_relu) is not "
-                                 "supported (LCE refuses it too); use pad_values=1 or a ReLU after the layer")
     if flow is None:
         preset = lw.preset
         isa = choose_xnor_isa(preset.features, preset.machine or "x86_64")
-        from relay_passes.plan_sign_dataflow import DEFAULT_TILES  # noqa: PLC0415 - the planner's defaults
-
         tile_o, tile_p = DEFAULT_TILES[isa]
         while (o // a.groups) % tile_o:
             tile_o //= 2

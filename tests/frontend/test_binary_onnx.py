@@ -10,7 +10,7 @@ import tvm_sepnet
 from tvm_sepnet.frontend import load_model
 
 RNG = np.random.default_rng(3)
-C, O, H = 8, 16, 10
+C, O, H = 8, 16, 10  # noqa: E741 - channels in / out, size
 
 
 def _conv_weights(alpha_per_channel=True):

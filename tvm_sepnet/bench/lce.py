@@ -104,10 +104,9 @@ def _nhwc(x: np.ndarray) -> np.ndarray:
 def binary_layer_agreement(worker: LceWorker, net, x_nhwc, target: str = "x86") -> list[dict]:
     """Per ``LceBconv2d``: our compiled sign layer on LCE's own (exposed) bitpacked input vs LCE's output."""
     import tvm_sepnet
+    from schedules.bit_layout import unpack_sign_bits
     from tvm_sepnet.models import to_relax
     from tvm_sepnet.models.graph import NetBuilder
-
-    from schedules.bit_layout import unpack_sign_bits
 
     nodes = {n.name: n for n in net.nodes}
     shapes = net.shapes()
@@ -214,8 +213,9 @@ def side_by_side(tflite_path: str, *, lce_python: str | None = None, rounds: int
             e2e["loadavg"].append(os.getloadavg()[0])
             time.sleep(pause)
         lce_ms, our_ms = 1e3 * float(np.median(e2e["lce"])), 1e3 * float(np.median(e2e["tvm_sepnet"]))
-        result["end_to_end"] = {"lce_ms": lce_ms, "tvm_sepnet_ms": our_ms, "speedup": lce_ms / our_ms,
-                                "rounds": {k: [round(v * (1e3 if k != "loadavg" else 1), 4) for v in vs] for k, vs in e2e.items()}}
+        rounds = {k: [round(v * (1e3 if k != "loadavg" else 1), 4) for v in vs] for k, vs in e2e.items()}
+        result["end_to_end"] = {"lce_ms": lce_ms, "tvm_sepnet_ms": our_ms, "speedup": lce_ms / our_ms, "rounds": rounds,
+                                "lce_min_ms": min(rounds["lce"]), "tvm_sepnet_min_ms": min(rounds["tvm_sepnet"])}
         if per_layer:
             ours_layers = [profile_layers(art, x, repeat=5) for _ in range(layer_rounds)]
             groups = _lce_ops_of_layers(lce.ops, ours_layers[0])
@@ -265,5 +265,6 @@ def summary_lines(result: dict) -> list[str]:
         lines.append(f"  {'layer':18} {'LCE ops':44} {'LCE ms':>8} {'ours ms':>8} {'x':>6}")
         for r in result["layers"]:
             sp = f"{r['speedup']:.1f}" if r["speedup"] else "-"
-            lines.append(f"  {r['layer'][:18]:18} {', '.join(r['lce_ops'])[:44]:44} {r['lce_ms']:8.3f} {r['tvm_sepnet_ms']:8.3f} {sp:>6}")
+            ops = ", ".join(r["lce_ops"])[:44]
+            lines.append(f"  {r['layer'][:18]:18} {ops:44} {r['lce_ms']:8.3f} {r['tvm_sepnet_ms']:8.3f} {sp:>6}")
     return lines

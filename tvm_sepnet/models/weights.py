@@ -149,7 +149,7 @@ def init_params(net: Net, seed: int = 0) -> Net:
             k = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
             params[f"{p}.weight"] = np.broadcast_to(k, shapes[f"{p}.weight"]).astype(np.float32).copy()
         y = run_node(node, [env[i] for i in node.inputs], params)
-        if node.op in ("conv2d", "dense") and not node.attrs.get("fixed"):  # LSUV: unit mean square of W x on the calibration batch
+        if node.op in ("conv2d", "dense") and not node.attrs.get("fixed"):  # LSUV: unit mean square of W x on calibration
             wx = y - params[f"{p}.bias"].reshape((1, -1) + (1,) * (y.ndim - 2)) if f"{p}.bias" in params else y
             scale = np.float32(1.0 / np.sqrt(max(float(np.mean(np.square(wx, dtype=np.float64))), 1e-12)))
             params[f"{p}.weight"] *= scale
