@@ -49,6 +49,22 @@ def test_compiled_tflite_matches_lce(name):
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * float(np.abs(want).max()))
 
 
+def test_lce_file_on_fpga_sim_runs_its_sign_layers_on_the_host(tmp_path):
+    """An fpga-sim artifact of an LCE file: no layer is offloaded (the XNOR offload is not implemented),
+    the sign layers run on the host's XNOR kernels; the artifact survives export and load (it has an
+    empty program list) and gives LCE's outputs."""
+    model = load_model(os.path.join(DATA, "quicknet_mini.tflite"))
+    art = tvm_sepnet.build(model.mod, "fpga-sim:zcu104", **model.config)
+    assert art.programs == {} and art.meta["accelerator"]["layers"] == []
+    assert sum(r["kernel"].startswith("xnor:") for r in art.layers) == 4
+    loaded = tvm_sepnet.load(art.export(str(tmp_path / "m")))
+    assert loaded.programs == {}
+    x, y = _lce("quicknet_mini")
+    for i in range(x.shape[0]):
+        got, want = loaded.run(_nchw(x[i:i + 1]))[0], _nchw(y[i:i + 1])
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * float(np.abs(want).max()))
+
+
 def test_lce_ops_become_sign_layers():
     net = read_tflite(os.path.join(DATA, "chain_pad1.tflite"))
     kinds = [n.op for n in net.nodes]
