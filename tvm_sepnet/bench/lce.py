@@ -16,7 +16,11 @@ LCE runs in a worker process (:mod:`.lce_worker`) of a Python that has ``larq-co
   An imported layer is named after its first operator (``op<i>_bconv``); our sign layer also does the
   residual ``ADD`` after it and the ``LceQuantize`` of the next layer (fused), so its LCE time is the sum
   of those operators.
-The machine's load average is recorded with every figure.
+The machine's load average is recorded with every figure. Both engines run ``threads`` threads (TVM's pool
+is set to that count for the comparison). ``clock="thread"`` times the calling thread's CPU time
+(``time.thread_time``) instead of wall time, in both engines and per layer: with one thread that is the
+whole work of a run, and other jobs on a shared machine do not count in it (only through caches and
+memory bandwidth); it needs ``threads=1``.
 """
 from __future__ import annotations
 
@@ -139,7 +143,10 @@ def binary_layer_agreement(worker: LceWorker, net, x_nhwc, target: str = "x86") 
     return rows
 
 
-def _tvm_block(art, x, runs: int, warmup: int) -> list[float]:
+CLOCKS = {"wall": time.perf_counter, "thread": time.thread_time}
+
+
+def _tvm_block(art, x, runs: int, warmup: int, clock=time.perf_counter) -> list[float]:
     import tvm
 
     checked = art.reference().check_inputs(x)
@@ -149,9 +156,9 @@ def _tvm_block(art, x, runs: int, warmup: int) -> list[float]:
         fn(*args)
     times = []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn(*args)
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return times
 
 
@@ -182,8 +189,46 @@ def _lce_ops_of_layers(ops: list[dict], layers) -> dict:
 
 def side_by_side(tflite_path: str, *, lce_python: str | None = None, rounds: int = 5, runs: int = 10, warmup: int = 3,
                  per_layer: bool = True, layer_rounds: int = 3, threads: int = 2, target: str = "x86",
-                 lce_flags=None, pause: float = 0.5, seed: int = 0) -> dict:
+                 lce_flags=None, pause: float = 0.5, seed: int = 0, clock: str = "wall") -> dict:
     """The comparison of the module docstring for one ``.tflite`` file; a JSON-able dict."""
+    if clock not in CLOCKS:
+        raise SepnetError(f"clock {clock!r}: one of {sorted(CLOCKS)}")
+    if clock == "thread" and threads != 1:
+        raise SepnetError("the thread CPU-time clock needs threads=1 (other threads' work is not on the caller's clock)")
+    with _tvm_threads(threads):
+        return _side_by_side(tflite_path, lce_python=lce_python, rounds=rounds, runs=runs, warmup=warmup,
+                             per_layer=per_layer, layer_rounds=layer_rounds, threads=threads, target=target,
+                             lce_flags=lce_flags, pause=pause, seed=seed, clock=clock)
+
+
+class _tvm_threads:
+    """TVM's CPU thread pool set to ``n`` threads inside the ``with``, back to its count afterwards."""
+
+    def __init__(self, n: int):
+        self.n = int(n)
+
+    def __enter__(self):
+        import tvm
+
+        self.before = tvm.get_global_func("runtime.NumThreads")()
+        self._set(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        self._set(self.before)
+
+    @staticmethod
+    def _set(n: int):
+        import tvm
+
+        tvm.get_global_func("runtime.config_threadpool")(1, n)  # mode 1: TVM's default (kBig) placement
+        got = tvm.get_global_func("runtime.NumThreads")()
+        if got != n:
+            raise SepnetError(f"TVM's thread pool has {got} threads, asked for {n}")
+
+
+def _side_by_side(tflite_path, *, lce_python, rounds, runs, warmup, per_layer, layer_rounds, threads, target,
+                  lce_flags, pause, seed, clock) -> dict:
     import tvm_sepnet
     from tvm_sepnet.frontend import load_tflite, read_tflite
     from tvm_sepnet.profiling import profile_layers
@@ -196,7 +241,8 @@ def side_by_side(tflite_path: str, *, lce_python: str | None = None, rounds: int
     build_s = time.time() - t0
     shape = tuple(art.input_specs[0]["shape"])
     x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-    result = {"model": os.path.basename(tflite_path), "target": target, "threads": threads, "lce_flags": lce_flags or {},
+    result = {"model": os.path.basename(tflite_path), "target": target, "threads": threads, "clock": clock,
+              "lce_flags": lce_flags or {},
               "build_seconds": round(build_s, 2), "cpu": _cpu_model(), "loadavg_start": os.getloadavg()[0]}
     with LceWorker(python, tflite_path, threads, lce_flags) as lce:
         ours = art.run(x)[0]
@@ -207,9 +253,9 @@ def side_by_side(tflite_path: str, *, lce_python: str | None = None, rounds: int
         result["binary_layers"] = binary_layer_agreement(lce, net, _nhwc(x), target)
         e2e = {"lce": [], "tvm_sepnet": [], "loadavg": []}
         for _ in range(rounds):
-            e2e["lce"].append(float(np.median(lce.ask("time", runs=runs, warmup=warmup)["seconds"])))
+            e2e["lce"].append(float(np.median(lce.ask("time", runs=runs, warmup=warmup, clock=clock)["seconds"])))
             time.sleep(pause)
-            e2e["tvm_sepnet"].append(float(np.median(_tvm_block(art, x, runs, warmup))))
+            e2e["tvm_sepnet"].append(float(np.median(_tvm_block(art, x, runs, warmup, CLOCKS[clock]))))
             e2e["loadavg"].append(os.getloadavg()[0])
             time.sleep(pause)
         lce_ms, our_ms = 1e3 * float(np.median(e2e["lce"])), 1e3 * float(np.median(e2e["tvm_sepnet"]))
@@ -217,13 +263,13 @@ def side_by_side(tflite_path: str, *, lce_python: str | None = None, rounds: int
         result["end_to_end"] = {"lce_ms": lce_ms, "tvm_sepnet_ms": our_ms, "speedup": lce_ms / our_ms, "rounds": rounds,
                                 "lce_min_ms": min(rounds["lce"]), "tvm_sepnet_min_ms": min(rounds["tvm_sepnet"])}
         if per_layer:
-            ours_layers = [profile_layers(art, x, repeat=5) for _ in range(layer_rounds)]
+            ours_layers = [profile_layers(art, x, repeat=5, clock=CLOCKS[clock]) for _ in range(layer_rounds)]
             groups = _lce_ops_of_layers(lce.ops, ours_layers[0])
             op_ms: dict = {}
             for _ in range(layer_rounds):
                 for op in lce.ops:
                     op_ms.setdefault(op["index"], []).append(
-                        float(np.median(lce.ask("time", runs=runs, warmup=2, op=op["index"])["seconds"])))
+                        float(np.median(lce.ask("time", runs=runs, warmup=2, op=op["index"], clock=clock)["seconds"])))
                 time.sleep(pause)
             rows = []
             for name, idxs in groups.items():
@@ -257,8 +303,10 @@ def summary_lines(result: dict) -> list[str]:
     e = result["end_to_end"]
     a = result["agreement"]
     exact = sum(1 for r in result["binary_layers"] if r["mismatches"] == 0)
+    what = "thread CPU time" if result.get("clock") == "thread" else "wall time"
     lines = [f"{result['model']}: LCE {e['lce_ms']:.2f} ms, tvm-sepnet {e['tvm_sepnet_ms']:.2f} ms, x{e['speedup']:.1f} "
-             f"({result['threads']} threads, {result['cpu']}, load {result['loadavg_start']:.1f} -> {result['loadavg_end']:.1f})",
+             f"({what}, {result['threads']} thread{'s' if result['threads'] != 1 else ''}, {result['cpu']}, "
+             f"load {result['loadavg_start']:.1f} -> {result['loadavg_end']:.1f})",
              f"  output max |diff| {a['max_abs_diff']:.3g} (outputs up to {a['max_abs_output']:.3g}); binary layers exact "
              f"on LCE's own inputs: {exact}/{len(result['binary_layers'])}"]
     if result.get("layers"):

@@ -9,8 +9,10 @@ Commands (one JSON object per line; one JSON reply per line):
   outputs}]``;
 - ``{"cmd": "run", "input": npz, "output": npz, "expose": [tensor indices]}``: runs on ``input["x"]`` (NHWC)
   and saves the outputs as ``y0, y1, ...`` (the model outputs, or the exposed tensors);
-- ``{"cmd": "time", "runs", "warmup", "op": index or null}``: seconds of each of ``runs`` runs after
-  ``warmup`` runs, of the whole model or of a model made of that one operator (random inputs);
+- ``{"cmd": "time", "runs", "warmup", "op": index or null, "clock": "wall" or "thread"}``: seconds of
+  each of ``runs`` runs after ``warmup`` runs, of the whole model or of a model made of that one operator
+  (random inputs); ``clock`` ``thread`` is the calling thread's CPU time (``time.thread_time``: the
+  whole run with one interpreter thread);
 - ``{"cmd": "quit"}``.
 """
 from __future__ import annotations
@@ -114,7 +116,8 @@ class Worker:
         np.savez(output, **{f"y{i}": np.asarray(v) for i, v in enumerate(out)})
         return {"outputs": len(out)}
 
-    def time(self, runs=10, warmup=3, op=None):
+    def time(self, runs=10, warmup=3, op=None, clock="wall"):
+        now = {"wall": time.perf_counter, "thread": time.thread_time}[clock]
         interp = self.models[None] if op is None else self._op_model(op)
         args = self._inputs_of(interp)
         inner = interp.interpreter  # the wrapper's predict on a list of arrays, without the Python data generator
@@ -122,9 +125,9 @@ class Worker:
             inner.predict(args)
         times = []
         for _ in range(int(runs)):
-            t0 = time.perf_counter()
+            t0 = now()
             inner.predict(args)
-            times.append(time.perf_counter() - t0)
+            times.append(now() - t0)
         return {"seconds": times}
 
 

@@ -27,6 +27,7 @@ def _bench_lce(args) -> dict:
         if not os.path.isfile(path):
             raise SepnetError(f"--lce: {path!r} does not exist (a .tflite file that LCE runs)")
         r = side_by_side(path, lce_python=args.lce_python, rounds=args.rounds, per_layer=not args.no_layers,
+                         threads=args.threads, clock=args.clock,
                          lce_flags={"use_indirect_bgemm": True} if args.lce_indirect_bgemm else None)
         results.append(r)
         if not args.json:
@@ -51,4 +52,7 @@ def register(sub) -> None:
     p.add_argument("--lce-indirect-bgemm", action="store_true", help="LCE's use_indirect_bgemm kernel (needed for groups)")
     p.add_argument("--rounds", type=int, default=5, help="--lce: timing rounds (one block per engine each)")
     p.add_argument("--no-layers", action="store_true", help="--lce: end to end only")
+    p.add_argument("--threads", type=int, default=2, help="--lce: threads of both engines")
+    p.add_argument("--clock", choices=("wall", "thread"), default="wall",
+                   help="--lce: wall time, or the calling thread's CPU time (needs --threads 1; robust to other jobs)")
     p.set_defaults(func=cmd_bench)
