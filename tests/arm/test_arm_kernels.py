@@ -13,6 +13,7 @@ from schedules.quantize import reference as quantize_ref
 from schedules.quantize.kernel import quantize_bitpack_im2col_prim_func
 from tests.schedules.test_bitserial_conv2d import _problem
 from tests.schedules.test_int8_conv2d import random_case
+from tests.schedules.test_xnor_conv2d import KERNEL_CASES as XNOR_KERNEL_CASES
 from tvm_sepnet.device.emulation import EmulationError, run_kernel
 from tvm_sepnet.targets import get_target
 
@@ -142,12 +143,9 @@ def test_sdot_kernel_dies_without_dotprod():
 
 
 # XNOR + popcount sign layers (NEON cnt) under qemu on the presets' pinned cores
-XNOR_ARM_CASES = [  # the KERNEL_CASES of tests/schedules/test_xnor_conv2d.py that cover the options
-    0,  # 64 ch, pad 1 (+1), f32 + bits outputs, bits input
-    1,  # odd channels, stride 2, zero padding (correction), float input
-    2,  # groups 2, zero padding, relu, residual, bits output
-    4,  # valid, 3 groups of 12
-]
+# every KERNEL_CASE of tests/schedules/test_xnor_conv2d.py: odd channels, stride 2, padding 0/1 and TF SAME with
+# both pad values, groups 1/2/3/4/5, ReLU, residual, float / bits inputs and outputs
+XNOR_ARM_CASES = range(len(XNOR_KERNEL_CASES))
 
 
 @pytest.mark.parametrize("name", ARM)
@@ -157,11 +155,10 @@ def test_xnor_conv2d(name, index):
     from schedules.word_layout import Domain
     from schedules.xnor_conv2d.kernel import output_dtype, output_shape
     from schedules.xnor_conv2d.reference import sign
-    from tests.schedules.test_xnor_conv2d import KERNEL_CASES, _run
+    from tests.schedules.test_xnor_conv2d import KERNEL_CASES, _run, tile_o_of
 
     case = KERNEL_CASES[index]
-    tile_o = 8 if case[4] // case[5] % 8 == 0 else 4
-    func, args, want, (n, o, ho, wo, outputs) = _run(case, "neon", tile_o=tile_o, tile_p=2)
+    func, args, want, (n, o, ho, wo, outputs) = _run(case, "neon", tile_o=tile_o_of(case), tile_p=2)
     got = run_kernel(func, get_target(name), args, [(output_shape(s, n, o, ho, wo), output_dtype(s)) for s in outputs])
     for spec, g in zip(outputs, got):
         if spec == "f32":

@@ -1,6 +1,7 @@
 """xnor_conv2d: the numpy twin against brute-force loops over taps (the contract of docs/numerics.md,
 "Sign layers"), and the XOR + popcount kernel against the twin on random shapes (odd channels, stride 2,
-dilation, padding 0/1 with both pad values, groups 1/2/4/3, LCE's fused ReLU, residual, float or bits
+dilation, padding 0/1 (and TensorFlow's asymmetric SAME at stride 2) with both pad values, groups 1/2/3/4/5
+(odd channels per group too), LCE's fused ReLU, residual, float or bits
 input, float and bits outputs) for every x86 ISA this host runs; the others are compiled and their
 popcount instruction checked in the assembly."""
 import numpy as np
@@ -116,23 +117,35 @@ KERNEL_CASES = [  # n, c, h, w, o, groups, k, stride, pad, pad_value, acc_relu, 
     (1, 36, 6, 7, 24, 3, 3, 1, 0, 1, False, True, False, True, ["f32"]),  # valid, 3 groups of 12
     (1, 32, 14, 14, 32, 1, 1, 1, 0, 1, True, False, False, False, [("bits", 2, 32)]),
     (1, 33, 10, 21, 8, 1, 3, 2, 1, 1, False, False, True, True, ["f32"]),
+    (1, 44, 9, 8, 32, 4, 3, 2, 1, 0, False, True, True, True, ["f32"]),  # 4 groups of 11, stride 2, zero padding
+    (1, 44, 9, 8, 32, 4, 3, 2, 1, 1, True, False, False, False, ["f32", ("bits", 1, 8)]),  # the same, +1 padding
+    (1, 45, 8, 9, 30, 3, 3, 2, 0, 0, True, False, False, False, ["f32", ("bits", 1, 10)]),  # valid, pad value 0
+    (1, 64, 10, 10, 64, 1, 3, 2, (0, 0, 1, 1), 0, False, False, True, False, ["f32"]),  # TF SAME at stride 2
+    (1, 64, 12, 10, 32, 2, 3, 2, (0, 0, 1, 1), 1, False, True, False, True, ["f32"]),  # (Bi-Real's downsampling)
+    (1, 20, 7, 7, 20, 5, 3, 1, 1, 0, False, False, False, False, ["f32", ("bits", 1, 4)]),  # 5 groups of 4
 ]
+
+
+def tile_o_of(case) -> int:
+    """The lowering's output-channel tile: the largest of 8, 4, 2, 1 that divides the channels per group."""
+    og = case[4] // case[5]
+    return next(t for t in (8, 4, 2, 1) if og % t == 0)
 
 
 def _run(case, isa, tile_o=8, tile_p=2, target=None):
     n, c, h, w, o, groups, k, stride, pad, pad_value, acc_relu, relu, has_res, float_in, outputs = case
     rng = np.random.default_rng(c * 100 + h + o)
     x, signs, mult, bias = _problem(rng, n, c, h, w, o, groups, k)
-    padding, strides = (pad,) * 4, (stride, stride)
+    padding, strides = pad if isinstance(pad, tuple) else (pad,) * 4, (stride, stride)
     ho, wo = out_size(h, w, (k, k), strides, padding, (1, 1))
     res = rng.standard_normal((n, o, ho, wo)).astype(np.float32) if has_res else None
     want = xnor_conv2d(x, signs, mult, bias, strides=strides, padding=padding, groups=groups, pad_value=pad_value,
                        acc_relu=acc_relu, relu=relu, residual=res)
     m2, cst = epilogue_constants(mult, bias, k * k * (c // groups))
-    pad_in = max(pad, 1)
+    pad_in = max(*padding, 1)
     args = [x if float_in else to_bits(x, Domain(n, h, w, pad_in), groups), prepare_weights(signs, tile_o), m2, cst]
     corr_shape = None
-    if pad_value == 0 and pad:
+    if pad_value == 0 and any(padding):
         tile = tile_p * XNOR_ISAS[isa].lanes
         corr, rowcls = padding_correction(signs, mult, h, w, ho, wo, strides=strides, padding=padding, dilation=(1, 1),
                                           width=-(-wo // tile) * tile)
@@ -148,9 +161,8 @@ def _run(case, isa, tile_o=8, tile_p=2, target=None):
 @pytest.mark.parametrize("isa", HOST_ISAS)
 @pytest.mark.parametrize("case", KERNEL_CASES, ids=lambda c: "-".join(str(v) for v in c[:10]))
 def test_kernel_matches_twin(case, isa):
-    tile_o = 8 if case[4] // case[5] % 8 == 0 else 4
     tile_p = 2 if XNOR_ISAS[isa].registers >= 32 else 1
-    func, args, want, (n, o, ho, wo, outputs) = _run(case, isa, tile_o=tile_o, tile_p=tile_p)
+    func, args, want, (n, o, ho, wo, outputs) = _run(case, isa, tile_o=tile_o_of(case), tile_p=tile_p)
     lib = tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}),
                       target=tvm.target.Target({"kind": "llvm", "mcpu": host_mcpu(), "num-cores": 2}))
     outs = [tvm.runtime.tensor(np.full(output_shape(s, n, o, ho, wo), 77, "float32" if s == "f32" else "int32"))
