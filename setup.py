@@ -22,6 +22,8 @@ setup(
         "cloudpickle",
         "psutil",
         "matplotlib",  # tuning curves and benchmark plots
+        "tflite>=2.18",  # the TFLite flatbuffer schema (reading .tflite files; no TensorFlow)
+        "flatbuffers>=23",  # flexbuffers: LCE's custom op options
     ],
     extras_require={
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],
@@ -29,6 +31,8 @@ setup(
         # exporting torchvision models (tvm-sepnet conformance, tests/frontend/test_torch_exports.py). PyPI has
         # only CUDA builds of torch for x86-64 Linux: 555 MB + 2.2 GB of nvidia-* wheels, 5.5 GB installed.
         "torch": ["torch>=2.9", "torchvision", "onnxscript>=0.5"],
+        # writing .tflite files of zoo networks (tvm_sepnet.models.to_larq) and running LCE beside us
+        "larq": ["tensorflow-cpu", "tf-keras", "larq", "larq-compute-engine"],
     },
     entry_points={"console_scripts": ["tvm-sepnet=tvm_sepnet.cli:main"]},
 )

@@ -1,10 +1,10 @@
 """FoldBatchNorm: fold inference batch norm into the preceding float ``sepnet.conv2d`` layer.
 
 Matches inference-mode (``training=False``) ``batch_norm(conv, gamma, beta, mean, var)[0]`` where ``conv`` is a float
-``sepnet.conv2d``
-used only by the batch norm and the four statistics are constants. Emits the conv with
-``W' = W * k`` and ``b' = (b - mean) * k + beta`` where ``k = gamma / sqrt(var + eps)`` (float64 math,
-rounded to float32 once). NaN/Inf statistics raise InvalidWeightsError naming the layer.
+``sepnet.conv2d`` or a sign layer (±1 activations), used only by the batch norm, and the four statistics are
+constants. Emits the conv with ``W' = W * k`` (float layers; a sign layer's ±1 weights stay, its multiplier
+becomes ``w_scale * k``) and ``b' = (b - mean) * k + beta`` where ``k = gamma / sqrt(var + eps)`` (float64
+math, rounded to float32 once). NaN/Inf statistics raise InvalidWeightsError naming the layer.
 """
 from __future__ import annotations
 
@@ -24,7 +24,11 @@ class _Folder(BindingRewriter):
         if op_name(bn) != "relax.nn.batch_norm" or int(bn.attrs.axis) != 1 or bool(bn.attrs.training):
             return None  # training-mode batch norm normalizes with batch statistics: not foldable
         conv = self.conv_of(bn.args[0])
-        if conv is None or conv.attrs.weight_format != "float" or not self.single_use(bn.args[0]):
+        if conv is None or not self.single_use(bn.args[0]):
+            return None
+        if conv.attrs.weight_format != "float" and not conv.attrs.is_sign:
+            return None
+        if conv.attrs.residual or conv.attrs.relu or conv.attrs.residual_quant:
             return None
         stats = [const_value(self.value_of(a)) for a in bn.args[1:5]]
         if any(s is None for s in stats):
@@ -37,8 +41,12 @@ class _Folder(BindingRewriter):
         if not bool(bn.attrs.center):
             beta = np.zeros_like(beta)
         k = gamma / np.sqrt(var_ + float(bn.attrs.epsilon))
-        w = (conv.w.astype(np.float64) * k.reshape(-1, 1, 1, 1)).astype(np.float32)
         b = ((conv.bias.astype(np.float64) - mean) * k + beta).astype(np.float32)
+        if conv.attrs.is_sign:  # the multiply-add epilogue takes the batch norm
+            mult = (conv.w_scale.astype(np.float64) * k).astype(np.float32)
+            check_finite(conv.attrs.name, "folded multiplier", mult)
+            return conv.rebuild(w_scale=mult, bias=b)
+        w = (conv.w.astype(np.float64) * k.reshape(-1, 1, 1, 1)).astype(np.float32)
         check_finite(conv.attrs.name, "folded kernel", w)
         return conv.rebuild(w=w, bias=b)
 

@@ -43,11 +43,13 @@ from schedules.int8_conv2d import lowering as int8_conv2d
 from schedules.quantize.kernel import fake_quantize_prim_func
 from schedules.word_layout import Domain
 from schedules.word_max_pool2d.kernel import word_max_pool2d_prim_func
+from schedules.xnor_conv2d import lowering as xnor_conv2d
 from tvm_sepnet.errors import UnsupportedOpError
 from tvm_sepnet.ops import ConvCall
 from tvm_sepnet.targets import get_target
 
 from .plan_dataflow import DataflowPlan, plan_integer_dataflow
+from .plan_sign_dataflow import plan_sign_layers
 from .report import KernelReport
 from .utils import BindingRewriter, module_pass
 
@@ -99,8 +101,9 @@ class _Lowerer(BindingRewriter):
     """The lowering context the op lowerings call (``kernel``, ``call``, ``call_tir``, ``const``,
     ``tunable``, ``tuned_knobs``, ``choose``; ``family``)."""
 
-    def __init__(self, mod, family: str, knobs: dict, tuning, report: KernelReport, plan: DataflowPlan):
+    def __init__(self, mod, family: str, knobs: dict, tuning, report: KernelReport, plan: DataflowPlan, preset=None):
         super().__init__(mod)
+        self.preset = preset
         self.family = family
         self.knobs = knobs
         self.tuning = tuning
@@ -206,6 +209,8 @@ class _Lowerer(BindingRewriter):
         a = conv.attrs
         self.layer = a.name
         act = a.act
+        if a.is_sign:
+            return self._lower_sign(conv)
         self.choose(a.weight_format if act["kind"] == "float" else f"{a.weight_format}/{act['kind']}{act['bits']}")
         if a.residual and act["kind"] == "float":
             raise UnsupportedOpError(
@@ -235,6 +240,31 @@ class _Lowerer(BindingRewriter):
         raise UnsupportedOpError(
             f"layer {a.name!r}: weights {a.weight_format!r} with {act['kind']} activations have no kernel; "
             "quantize the layer's weights (binary or int8) or keep its activations float")
+
+    def _lower_sign(self, conv):
+        """A sign layer (``xnor_conv2d``): it reads its producer's bits output when the plan says so; its binding
+        becomes its float32 NCHW output (when something needs it) or the tuple of its outputs."""
+        a = conv.attrs
+        if a.weight_format != "binary":
+            raise UnsupportedOpError(f"layer {a.name!r}: ±1 activations need binary weights, got {a.weight_format!r}")
+        flow = self.plan.sign.get(a.name)
+        x_shape = (flow.n, a.in_channels, flow.h, flow.w) if flow is not None else tuple(int(v) for v in conv.x.ty.shape)
+        layer = LayerToLower(conv, x_shape, a.out_shape(x_shape),
+                             {"strides": tuple(a.strides), "padding": tuple(a.padding), "dilation": tuple(a.dilation),
+                              "groups": a.groups, "relu": a.relu},
+                             self.knobs.get(a.name), [conv.residual] if a.residual else [])
+        if a.residual_quant:
+            raise UnsupportedOpError(f"layer {a.name!r}: a sign layer takes a float residual")
+        if a.pad_value == 0 and a.acc_relu and max(a.padding):
+            raise UnsupportedOpError(f"layer {a.name!r}: zero padding with the ReLU on the ±1 dot product (acc_relu) is "
+                                     "not supported (LCE refuses it too); use pad_values=1 or a ReLU after the layer")
+        if flow is None:
+            return xnor_conv2d.lower(self, layer)
+        x = self._output(flow.producer, flow.input_index) if flow.source == "bits" else conv.x
+        self.emitted[flow.name] = xnor_conv2d.lower(self, layer, flow, x)
+        if flow.dense_index is not None:
+            return self._output(flow.name, flow.dense_index)
+        return self.emitted[flow.name]
 
     def _fake_quantized(self, r, quant: dict, shape):
         """``r`` quantized with ``quant`` and dequantized (``schedules.quantize`` ``fake_quantize``)."""
@@ -268,7 +298,7 @@ class _Lowerer(BindingRewriter):
     def _output(self, layer: str, index: int):
         """Output ``index`` of a dot layer's kernel (its call is the tensor itself when it has one output)."""
         outputs = self.emitted[layer]
-        flow = self.plan.layers.get(layer) or self.plan.pools[layer]
+        flow = self.plan.layers.get(layer) or self.plan.sign.get(layer) or self.plan.pools[layer]
         return outputs if len(flow.outputs) == 1 else relax.TupleGetItem(outputs, index)
 
     def _lower_word_pool(self, pool, binding):
@@ -322,6 +352,7 @@ class LowerToKernels:
         plan = DataflowPlan()
         if self.dataflow == "integer":
             plan = plan_integer_dataflow(mod["main"], self.preset, self.knobs)
+        plan.sign = plan_sign_layers(mod["main"], self.preset, self.knobs, bits_edges=self.dataflow == "integer")
         report = self.report or KernelReport()
         report.dataflow = plan
-        return _Lowerer(mod, self.family, self.knobs, self.tuning, report, plan).run()
+        return _Lowerer(mod, self.family, self.knobs, self.tuning, report, plan, self.preset).run()

@@ -8,8 +8,9 @@ quantized graph), tuning's task extraction and the accelerator tiling search (up
 =======================  ===================================================================
 phase                    passes (and what the report gets)
 =======================  ===================================================================
-``import``               bind params; ``WrapConvLayers``, ``FoldBatchNorm``, ``FuseReLU``: every
-                         constant-weight conv becomes one ``sepnet.conv2d`` float layer
+``import``               bind params; ``WrapConvLayers``, ``BinarizeSignActivations``, ``FoldBatchNorm``,
+                         ``FuseReLU``: every constant-weight conv becomes one ``sepnet.conv2d`` float
+                         layer, or a sign layer when it reads ±s activations with ±alpha weights
 ``quantize_weights``     ``BinarizePatternConvs`` (k×k), ``QuantizePointwiseConvs`` (1×1); NaN/Inf
                          constants left anywhere are an error
 ``quantize_activations`` calibration with the reference executor (``report.ranges``), then
@@ -43,6 +44,7 @@ from tvm_sepnet.targets import get_target
 from tvm_sepnet.targets.accelerator import load_spec
 
 from .binarize_pattern_convs import BinarizePatternConvs
+from .binarize_sign_activations import BinarizeSignActivations
 from .choose_kxk_kernels import ChooseKxkKernels
 from .expose_layer_outputs import ExposeLayerOutputs
 from .fence_multiply_add import FenceMultiplyAdd
@@ -152,7 +154,8 @@ def _phase_import(mod, ctx):
         mod = relax.transform.BindParams("main", ctx.params)(mod)
     names = list(ctx.config.layer_names) if ctx.config.layer_names else None
     dense = ctx.config.dense == "int8" and ctx.config.pointwise == "int8"
-    return tvm.transform.Sequential([WrapConvLayers(names, dense=dense), FoldBatchNorm(), FuseReLU()],
+    return tvm.transform.Sequential([WrapConvLayers(names, dense=dense), BinarizeSignActivations(),
+                                     FoldBatchNorm(), FuseReLU()],
                                     name="sepnet.import")(mod)
 
 
@@ -193,10 +196,10 @@ def _phase_choose_kernels(mod, ctx):
 
 
 def _phase_fuse_epilogues(mod, ctx):
-    if ctx.config.act_bits is not None and ctx.config.fuse_epilogues:
+    if ctx.config.fuse_epilogues:  # only integer and sign layers take residuals (a float model is unchanged)
         passes = [FuseResidualAdd(), FuseReLU()]
         skip = ctx.config.skip_connections or ("float" if ctx.preset.accelerator else "quantized")
-        if skip == "quantized":
+        if skip == "quantized" and ctx.config.act_bits is not None:
             passes.append(QuantizeSkipConnections())
         mod = tvm.transform.Sequential(passes, name="sepnet.fuse_epilogues")(mod)
     ctx.report.graph, ctx.report.consts = export_graph(mod)

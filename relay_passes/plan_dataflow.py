@@ -90,6 +90,7 @@ class PoolFlow:
 class DataflowPlan:
     layers: dict = field(default_factory=dict)  # layer name -> LayerFlow
     pools: dict = field(default_factory=dict)  # "pool:<binding>" -> PoolFlow
+    sign: dict = field(default_factory=dict)  # sign layer name -> plan_sign_dataflow.SignFlow
 
 
 def _eligible(conv, x_shape) -> bool:

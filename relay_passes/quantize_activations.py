@@ -51,6 +51,8 @@ class _ActQuantizer(BindingRewriter):
         if conv is None:
             return None
         a = conv.attrs
+        if a.is_sign:  # ±1 activations need no range
+            return None
         lo, hi = self.ranges.get(a.name, self.default_range)
         if a.weight_format == "binary":
             act = act_quantizer("uint", self.act_bits, lo, hi)

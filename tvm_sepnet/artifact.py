@@ -55,7 +55,7 @@ class Artifact:
         self.consts = consts
         self.meta = meta
         self.kernels = kernels  # {"layers": {layer: [kernel names]}, "tir": {kernel name: TIR JSON}} or None
-        self.programs = programs  # fpga-sim: {layer: tvm_sepnet.fpga.compiler.LayerProgram} or None
+        self.programs = programs  # fpga-sim: {layer: tvm_sepnet.fpga.compiler.LayerProgram} ({} if none offloaded); else None
         self._vm = None
 
     @property
@@ -151,7 +151,7 @@ class Artifact:
             if self.kernels is not None:
                 with open(os.path.join(tmp, KERNELS_JSON), "w", encoding="utf-8") as f:
                     json.dump(self.kernels, f)
-            if self.programs:
+            if self.programs is not None:  # fpga-sim, also when no layer is offloaded (load reads the files)
                 save_programs(self.programs, os.path.join(tmp, FPGA_JSON), os.path.join(tmp, FPGA_NPZ))
             if os.path.isdir(path):
                 old = path + ".old"

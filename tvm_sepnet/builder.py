@@ -84,7 +84,8 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, tuning=None, **option
         tir = {gv.name_hint: tvm.ir.save_json(func) for gv, func in lowered.functions_items()
                if isinstance(func, tvm.tirx.PrimFunc) and func.attrs is not None and "tirx.is_scheduled" in func.attrs}
         kernels = {"layers": report.kernels.layer_kernels, "tir": tir}
-    return Artifact(lib, report.graph, report.consts, meta, kernels, report.offload.programs or None)
+    programs = dict(report.offload.programs) if preset.accelerator else None  # {} when nothing is offloaded
+    return Artifact(lib, report.graph, report.consts, meta, kernels, programs)
 
 
 __all__ = ["Artifact", "build", "load", "quantize_model", "InputMismatchError"]

@@ -52,6 +52,9 @@ _OP_ATTRS = {
     "squeeze": ("axis",),
     "expand_dims": ("axis",),
     "broadcast_to": (),
+    "less": (),
+    "sign": (),
+    "where": (),
 }
 
 

@@ -17,7 +17,11 @@ A layer is ``R.call_pure_packed("sepnet.conv2d", x, w, w_scale, bias, R.str(attr
 * attrs (JSON): geometry (``strides``, ``padding`` (top, left, bottom, right), ``dilation``, ``groups``,
   ``kernel``, ``channels``, ``in_channels``), ``relu``, ``name``, ``weight_format``, ``act``
   (``{"kind": "float"}``, ``{"kind": "uint", "bits": A, "scale": s}`` or
-  ``{"kind": "int", "bits": 8, "scale": s}``), ``accumulate`` (``float32`` or ``float64``), ``residual`` (bool: a residual
+  ``{"kind": "int", "bits": 8, "scale": s}`` or ``{"kind": "sign"}``: ±1 activations, a *sign layer*, whose
+  ``w_scale`` is the per-channel multiplier and ``bias`` the bias of LCE's multiply-add epilogue,
+  docs/numerics.md "Sign layers"), ``pad_value`` (sign layers: out-of-image taps are +1 (1, Larq's
+  ``pad_values=1``) or 0), ``acc_relu`` (sign layers: LCE's fused ReLU on the ±1 dot product, before the
+  multiply-add), ``accumulate`` (``float32`` or ``float64``), ``residual`` (bool: a residual
   operand follows) and ``impl``
   (the kernel of a binary layer with quantized activations: ``auto``/``bitserial`` or ``int8``).
 
@@ -56,6 +60,8 @@ class ConvAttrs:
     residual: bool = False  # a residual tensor is added after the epilogue, before the ReLU
     residual_quant: dict | None = None  # the residual is quantized with this quantizer first (skip in 8 bits)
     dense: bool = False  # a dense layer (matmul by a constant matrix) run as this 1×1 conv (WrapConvLayers)
+    pad_value: int = 0  # sign layers: value of out-of-image taps (0 or +1)
+    acc_relu: bool = False  # sign layers: ReLU on the ±1 dot product before the multiply-add (LCE's fused ReLU)
 
     @property
     def is_pointwise(self) -> bool:
@@ -65,6 +71,11 @@ class ConvAttrs:
     def is_depthwise(self) -> bool:
         """A k×k (k > 1) conv with one input channel per group (any channel multiplier)."""
         return self.groups > 1 and self.groups == self.in_channels and not self.is_pointwise
+
+    @property
+    def is_sign(self) -> bool:
+        """±1 activations (a sign layer: binary weights, XOR + popcount)."""
+        return self.act.get("kind") == "sign"
 
     @property
     def channels_per_group(self) -> int:
@@ -94,6 +105,8 @@ class ConvAttrs:
         d.setdefault("residual", False)
         d.setdefault("residual_quant", None)
         d.setdefault("dense", False)
+        d.setdefault("pad_value", 0)
+        d.setdefault("acc_relu", False)
         for key in ("kernel", "strides", "padding", "dilation"):
             d[key] = tuple(d[key])
         return cls(**d)

@@ -9,9 +9,10 @@ import numpy as np
 VM_BUILTINS = "vm"  # the group of the VM's own calls (allocation, shape checks) in :func:`profile_layers`
 
 
-def _instrumented_runs(artifact, inputs, repeat: int) -> list[list[tuple[str, float]]]:
+def _instrumented_runs(artifact, inputs, repeat: int, clock=time.perf_counter) -> list[list[tuple[str, float]]]:
     """``repeat`` runs of ``main`` (after one warm-up run), each the list of (called function, seconds)
-    in call order."""
+    in call order, seconds of ``clock`` (``time.thread_time``: the calling thread's CPU time, which holds
+    the whole run when TVM's pool has one thread)."""
     import tvm
     from tvm import relax
 
@@ -24,9 +25,9 @@ def _instrumented_runs(artifact, inputs, repeat: int) -> list[list[tuple[str, fl
 
     def instrument(func, name, before, ret, *a):  # noqa: ARG001
         if before:
-            started[name] = time.perf_counter()
+            started[name] = clock()
         else:
-            calls.append((str(name), time.perf_counter() - started.pop(name)))
+            calls.append((str(name), clock() - started.pop(name)))
         return 0
 
     vm.set_instrument(instrument)
@@ -84,15 +85,15 @@ def attribute_calls(run: list[tuple[str, float]], layer_kernels: dict[str, list[
     return dict(out)
 
 
-def profile_layers(artifact, inputs, repeat: int = 3) -> dict[str, float]:
+def profile_layers(artifact, inputs, repeat: int = 3, clock=time.perf_counter) -> dict[str, float]:
     """{group: ms}: median over ``repeat`` runs of each conv layer's kernel time (its quantize /
     bit-packing kernels included), of each other kernel (by function name) and of the VM builtins
-    (:func:`attribute_calls`)."""
+    (:func:`attribute_calls`); times of ``clock`` (see :func:`_instrumented_runs`)."""
     layer_kernels = artifact.meta.get("layer_kernels")
     if layer_kernels is None:
         raise ValueError("this artifact does not record its layers' kernels (built by an older tvm-sepnet); rebuild it")
     per = defaultdict(list)
-    for run in _instrumented_runs(artifact, inputs, repeat):
+    for run in _instrumented_runs(artifact, inputs, repeat, clock):
         for group, secs in attribute_calls(run, layer_kernels).items():
             per[group].append(secs)
     return {g: 1e3 * float(np.median(v)) for g, v in per.items()}

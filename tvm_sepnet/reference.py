@@ -18,6 +18,7 @@ from schedules.decoded_weight_conv2d.reference import decoded_weight_conv2d
 from schedules.float_conv2d_exact.reference import float_conv2d_exact
 from schedules.int8_conv2d.reference import int8_conv2d
 from schedules.quantize.reference import quantize
+from schedules.xnor_conv2d.reference import xnor_conv2d
 
 from .errors import InputMismatchError, UnsupportedOpError
 from .reference_ops import GRAPH_OPS
@@ -45,6 +46,11 @@ def run_conv_layer(x: np.ndarray, w, w_scale, bias, a: dict, residual: np.ndarra
     geo = _geometry(a)
     act, fmt, relu = a["act"], a["weight_format"], a["relu"]
     cg = a["in_channels"] // a["groups"]
+    if act["kind"] == "sign":  # ±1 activations (docs/numerics.md, "Sign layers")
+        if fmt != "binary":
+            raise UnsupportedOpError(f"layer {a['name']!r}: ±1 activations need binary weights, got {fmt!r}")
+        return xnor_conv2d(x, unpack_weights(w, cg), w_scale, bias, pad_value=int(a.get("pad_value", 0)),
+                           acc_relu=bool(a.get("acc_relu")), relu=relu, **geo)
     if act["kind"] == "float":
         if fmt == "float":
             return float_conv2d_exact(x, w, bias, relu=relu, **geo)

@@ -243,6 +243,9 @@ GRAPH_OPS: dict[str, Callable] = {
     "expand_dims": lambda a, x: np.expand_dims(x, tuple(a["axis"])),
     "broadcast_to": lambda a, x, shape: np.broadcast_to(x, shape).copy(),
     "tuple_get_item": lambda a, t: t[a["index"]],
+    "less": lambda a, x, y: np.less(x, y),
+    "sign": lambda a, x: np.sign(x),  # ONNX / Relax: three-valued, sign(0) = 0
+    "where": lambda a, c, x, y: np.where(c, x, y).astype(np.result_type(x, y)),
     # float64, rounded once
     "mean": _f64(_reduce(np.mean)),
     "sum": _f64(_reduce(np.sum)),

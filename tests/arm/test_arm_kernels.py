@@ -13,6 +13,7 @@ from schedules.quantize import reference as quantize_ref
 from schedules.quantize.kernel import quantize_bitpack_im2col_prim_func
 from tests.schedules.test_bitserial_conv2d import _problem
 from tests.schedules.test_int8_conv2d import random_case
+from tests.schedules.test_xnor_conv2d import KERNEL_CASES as XNOR_KERNEL_CASES
 from tvm_sepnet.device.emulation import EmulationError, run_kernel
 from tvm_sepnet.targets import get_target
 
@@ -139,3 +140,28 @@ def test_sdot_kernel_dies_without_dotprod():
     plain = int8_conv2d_prim_func(x_shape, "uint8", w_shape, family="arm")
     (got,) = run_kernel(plain, get_target("arm64"), [xq, wq, scale, offset], [(expected.shape, "float32")])
     np.testing.assert_array_equal(got, expected)
+
+
+# XNOR + popcount sign layers (NEON cnt) under qemu on the presets' pinned cores
+# every KERNEL_CASE of tests/schedules/test_xnor_conv2d.py: odd channels, stride 2, padding 0/1 and TF SAME with
+# both pad values, groups 1/2/3/4/5, ReLU, residual, float / bits inputs and outputs
+XNOR_ARM_CASES = range(len(XNOR_KERNEL_CASES))
+
+
+@pytest.mark.parametrize("name", ARM)
+@pytest.mark.parametrize("index", XNOR_ARM_CASES)
+def test_xnor_conv2d(name, index):
+    from schedules.bit_layout import from_bits
+    from schedules.word_layout import Domain
+    from schedules.xnor_conv2d.kernel import output_dtype, output_shape
+    from schedules.xnor_conv2d.reference import sign
+    from tests.schedules.test_xnor_conv2d import KERNEL_CASES, _run, tile_o_of
+
+    case = KERNEL_CASES[index]
+    func, args, want, (n, o, ho, wo, outputs) = _run(case, "neon", tile_o=tile_o_of(case), tile_p=2)
+    got = run_kernel(func, get_target(name), args, [(output_shape(s, n, o, ho, wo), output_dtype(s)) for s in outputs])
+    for spec, g in zip(outputs, got):
+        if spec == "f32":
+            np.testing.assert_array_equal(g, want)
+        else:
+            np.testing.assert_array_equal(from_bits(g, Domain(n, ho, wo, spec[1]), o, o // spec[2]), sign(want))

@@ -147,3 +147,22 @@ def test_dotprod_build_is_refused_by_a_board_without_dotprod(cluster, dotprod_ar
     c, _ = cluster
     with pytest.raises(DeployError, match=r"needs CPU features asimddp; device .* \(cortex-a72\) lacks them: not uploaded"):
         deploy(dotprod_artifact, tracker=c.tracker, key=KEY)
+
+
+def test_deploy_lce_file_matches_lce(cluster, tmp_path):
+    """A Larq Compute Engine .tflite (tests/data/lce/quicknet_mini: 4 sign layers, bits between them) on the
+    emulated Cortex-A72 board: bit-exact with the reference executor, within float rounding of LCE's output."""
+    import os
+
+    from tvm_sepnet.frontend import load_model
+
+    c, _ = cluster
+    data = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "lce")
+    lm = load_model(os.path.join(data, "quicknet_mini.tflite"))
+    path = tvm_sepnet.build(lm.mod, "arm64", **lm.config).export(str(tmp_path / "q"))
+    with np.load(os.path.join(data, "quicknet_mini_lce.npz")) as z:
+        x, y = z["x"][:1], z["y"][:1]
+    res = deploy(path, tracker=c.tracker, key=KEY, inputs={"input": np.ascontiguousarray(x.transpose(0, 3, 1, 2))},
+                 check=True)
+    assert res["check"]["match"], res["check"]
+    np.testing.assert_allclose(res["outputs"][0], y, rtol=1e-5, atol=1e-7)

@@ -95,3 +95,22 @@ def test_models_lists_counts():
     assert 1.2e6 <= res["models"]["sepnet-bq"]["params"] <= 1.35e6
     assert res["models"]["sepnet-bq"]["config"] == {"kxk": "binary", "pointwise": "int8", "act_bits": 4}
     assert set(res["models"]) == {"sepnet-r", "sepnet-b", "sepnet-bq", "squeezenet1.1", "mobilenet-0.5"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["quicknet", "birealnet"])
+def test_fully_binary_zoo_compile_run_check(tmp_path, x224, model):
+    """`tvm-sepnet compile quicknet` (no TensorFlow involved) at 224x224: 16 sign layers on XOR + popcount
+    kernels, run --check within float32 rounding of the reference executor."""
+    out = str(tmp_path / model)
+    compiled, _ = cli_json("compile", model, "--target", "x86", "-o", out)
+    assert sum(r["kernel"].startswith("xnor:") for r in compiled["layers"]) == 16
+    res, _ = cli_json("run", out, "--input", x224, "--check")
+    assert res["match"] and res["output_shapes"] == [[1, 1000]]
+
+
+def test_unsupported_tflite_exits_2(tmp_path):
+    bad = tmp_path / "x.tflite"
+    bad.write_bytes(b"\x00" * 4 + b"TFL3" + b"\x00" * 8)
+    proc = cli("compile", str(bad), "-o", str(tmp_path / "m"), check=False)
+    assert proc.returncode == 2 and "TFLite" in proc.stderr and "Traceback" not in proc.stderr

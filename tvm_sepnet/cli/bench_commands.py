@@ -3,6 +3,8 @@ from __future__ import annotations
 
 
 def cmd_bench(args) -> dict:
+    if args.lce:
+        return _bench_lce(args)
     from ..bench.suite import run_suite, summary_lines
 
     results = run_suite(args.output, quick=args.quick, plot=not args.no_plot)
@@ -12,9 +14,45 @@ def cmd_bench(args) -> dict:
     return results
 
 
+def _bench_lce(args) -> dict:
+    """Side by side with Larq Compute Engine on each ``.tflite`` file (tvm_sepnet.bench.lce)."""
+    import json
+    import os
+
+    from ..bench.lce import side_by_side, summary_lines
+    from ..errors import SepnetError
+
+    results = []
+    for path in args.lce:
+        if not os.path.isfile(path):
+            raise SepnetError(f"--lce: {path!r} does not exist (a .tflite file that LCE runs)")
+        r = side_by_side(path, lce_python=args.lce_python, rounds=args.rounds, per_layer=not args.no_layers,
+                         threads=args.threads, clock=args.clock,
+                         lce_flags={"use_indirect_bgemm": True} if args.lce_indirect_bgemm else None)
+        results.append(r)
+        if not args.json:
+            print("\n".join(summary_lines(r)))
+    os.makedirs(args.output, exist_ok=True)
+    out = os.path.join(args.output, "lce_side_by_side.json")
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=1)
+    if not args.json:
+        print(f"wrote {out}")
+    return {"lce": results}
+
+
 def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmark kernels and end to end against the baselines, in one run")
     p.add_argument("-o", "--output", default="benchmarks/results")
     p.add_argument("--quick", action="store_true", help="CI smoke mode: small input, two layers, few runs")
     p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--lce", nargs="+", metavar="FILE.tflite",
+                   help="side by side with Larq Compute Engine on these .tflite files instead of the suite")
+    p.add_argument("--lce-python", help="a Python with larq-compute-engine (default: $TVM_SEPNET_LCE_PYTHON or this one)")
+    p.add_argument("--lce-indirect-bgemm", action="store_true", help="LCE's use_indirect_bgemm kernel (needed for groups)")
+    p.add_argument("--rounds", type=int, default=5, help="--lce: timing rounds (one block per engine each)")
+    p.add_argument("--no-layers", action="store_true", help="--lce: end to end only")
+    p.add_argument("--threads", type=int, default=2, help="--lce: threads of both engines")
+    p.add_argument("--clock", choices=("wall", "thread"), default="wall",
+                   help="--lce: wall time, or the calling thread's CPU time (needs --threads 1; robust to other jobs)")
     p.set_defaults(func=cmd_bench)

@@ -6,15 +6,19 @@ import os
 
 from .loaded import DEFAULT_CONFIG, LoadedModel
 from .onnx_model import SUPPORTED_ONNX_OPS, load_onnx, onnx_input_shapes, read_onnx
+from .tflite_model import SUPPORTED_TFLITE_OPS, load_tflite, read_tflite
 from .zoo import load_zoo
 
 
 def load_model(source: str, **zoo_options) -> LoadedModel:
-    """A zoo name or a path to an ``.onnx`` file."""
+    """A zoo name or a path to an ``.onnx`` or ``.tflite`` file."""
+    if source.lower().endswith(".tflite"):
+        return load_tflite(source)
     if source.lower().endswith(".onnx") or os.path.sep in source:
         return load_onnx(source)
     return load_zoo(source, **zoo_options)
 
 
-__all__ = ["DEFAULT_CONFIG", "LoadedModel", "SUPPORTED_ONNX_OPS", "load_model", "load_onnx", "load_zoo",
+__all__ = ["DEFAULT_CONFIG", "LoadedModel", "SUPPORTED_ONNX_OPS", "SUPPORTED_TFLITE_OPS", "load_model", "load_onnx",
+           "load_tflite", "load_zoo", "read_tflite",
            "onnx_input_shapes", "read_onnx"]

@@ -35,6 +35,8 @@ SUPPORTED_ONNX_OPS = frozenset({
     # data movement
     "Concat", "Split", "Slice", "Gather", "Pad", "Resize", "Flatten", "Reshape", "Squeeze", "Unsqueeze",
     "Transpose", "Identity", "Dropout", "Constant",
+    # ±1 activations (QONNX BipolarQuant is rewritten to these at import; Sign -> Conv: sign layers)
+    "Sign", "Less", "Where",
 })
 
 #: ops that only compute on shapes or constants: accepted when they fold at import
@@ -72,6 +74,15 @@ def read_onnx(path: str):
             load_external_data_for_model(model, base)
         except Exception as err:  # noqa: BLE001 - a cut or mismatched data file
             raise InvalidModelError(f"{path!r}: cannot read its external data {external}: {err}") from err
+    from .binary_onnx import has_bipolar_quant, rewrite_bipolar_quant
+
+    if has_bipolar_quant(model):  # QONNX binary activations / weights -> standard ONNX (binary_onnx.py)
+        try:
+            rewrite_bipolar_quant(model)
+        except UnsupportedOpError:
+            raise
+        except Exception as err:
+            raise InvalidModelError(f"{path!r}: cannot rewrite its BipolarQuant nodes: {err}") from err
     try:
         onnx.checker.check_model(model if model.ByteSize() < 2**31 - 1 else path)
     except Exception as err:

@@ -19,7 +19,16 @@ global_avg_pool2d
 flatten                                                                   (N, C, H, W) -> (N, C*H*W)
 dense               units                                                 weight (out, in), bias (out,)
 softmax             axis (1)
+sign_conv2d         channels, kernel, strides, padding, dilation (dh,     weight (O, I/groups, kh, kw)
+                    dw), groups, pad_value (0 or 1), acc_relu             (binarized by sign, 0 -> +1),
+                                                                          multiplier (O,), bias (O,)
+sign                (values -1 / +1, 0 -> +1)
+clip                lo, hi
 =================== ==================================================== ==============================
+
+``sign_conv2d`` is a binary conv with ±1 activations (Larq's ``QuantConv2D`` with ``ste_sign`` input and
+kernel quantizers; docs/numerics.md "Sign layers"): ``multiplier * conv(sign(x), sign(W)) + bias`` with
+out-of-image taps ``pad_value``, and with ``acc_relu`` the ReLU on the ±1 dot product first.
 """
 from __future__ import annotations
 
@@ -32,7 +41,7 @@ from schedules.common import conv_out_size, normalize_padding
 from .weights import init_params
 
 OPS = ("conv2d", "batch_norm", "relu", "add", "concat", "max_pool2d", "avg_pool2d", "global_avg_pool2d",
-       "flatten", "dense", "softmax")
+       "flatten", "dense", "softmax", "sign_conv2d", "sign", "clip")
 
 
 @dataclass
@@ -53,18 +62,19 @@ def _pair(v) -> tuple[int, int]:
 def infer_shape(node: Node, in_shapes: list[tuple]) -> tuple:
     """Output shape of ``node`` given its input shapes; raises ValueError on inconsistent inputs."""
     op, a, x = node.op, node.attrs, in_shapes[0]
-    if op == "conv2d":
+    if op in ("conv2d", "sign_conv2d"):
         n, c, h, w = x
         (kh, kw), (sh, sw), (pt, pl, pb, pr) = a["kernel"], a["strides"], a["padding"]
+        dh, dw = a.get("dilation", (1, 1))
         if c % a["groups"] or a["channels"] % a["groups"]:
             raise ValueError(f"layer {node.name!r}: channels {c}->{a['channels']} "
                              f"not divisible by groups {a['groups']}")
-        return (n, a["channels"], conv_out_size(h, kh, sh, pt, pb), conv_out_size(w, kw, sw, pl, pr))
+        return (n, a["channels"], conv_out_size(h, kh, sh, pt, pb, dh), conv_out_size(w, kw, sw, pl, pr, dw))
     if op in ("max_pool2d", "avg_pool2d"):
         n, c, h, w = x
         (kh, kw), (sh, sw), (pt, pl, pb, pr) = a["kernel"], a["strides"], a["padding"]
         return (n, c, conv_out_size(h, kh, sh, pt, pb), conv_out_size(w, kw, sw, pl, pr))
-    if op in ("batch_norm", "relu", "softmax"):
+    if op in ("batch_norm", "relu", "softmax", "sign", "clip"):
         return tuple(x)
     if op == "add":
         if any(tuple(s) != tuple(x) for s in in_shapes):
@@ -91,6 +101,9 @@ def node_param_shapes(node: Node, in_shapes: list[tuple]) -> dict[str, tuple]:
         if a["bias"]:
             shapes[f"{p}.bias"] = (a["channels"],)
         return shapes
+    if node.op == "sign_conv2d":
+        return {f"{p}.weight": (a["channels"], in_shapes[0][1] // a["groups"]) + tuple(a["kernel"]),
+                f"{p}.multiplier": (a["channels"],), f"{p}.bias": (a["channels"],)}
     if node.op == "batch_norm":
         return {f"{p}.{k}": (in_shapes[0][1],) for k in ("gamma", "beta", "mean", "var")}
     if node.op == "dense":
@@ -153,14 +166,15 @@ class Net:
         """Weight + bias count of the conv2d layers whose larger kernel side k has
         ``min_kernel <= k <= max_kernel``: ``conv_params(2)`` counts the k×k (k > 1) layers."""
         counts = self.layer_params()
-        return int(sum(counts[n.name] for n in self.nodes if n.op == "conv2d" and min_kernel <= max(n.attrs["kernel"])
+        return int(sum(counts[n.name] for n in self.nodes if n.op in ("conv2d", "sign_conv2d")
+                       and min_kernel <= max(n.attrs["kernel"])
                        and (max_kernel is None or max(n.attrs["kernel"]) <= max_kernel)))
 
     def macs(self) -> int:
         """Multiply-accumulates of every conv2d and dense layer at ``input_shape``."""
         shapes, total = self.shapes(), 0
         for node in self.nodes:
-            if node.op == "conv2d":
+            if node.op in ("conv2d", "sign_conv2d"):
                 n, o, h, w = shapes[node.output]
                 cin = shapes[node.inputs[0]][1] // node.attrs["groups"]
                 kh, kw = node.attrs["kernel"]
@@ -178,9 +192,9 @@ class Net:
         for node in self.nodes:
             a = node.attrs
             kernel = "x".join(map(str, a["kernel"])) if "kernel" in a else ""
-            groups = str(a.get("groups", "")) if node.op == "conv2d" else ""
+            groups = str(a.get("groups", "")) if node.op in ("conv2d", "sign_conv2d") else ""
             cin = shapes[node.inputs[0]][1]
-            chans = f"{cin}->{shapes[node.output][1]}" if node.op in ("conv2d", "dense", "concat") else ""
+            chans = f"{cin}->{shapes[node.output][1]}" if node.op in ("conv2d", "sign_conv2d", "dense", "concat") else ""
             out = "x".join(map(str, shapes[node.output]))
             lines.append(f"{node.name:26} {node.op:17} {kernel:7} {groups:>6} {chans:>11} {out:>18} "
                          f"{counts[node.name]:>9,}")
@@ -239,9 +253,27 @@ class NetBuilder:
         return self.add_node("conv2d", name, [x], channels=int(channels), kernel=_pair(kernel),
                              strides=_pair(stride), padding=normalize_padding(padding), groups=int(groups), bias=bool(bias))
 
-    def bn(self, name, x, eps=1e-5) -> str:
-        """Inference batch norm over channels."""
-        return self.add_node("batch_norm", name, [x], eps=float(eps))
+    def sign_conv(self, name, x, channels, kernel, stride=1, padding=0, dilation=1, groups=1, pad_value=1,
+                  acc_relu=False) -> str:
+        """Binary conv with ±1 activations and weights (a sign layer; see the module docstring)."""
+        return self.add_node("sign_conv2d", name, [x], channels=int(channels), kernel=_pair(kernel),
+                             strides=_pair(stride), padding=normalize_padding(padding), dilation=_pair(dilation),
+                             groups=int(groups), pad_value=int(pad_value), acc_relu=bool(acc_relu))
+
+    def sign(self, x, name=None) -> str:
+        """±1 values of ``x`` (0 -> +1)."""
+        return self.add_node("sign", name or f"{x}.sign", [x])
+
+    def clip(self, x, lo, hi, name=None) -> str:
+        """``min(max(x, lo), hi)``."""
+        return self.add_node("clip", name or f"{x}.clip", [x], lo=float(lo), hi=float(hi))
+
+    def bn(self, name, x, eps=1e-5, scale=True, center=True) -> str:
+        """Inference batch norm over channels (``scale=False``: gamma 1; ``center=False``: beta 0)."""
+        attrs = {"eps": float(eps)}
+        if not scale or not center:
+            attrs.update(scale=bool(scale), center=bool(center))
+        return self.add_node("batch_norm", name, [x], **attrs)
 
     def relu(self, x, name=None) -> str:
         """ReLU."""

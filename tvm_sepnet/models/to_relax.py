@@ -67,17 +67,47 @@ def to_relax(net: Net, bind_params: bool = True):
     return mod if bind_params else (mod, {k: net.params[k] for k in names})
 
 
+def _sign_conv(node, x, param):
+    """A sign layer as the ``sepnet.conv2d`` dialect op: packed sign bits of the weights (0 -> +1),
+    ``w_scale`` = the multiplier, ``act = {"kind": "sign"}`` (docs/numerics.md, "Sign layers")."""
+    from schedules.bitserial_conv2d.packing import pack_weights
+    from schedules.common import pack_bits_for
+    from tvm_sepnet.ops import ConvAttrs, make_conv
+
+    a, p = node.attrs, node.name
+    try:
+        w, mult, bias = (param(f"{p}.{k}").value.numpy() for k in ("weight", "multiplier", "bias"))
+    except AttributeError:
+        raise ValueError(f"layer {p!r}: sign_conv2d needs bound parameters (to_relax(net, bind_params=True))") from None
+    cin = int(x.ty.shape[1])
+    attrs = ConvAttrs(name=_var_name(p), channels=a["channels"], in_channels=cin, kernel=tuple(a["kernel"]),
+                      strides=tuple(a["strides"]), padding=tuple(a["padding"]), dilation=tuple(a.get("dilation", (1, 1))),
+                      groups=a["groups"], weight_format="binary", act={"kind": "sign"}, pad_value=int(a["pad_value"]),
+                      acc_relu=bool(a["acc_relu"]))
+    signs = np.where(w < 0, -1, 1).astype(np.int8)
+    return make_conv(x, pack_weights(signs, pack_bits_for(cin // a["groups"])), mult, bias, attrs)
+
+
 def _emit(bb, relax, node, args, shapes, param):
     """Emit one layer; returns the var holding its output."""
     op, a, p, hint = node.op, node.attrs, node.name, _var_name(node.name)
     nn = relax.op.nn
     if op == "conv2d":
         y = bb.emit(nn.conv2d(args[0], param(f"{p}.weight"), strides=a["strides"], padding=a["padding"],
-                              dilation=(1, 1), groups=a["groups"], data_layout="NCHW", kernel_layout="OIHW"),
+                              dilation=a.get("dilation", (1, 1)), groups=a["groups"], data_layout="NCHW",
+                              kernel_layout="OIHW"),
                     name_hint=hint)
         if a["bias"]:
             y = bb.emit(relax.op.add(y, param(f"{p}.bias", (1, a["channels"], 1, 1))), name_hint=hint + "_bias")
         return y
+    if op == "sign_conv2d":
+        return bb.emit(_sign_conv(node, args[0], param), name_hint=hint)
+    if op == "clip":
+        return bb.emit(relax.op.clip(args[0], relax.PrimValue(float(a["lo"])), relax.PrimValue(float(a["hi"]))),
+                       name_hint=hint)
+    if op == "sign":  # -1 where x < 0, else +1 (relax's sign maps 0 to 0)
+        return bb.emit(relax.op.where(relax.op.less(args[0], relax.const(0.0, "float32")), relax.const(-1.0, "float32"),
+                                      relax.const(1.0, "float32")), name_hint=hint)
     if op == "batch_norm":
         stats = [param(f"{p}.{k}") for k in ("gamma", "beta", "mean", "var")]
         t = bb.emit(nn.batch_norm(args[0], *stats, axis=1, epsilon=a["eps"], training=False), name_hint=hint + "_tuple")

@@ -53,6 +53,17 @@ def run_node(node, args: list[np.ndarray], params: dict) -> np.ndarray:
         wg = w.reshape(g, w.shape[0] // g, c // g, kh, kw)
         y = np.einsum("ngchwyx,gocyx->ngohw", win, wg, optimize=True).reshape(n, -1, ho, wo)
         return y + params[f"{p}.bias"].reshape(1, -1, 1, 1) if a["bias"] else y
+    if op == "sign_conv2d":
+        from schedules.xnor_conv2d.reference import xnor_conv2d
+
+        w = np.where(params[f"{p}.weight"] < 0, -1, 1).astype(np.int8)
+        return xnor_conv2d(x.astype(np.float32), w, params[f"{p}.multiplier"], params[f"{p}.bias"],
+                           strides=a["strides"], padding=a["padding"], dilation=a.get("dilation", (1, 1)),
+                           groups=a["groups"], pad_value=a["pad_value"], acc_relu=a["acc_relu"])
+    if op == "clip":
+        return np.clip(x, np.float32(a["lo"]), np.float32(a["hi"]))
+    if op == "sign":
+        return np.where(x < 0, -1.0, 1.0).astype(np.float32)
     if op == "batch_norm":
         gamma, beta, mean, var = (params[f"{p}.{k}"].reshape(1, -1, 1, 1) for k in ("gamma", "beta", "mean", "var"))
         return (x - mean) / np.sqrt(var + a["eps"]) * gamma + beta
@@ -109,7 +120,15 @@ def init_params(net: Net, seed: int = 0) -> Net:
     for node in net.nodes:
         p = node.name
         x = env[node.inputs[0]]
-        if node.op in ("conv2d", "dense"):
+        if node.op == "sign_conv2d":  # latent float weights (their signs count), multiplier 1 or mean|W|, bias 0
+            draw(f"{p}.weight", lambda s: rng.standard_normal(s))
+            if node.attrs.get("weight_scale") == "mean_abs":  # magnitude-aware sign (Bi-Real Net)
+                wabs = np.abs(params[f"{p}.weight"].astype(np.float64))
+                draw(f"{p}.multiplier", lambda s: wabs.reshape(s[0], -1).mean(axis=1))
+            else:
+                draw(f"{p}.multiplier", lambda s: np.ones(s))
+            draw(f"{p}.bias", lambda s: np.zeros(s))
+        elif node.op in ("conv2d", "dense"):
             fan_in = int(np.prod(shapes[f"{p}.weight"][1:]))
             draw(f"{p}.weight", lambda s: rng.normal(0.0, np.sqrt(2.0 / fan_in), s))
             if f"{p}.bias" in shapes:
@@ -120,10 +139,17 @@ def init_params(net: Net, seed: int = 0) -> Net:
             var = np.maximum(var, 0.25 * max(float(var.mean()), 1e-6))  # few samples, constant channels
             draw(f"{p}.gamma", lambda s: rng.uniform(0.5, 1.5, s))
             draw(f"{p}.beta", lambda s: rng.normal(0.0, 0.1, s))
+            if not node.attrs.get("scale", True):
+                params[f"{p}.gamma"] = np.ones_like(params[f"{p}.gamma"])
+            if not node.attrs.get("center", True):
+                params[f"{p}.beta"] = np.zeros_like(params[f"{p}.beta"])
             draw(f"{p}.mean", lambda s: mean + rng.normal(0.0, 0.1, s) * np.sqrt(var))
             draw(f"{p}.var", lambda s: var * rng.uniform(0.5, 2.0, s))
+        if node.attrs.get("fixed") == "blurpool":  # a fixed depthwise blur, [1, 2, 1] outer product / 16
+            k = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
+            params[f"{p}.weight"] = np.broadcast_to(k, shapes[f"{p}.weight"]).astype(np.float32).copy()
         y = run_node(node, [env[i] for i in node.inputs], params)
-        if node.op in ("conv2d", "dense"):  # LSUV: unit mean square of W x on the calibration batch
+        if node.op in ("conv2d", "dense") and not node.attrs.get("fixed"):  # LSUV: unit mean square of W x on calibration
             wx = y - params[f"{p}.bias"].reshape((1, -1) + (1,) * (y.ndim - 2)) if f"{p}.bias" in params else y
             scale = np.float32(1.0 / np.sqrt(max(float(np.mean(np.square(wx, dtype=np.float64))), 1e-12)))
             params[f"{p}.weight"] *= scale

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from tvm_sepnet.errors import SepnetError
 
+from .binary_nets import birealnet18, quicknet_small
 from .graph import Net
 from .mobilenet import mobilenet_v1
 from .sepnet import sepnet
@@ -15,6 +16,8 @@ _BUILDERS = {
     "sepnet-bq": sepnet,
     "squeezenet1.1": squeezenet1_1,
     "mobilenet-0.5": mobilenet_v1,
+    "quicknet": quicknet_small,
+    "birealnet": birealnet18,
 }
 
 _FLOAT = {"kxk": "float", "pointwise": "float", "act_bits": None}
@@ -24,6 +27,9 @@ _CONFIGS = {
     "sepnet-bq": {"kxk": "binary", "pointwise": "int8", "act_bits": 4},
     "squeezenet1.1": _FLOAT,
     "mobilenet-0.5": _FLOAT,
+    # fully binary networks: their sign layers are binary by construction, the other layers stay float
+    "quicknet": _FLOAT,
+    "birealnet": _FLOAT,
 }
 
 
