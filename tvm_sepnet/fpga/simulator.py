@@ -119,24 +119,7 @@ class Device:
             x = (inp.view(np.int8) if a["signed"] else inp)[src].astype(np.int64)  # (P, K, block_in)
             part = np.einsum("pkc,koc->po", x, wgt[wix].astype(np.int64))
         else:
-            inp, wgt = self.buf["bin_inp"], self.buf["bin_wgt"]
-            bits = a["bits"]
-            self._check(1 <= bits <= self.spec.max_bits, insn, f"bits must be 1..{self.spec.max_bits}")
-            self._check(src.size == 0 or (src.max() < inp.shape[0] and wix.max() < wgt.shape[0]), insn, "bin row out of range")
-            x = inp[src]  # (P, K, max_bits, words)
-            w = wgt[wix]  # (K, block_out, words)
-            part = np.zeros((dst.size, self.spec.block_out), np.int64)
-            mask = self._group_masks(insn)
-            if mask is not None:
-                w = w & mask[None]
-            for j in range(bits):
-                plane = x[:, :, j, :]  # (P, K, words)
-                ones_and = np.bitwise_count(plane[:, :, None, :] & w[None]).sum(axis=(1, 3), dtype=np.int64)
-                if mask is None:
-                    ones = np.bitwise_count(plane).sum(axis=(1, 2), dtype=np.int64)[:, None]
-                else:
-                    ones = np.bitwise_count(plane[:, :, None, :] & mask[None, None]).sum(axis=(1, 3), dtype=np.int64)
-                part += (2 * ones_and - ones) << j
+            part = self._bgemm(insn, src, wix, dst.size)
         total = acc[dst].astype(np.int64) + part
         if np.unique(dst).size != dst.size:
             total = acc.astype(np.int64)
@@ -145,21 +128,59 @@ class Device:
         else:
             acc[dst] = total.astype(np.int32)
 
-    def _group_masks(self, insn: Insn):
-        """(block_out, words) uint64 channel masks of a grouped BGEMM, or None (every channel); built
-        once per (group_in, group_out) pair (a layer issues one BGEMM per tap and tile)."""
-        gi, go = insn.args["group_in"], insn.args["group_out"]
-        if gi == 0:
-            return None
-        self._check(go > 0, insn, "group_out must be positive when group_in is")
-        if (gi, go) not in self._masks:
-            self._masks[(gi, go)] = self._build_masks(gi, go)
-        return self._masks[(gi, go)]
+    def _bgemm(self, insn: Insn, src: np.ndarray, wix: np.ndarray, n: int) -> np.ndarray:
+        """``(n, block_out)`` partial sums of a BGEMM (isa docstring): bit-serial unsigned codes, or
+        ±1 activations (``xnor``)."""
+        a = insn.args
+        inp, wgt = self.buf["bin_inp"], self.buf["bin_wgt"]
+        bits = a["bits"]
+        self._check(1 <= bits <= self.spec.max_bits, insn, f"bits must be 1..{self.spec.max_bits}")
+        self._check(not a["xnor"] or bits == 1, insn, "xnor mode takes one sign-bit plane (bits = 1)")
+        self._check(a["valid"] <= self.spec.bin_in, insn, f"valid must be 0..{self.spec.bin_in}")
+        self._check(src.size == 0 or (src.max() < inp.shape[0] and wix.max() < wgt.shape[0]), insn, "bin row out of range")
+        x = inp[src]  # (P, K, max_bits, words)
+        w = wgt[wix]  # (K, block_out, words)
+        mask = self._lane_masks(insn)
+        if a["xnor"]:
+            m = np.broadcast_to(self._all_lanes() if mask is None else mask, w.shape[1:])
+            differ = np.bitwise_count((x[:, :, 0, None, :] ^ w[None]) & m).sum(axis=(1, 3), dtype=np.int64)
+            return a["k_ext"] * np.bitwise_count(m).sum(axis=-1, dtype=np.int64) - 2 * differ
+        part = np.zeros((n, self.spec.block_out), np.int64)
+        if mask is not None:
+            w = w & mask[None]
+        for j in range(bits):
+            plane = x[:, :, j, :]  # (P, K, words)
+            ones_and = np.bitwise_count(plane[:, :, None, :] & w[None]).sum(axis=(1, 3), dtype=np.int64)
+            if mask is None:
+                ones = np.bitwise_count(plane).sum(axis=(1, 2), dtype=np.int64)[:, None]
+            else:
+                ones = np.bitwise_count(plane[:, :, None, :] & mask[None, None]).sum(axis=(1, 3), dtype=np.int64)
+            part += (2 * ones_and - ones) << j
+        return part
 
-    def _build_masks(self, gi: int, go: int) -> np.ndarray:
-        bits = np.zeros((self.spec.block_out, self.spec.bin_in), np.uint8)
+    def _all_lanes(self) -> np.ndarray:
+        return np.full((self.spec.block_out, self.spec.words), np.uint64(~np.uint64(0)))
+
+    def _lane_masks(self, insn: Insn):
+        """(block_out, words) uint64 channel masks of a BGEMM's lanes, or None (every channel): the
+        lane's group in a grouped row (``group_in``/``group_out``) and the row's first ``valid``
+        channels; built once per (group_in, group_out, valid) (a layer issues one BGEMM per tap and tile)."""
+        gi, go, valid = insn.args["group_in"], insn.args["group_out"], insn.args["valid"]
+        if gi == 0 and valid == 0:
+            return None
+        self._check(gi == 0 or go > 0, insn, "group_out must be positive when group_in is")
+        if (gi, go, valid) not in self._masks:
+            self._masks[(gi, go, valid)] = self._build_masks(gi, go, valid)
+        return self._masks[(gi, go, valid)]
+
+    def _build_masks(self, gi: int, go: int, valid: int) -> np.ndarray:
+        bin_in = self.spec.bin_in
+        bits = np.zeros((self.spec.block_out, bin_in), np.uint8)
         for o in range(self.spec.block_out):  # ranges past the row are cut (lanes of padded outputs)
-            bits[o, min((o // go) * gi, self.spec.bin_in):min((o // go + 1) * gi, self.spec.bin_in)] = 1
+            lo, hi = ((o // go) * gi, (o // go + 1) * gi) if gi else (0, bin_in)
+            bits[o, min(lo, bin_in):min(hi, bin_in)] = 1
+        if valid:
+            bits[:, valid:] = 0
         return np.packbits(bits, axis=-1, bitorder="little").view("<u8")
 
     def _alu(self, insn: Insn) -> None:
