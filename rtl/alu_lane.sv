@@ -3,6 +3,7 @@
 //           the add before the multiply, as the simulator and the CPU kernels compute it)
 //   add: a + b;  relu: max(a, +0);  min / max: numpy's minimum / maximum;  shr: int32 a >>> imm
 // Float operations are binary32, bit-exact with numpy (fp32_units.sv).
+(* keep_hierarchy *)
 module alu_lane (
   input  logic        clk,
   input  logic        en,

@@ -9,6 +9,7 @@
 // The masks live in registers, rebuilt by `setup` when (group_in, group_out, valid) change: in one
 // cycle when the row is not grouped (every lane gets the `valid` mask), else one lane per cycle
 // (lane o's group starts at channel (o div group_out) * group_in). `ready` is low while rebuilding.
+(* keep_hierarchy *)
 module bin_lane #(
   parameter int BIN_IN = 64
 ) (

@@ -1,13 +1,14 @@
-// Instruction fetch: reads the program (`count` instructions of 24 bytes from DRAM address `addr`)
-// through the memory port in bursts, buffers it, and dispatches each instruction in program order
-// to the load, compute or store queue (isa.py: LOADs into inp/wgt/bin_inp/bin_wgt to the load queue,
-// STOREs to the store queue, the rest to the compute queue).
+// Instruction fetch: streams the program (`count` instructions of 24 bytes from DRAM address
+// `addr`) through its own memory read channel into a DEPTH-entry buffer, and dispatches each
+// instruction in program order to the load, compute or store queue (isa.py: LOADs into
+// inp/wgt/bin_inp/bin_wgt to the load queue, STOREs to the store queue, the rest to the compute queue).
 //
-// A burst asks for as many instructions as the buffer can take when at least half of it (or the
-// rest of the program) is free, so the fetch never holds the memory port waiting for room: the
-// port goes to whoever the top-level arbiter grants it (`want` / `grant`), for the whole burst.
+// The whole program is asked for at once (requests of up to 32768 instructions) and flows in at one
+// instruction per cycle after the memory latency, held back (`rd_data_ready`) while the buffer is
+// full. The channel is separate from the data port: instruction traffic (24 bytes per instruction)
+// never waits behind a DMA transfer.
 module fetch #(
-  parameter int DEPTH = 32,
+  parameter int DEPTH = 64,
   parameter int BUS_BYTES = 64
 ) (
   input  logic                   clk,
@@ -15,17 +16,12 @@ module fetch #(
   input  logic                   start,
   input  logic [31:0]            addr,
   input  logic [31:0]            count,
-  output logic                   want,
-  input  logic                   grant,
-  output logic                   busy,       // a burst holds the memory port
   output logic                   all_fetched,
-  // memory read port
+  // instruction read channel
   output logic                   rd_req_valid,
   input  logic                   rd_req_ready,
   output logic [31:0]            rd_req_addr,
-  output logic [15:0]            rd_req_elem,
   output logic [15:0]            rd_req_count,
-  output logic [15:0]            rd_req_slot,
   input  logic                   rd_data_valid,
   output logic                   rd_data_ready,
   input  logic [BUS_BYTES*8-1:0] rd_data,
@@ -37,25 +33,19 @@ module fetch #(
 );
 `include "isa_fields.svh"
   localparam int CW = $clog2(DEPTH + 1);
-  logic [31:0] next_addr, left;      // instructions not yet requested
-  logic [15:0] burst, in_flight;     // instructions of the current burst not yet received
-  logic requested;
+  localparam int BURST = 32768;
+  logic [31:0] next_addr, left, missing;  // instructions not yet requested / not yet received
   logic [CW-1:0] held;
-  logic [31:0] room;
-  logic fifo_in_ready;
+  logic [31:0] burst;
 
-  assign room = 32'(DEPTH) - 32'(held);
-  assign want = !busy && left != 0 && (room >= 32'(DEPTH / 2) || room >= left);
-  assign rd_req_valid = busy && !requested;
+  assign burst = left < BURST ? left : BURST;
+  assign rd_req_valid = left != 0;
   assign rd_req_addr = next_addr;
-  assign rd_req_elem = 16'd24;
-  assign rd_req_count = burst;
-  assign rd_req_slot = 16'(BUS_BYTES);
-  assign rd_data_ready = busy;  // room was reserved when the burst was asked for
-  assign all_fetched = left == 0 && !busy;
+  assign rd_req_count = 16'(burst);
+  assign all_fetched = missing == 0;
 
   sync_fifo #(.W(192), .DEPTH(DEPTH)) buffer (
-    .clk(clk), .rst(rst || start), .in_valid(busy && rd_data_valid), .in_ready(fifo_in_ready), .in_data(rd_data[191:0]),
+    .clk(clk), .rst(rst || start), .in_valid(rd_data_valid), .in_ready(rd_data_ready), .in_data(rd_data[191:0]),
     .out_valid(insn_valid), .out_ready(insn_ready), .out_data(insn), .count(held));
 
   always_comb begin
@@ -67,28 +57,18 @@ module fetch #(
 
   always_ff @(posedge clk) begin
     if (rst) begin
-      busy <= 1'b0;
       left <= 0;
+      missing <= 0;
     end else if (start) begin
       next_addr <= addr;
       left <= count;
-      busy <= 1'b0;
+      missing <= count;
     end else begin
-      if (grant) begin
-        burst <= 16'(room < left ? room : left);
-        in_flight <= 16'(room < left ? room : left);
-        left <= left - (room < left ? room : left);
-        requested <= 1'b0;
-        busy <= 1'b1;
-      end
       if (rd_req_valid && rd_req_ready) begin
-        requested <= 1'b1;
-        next_addr <= next_addr + 32'(burst) * 24;
+        next_addr <= next_addr + burst * 24;
+        left <= left - burst;
       end
-      if (busy && rd_data_valid) begin
-        in_flight <= in_flight - 1'b1;
-        if (in_flight == 1) busy <= 1'b0;
-      end
+      if (rd_data_valid && rd_data_ready) missing <= missing - 1'b1;
     end
   end
 endmodule

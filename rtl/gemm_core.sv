@@ -7,6 +7,7 @@
 // low part are w_hi * x (each product fits 16 signed bits: |int8 * uint8| <= 32640), so the core takes
 // BLOCK_IN * BLOCK_OUT / 2 DSPs (the resource model's 0.5 DSP per int8 MAC). The products are summed
 // by one adder tree per lane.
+(* keep_hierarchy *)
 module gemm_lane_pair #(
   parameter int BLOCK_IN = 16
 ) (

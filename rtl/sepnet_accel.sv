@@ -1,19 +1,21 @@
 // The accelerator (docs: rtl/README.md; instruction semantics: tvm_sepnet/fpga/isa.py).
 //
 // `start` with a program of `insn_count` instructions at DRAM byte address `insn_addr`: the fetch
-// unit dispatches them to the load, compute and store queues, which run concurrently and
-// synchronize through four dependency-token counters (load->compute, compute->load,
-// compute->store, store->compute). One memory port (a read and a write channel) is shared by
-// fetch, the load queue's LOADs, the compute queue's LOADs (acc, param) and the store queue's
-// STOREs; the arbiter gives it to one of them at a time, round robin, for a whole burst or
-// instruction. `done` rises once FINISH has executed and every queue and unit is idle.
+// unit streams them (its own read channel) to the load, compute and store queues, which run
+// concurrently and synchronize through four dependency-token counters (load->compute,
+// compute->load, compute->store, store->compute). One data port (a read and a write channel) is
+// shared by the load queue's LOADs, the compute queue's LOADs (acc, param) and the store queue's
+// STOREs; the arbiter gives it to one instruction at a time, by fixed priority: compute queue
+// (its LOADs stall the compute units), load queue, store queue. `done` rises once FINISH has
+// executed and every queue and unit is idle.
 //
 // Memory port contract (the DRAM model of the co-simulation, or an AXI DataMover with realignment
 // in a board design): a read request (byte address, `elem` bytes per element, `count` elements,
 // `slot` bytes per element in the beat stream, a power of two) returns the elements in beats of
 // BUS_BYTES, element i at byte (i mod (BUS/slot)) * slot of beat i div (BUS/slot) when slot <= BUS,
 // else over slot/BUS consecutive beats; a write request takes its beats in the same layout and
-// answers with one `wr_resp_valid` pulse.
+// answers with one `wr_resp_valid` pulse. The instruction channel returns one 24-byte instruction
+// per beat (slot = BUS_BYTES).
 module sepnet_accel #(
   parameter int BLOCK_IN = 16,
   parameter int BLOCK_OUT = 16,
@@ -57,10 +59,17 @@ module sepnet_accel #(
   input  logic                   wr_data_ready,
   output logic [BUS_BYTES*8-1:0] wr_data,
   input  logic                   wr_resp_valid,
+  // instruction read channel (elem 24, slot BUS_BYTES)
+  output logic                   if_req_valid,
+  input  logic                   if_req_ready,
+  output logic [31:0]            if_req_addr,
+  output logic [15:0]            if_req_count,
+  input  logic                   if_data_valid,
+  output logic                   if_data_ready,
+  input  logic [BUS_BYTES*8-1:0] if_data,
   // instruction trace: per queue (0 load, 1 compute, 2 store) the cycle an instruction starts / ends
   output logic [2:0]             trace_start,
-  output logic [2:0]             trace_end,
-  output logic                   trace_fetch   // the read channel carries instructions
+  output logic [2:0]             trace_end
 );
 `include "isa_fields.svh"
   localparam int ACC_ROW_BYTES = 4 * BLOCK_OUT;
@@ -68,19 +77,14 @@ module sepnet_accel #(
   localparam int QW = $clog2(QUEUE_DEPTH + 1);
 
   // --- fetch and the three queues -----------------------------------------------------------------
-  logic f_want, f_grant, f_busy, f_all, f_valid, f_ready;
+  logic f_all, f_valid, f_ready;
   logic [191:0] f_insn;
   logic [1:0] f_queue;
-  logic f_rd_req_valid, f_rd_data_ready;
-  logic [31:0] f_rd_req_addr;
-  logic [15:0] f_rd_req_elem, f_rd_req_count, f_rd_req_slot;
 
   fetch #(.DEPTH(FETCH_DEPTH), .BUS_BYTES(BUS_BYTES)) fetcher (
-    .clk(clk), .rst(rst), .start(start), .addr(insn_addr), .count(insn_count), .want(f_want), .grant(f_grant),
-    .busy(f_busy), .all_fetched(f_all),
-    .rd_req_valid(f_rd_req_valid), .rd_req_ready(rd_req_ready), .rd_req_addr(f_rd_req_addr), .rd_req_elem(f_rd_req_elem),
-    .rd_req_count(f_rd_req_count), .rd_req_slot(f_rd_req_slot), .rd_data_valid(rd_data_valid),
-    .rd_data_ready(f_rd_data_ready), .rd_data(rd_data),
+    .clk(clk), .rst(rst), .start(start), .addr(insn_addr), .count(insn_count), .all_fetched(f_all),
+    .rd_req_valid(if_req_valid), .rd_req_ready(if_req_ready), .rd_req_addr(if_req_addr), .rd_req_count(if_req_count),
+    .rd_data_valid(if_data_valid), .rd_data_ready(if_data_ready), .rd_data(if_data),
     .insn(f_insn), .insn_queue(f_queue), .insn_valid(f_valid), .insn_ready(f_ready));
 
   logic [2:0] q_in_ready, q_valid, q_pop;
@@ -112,22 +116,21 @@ module sepnet_accel #(
 
   assign cp_is_load = q_head[1][2:0] == OP_LOAD;
 
-  // --- memory port arbiter: fetch 0, load queue 1, compute queue 2, store queue 3 -------------------
-  logic [3:0] want, grant;
-  logic [1:0] owner, rr;
+  // --- data port arbiter: by priority compute queue (2), load queue (1), store queue (3) ------------
+  logic [3:1] want, grant;
+  logic [1:0] owner;
   logic port_busy;
-  assign want[0] = f_want;
   assign want[1] = q_valid[0] && ld_ok && !ld_busy;
   assign want[2] = q_valid[1] && cp_ok && !cp_busy && cp_is_load;
   assign want[3] = q_valid[2] && st_ok && !st_busy;
   always_comb begin
-    grant = 4'd0;
+    grant = 3'd0;
     if (!port_busy && !start) begin
-      for (int i = 0; i < 4; i = i + 1)
-        if (grant == 0 && want[2'(rr + 2'(i))]) grant[2'(rr + 2'(i))] = 1'b1;
+      if (want[2]) grant[2] = 1'b1;
+      else if (want[1]) grant[1] = 1'b1;
+      else if (want[3]) grant[3] = 1'b1;
     end
   end
-  assign f_grant = grant[0];
 
   // --- token, queue and port bookkeeping --------------------------------------------------------------
   assign cp_start_local = q_valid[1] && cp_ok && !cp_busy && !cp_is_load && !start;
@@ -142,7 +145,6 @@ module sepnet_accel #(
   // FINISH and unknown opcodes complete the cycle they start
   logic cp_instant, finished, ld_done, st_done;
   logic [191:0] cp_insn_now;  // the instruction that completes: an instant one completes as it starts
-  logic grant_q;              // the fetch burst starts the cycle after its grant
   assign cp_instant = cp_start_local && !mm_start && !alu_start;
   assign cp_insn_now = cp_instant ? q_head[1] : cp_insn;
   assign ld_done = dl_done && owner == 2'd1;
@@ -154,7 +156,6 @@ module sepnet_accel #(
       l2c <= 0; c2l <= 0; c2s <= 0; s2c <= 0;
       ld_busy <= 1'b0; cp_busy <= 1'b0; st_busy <= 1'b0;
       port_busy <= 1'b0;
-      rr <= 0;
       finished <= 1'b0;
     end else begin
       // tokens: +1 when a producer instruction ends with its push flag, -1 when a consumer starts with its pop flag
@@ -169,28 +170,21 @@ module sepnet_accel #(
       cp_busy <= (q_pop[1] && !cp_instant) ? 1'b1 : (cp_done ? 1'b0 : cp_busy);
       st_busy <= q_pop[2] ? 1'b1 : (st_done ? 1'b0 : st_busy);
       if (cp_instant && q_head[1][2:0] == OP_FINISH) finished <= 1'b1;
-      // the port: held from grant to the end of the burst / instruction
+      // the port: held from grant to the end of the instruction
       if (grant != 0) begin
         port_busy <= 1'b1;
-        owner <= grant[0] ? 2'd0 : grant[1] ? 2'd1 : grant[2] ? 2'd2 : 2'd3;
-        rr <= (grant[0] ? 2'd0 : grant[1] ? 2'd1 : grant[2] ? 2'd2 : 2'd3) + 2'd1;
-      end else if (port_busy && ((owner == 2'd0 && !f_busy && !grant_q) || ((owner == 2'd1 || owner == 2'd2) && dl_done) ||
-                                 (owner == 2'd3 && ds_done))) begin
+        owner <= grant[1] ? 2'd1 : grant[2] ? 2'd2 : 2'd3;
+      end else if (port_busy && (((owner == 2'd1 || owner == 2'd2) && dl_done) || (owner == 2'd3 && ds_done))) begin
         port_busy <= 1'b0;
       end
     end
   end
-  always_ff @(posedge clk) grant_q <= f_grant;
 
   assign done = finished && f_all && q_valid == 0 && !f_valid && !ld_busy && !cp_busy && !st_busy && !port_busy;
   assign trace_start = {q_pop[2], q_pop[1], q_pop[0]};
   assign trace_end = {st_done, cp_done, ld_done};
-  assign trace_fetch = fetch_owns;
 
   // --- DMA engines ------------------------------------------------------------------------------------
-  logic dl_rd_req_valid, dl_rd_data_ready;
-  logic [31:0] dl_rd_req_addr;
-  logic [15:0] dl_rd_req_elem, dl_rd_req_count, dl_rd_req_slot;
   logic dl_wr_en;
   logic [2:0] dl_wr_buf;
   logic [15:0] dl_wr_row;
@@ -199,21 +193,12 @@ module sepnet_accel #(
 
   dma_load #(.BLOCK_IN(BLOCK_IN), .BLOCK_OUT(BLOCK_OUT), .BIN_IN(BIN_IN), .MAX_BITS(MAX_BITS), .BUS_BYTES(BUS_BYTES)) loader (
     .clk(clk), .rst(rst), .start(dl_start), .insn(dl_insn), .busy(dl_busy), .done(dl_done),
-    .rd_req_valid(dl_rd_req_valid), .rd_req_ready(rd_req_ready), .rd_req_addr(dl_rd_req_addr), .rd_req_elem(dl_rd_req_elem),
-    .rd_req_count(dl_rd_req_count), .rd_req_slot(dl_rd_req_slot), .rd_data_valid(rd_data_valid),
-    .rd_data_ready(dl_rd_data_ready), .rd_data(rd_data),
+    .rd_req_valid(rd_req_valid), .rd_req_ready(rd_req_ready), .rd_req_addr(rd_req_addr), .rd_req_elem(rd_req_elem),
+    .rd_req_count(rd_req_count), .rd_req_slot(rd_req_slot), .rd_data_valid(rd_data_valid),
+    .rd_data_ready(rd_data_ready), .rd_data(rd_data),
     .wr_en(dl_wr_en), .wr_buf(dl_wr_buf), .wr_row(dl_wr_row), .wr_count(dl_wr_count), .wr_piece(dl_wr_piece),
     .wr_data(dl_wr_data));
 
-  // the read channel belongs to the fetch unit during its bursts, else to the DMA read engine
-  logic fetch_owns;
-  assign fetch_owns = port_busy && owner == 2'd0;
-  assign rd_req_valid = fetch_owns ? f_rd_req_valid : dl_rd_req_valid;
-  assign rd_req_addr = fetch_owns ? f_rd_req_addr : dl_rd_req_addr;
-  assign rd_req_elem = fetch_owns ? f_rd_req_elem : dl_rd_req_elem;
-  assign rd_req_count = fetch_owns ? f_rd_req_count : dl_rd_req_count;
-  assign rd_req_slot = fetch_owns ? f_rd_req_slot : dl_rd_req_slot;
-  assign rd_data_ready = fetch_owns ? f_rd_data_ready : dl_rd_data_ready;
 
   logic acc_s_en, acc_s_gnt;
   logic [15:0] acc_s_row;

@@ -1,12 +1,13 @@
 // Co-simulation harness: the Verilated accelerator (sepnet_accel) against a DRAM model, driven
 // from Python through ctypes (tvm_sepnet/fpga/cosim.py). Not synthesized.
 //
-// DRAM model: the caller's byte array. One port, requests served in order: a read's data starts
-// `latency` cycles after its request (or when the previous request's data ends, whichever is
-// later) and streams at `bytes_per_cycle` (a credit that grows by bytes_per_cycle per cycle while a
-// transfer streams, a beat leaving when the credit covers its DRAM bytes, at most one beat per
+// DRAM model: the caller's byte array. The data port serves requests in order: a read's data
+// starts `latency` cycles after its request (or when the previous request's data ends, whichever
+// is later) and streams at `bytes_per_cycle` (a credit that grows by bytes_per_cycle per cycle while
+// a transfer streams, a beat leaving when the credit covers its DRAM bytes, at most one beat per
 // cycle); writes take their beats at the same rate from their request on and answer `latency`
-// cycles after the last beat. Beat layout: sepnet_accel.sv (memory port contract).
+// cycles after the last beat. The instruction channel is a second read stream with the same
+// latency and its own credit (one 24-byte instruction per beat). Beat layout: sepnet_accel.sv.
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -57,6 +58,13 @@ uint64_t useful_bytes(const Request& r, uint64_t b) {
   return n;
 }
 
+// An in-order read stream (data port reads or the instruction channel).
+struct ReadStream {
+  std::deque<Request> reqs;
+  uint64_t done_at = 0;  // the cycle after the previous request's last beat
+  double credit = 0.0;
+};
+
 struct Harness {
   VerilatedContext ctx;
   Vsepnet_accel* top;
@@ -98,10 +106,12 @@ int sepnet_rtl_run(void* handle, uint8_t* dram, uint64_t dram_size, uint64_t ins
                    uint64_t trace_cap, char* err, int err_len) {
   Harness* h = static_cast<Harness*>(handle);
   Vsepnet_accel* t = h->top;
-  std::deque<Request> reads, writes;
+  ReadStream data, insns;
+  std::deque<Request>& reads = data.reqs;
+  std::deque<Request> writes;
   std::deque<uint64_t> responses;
-  uint64_t read_done_at = 0, write_done_at = 0;  // end of the previous request's data
-  double credit = 0.0;
+  uint64_t write_done_at = 0;  // end of the previous write's data
+  double& credit = data.credit;
   const double cap = 2.0 * BUS_BYTES + bytes_per_cycle;
   uint8_t beat[BUS_BYTES];
   uint64_t n_trace = 0, rd_bytes = 0, wr_bytes = 0, fetch_bytes = 0;
@@ -121,6 +131,8 @@ int sepnet_rtl_run(void* handle, uint8_t* dram, uint64_t dram_size, uint64_t ins
   t->rd_data_valid = 0;
   t->wr_data_ready = 0;
   t->wr_resp_valid = 0;
+  t->if_req_ready = 0;
+  t->if_data_valid = 0;
   for (int i = 0; i < 4; i++) {
     t->clk = 0; t->eval();
     t->clk = 1; t->eval();
@@ -137,9 +149,10 @@ int sepnet_rtl_run(void* handle, uint8_t* dram, uint64_t dram_size, uint64_t ins
     // --- memory outputs for this cycle ---
     t->rd_req_ready = reads.size() < 64;
     t->wr_req_ready = writes.size() < 64;
+    t->if_req_ready = insns.reqs.size() < 64;
     Request* rd = reads.empty() ? nullptr : &reads.front();
     Request* wr = writes.empty() ? nullptr : &writes.front();
-    bool rd_streaming = rd && cyc >= std::max(rd->accept + latency, read_done_at);
+    bool rd_streaming = rd && cyc >= std::max(rd->accept + latency, data.done_at);
     bool wr_streaming = wr && cyc >= std::max(wr->accept, write_done_at);
     if (rd_streaming || wr_streaming) credit = std::min(cap, credit + bytes_per_cycle);
     else credit = 0.0;
@@ -165,6 +178,19 @@ int sepnet_rtl_run(void* handle, uint8_t* dram, uint64_t dram_size, uint64_t ins
     bool wr_take = wr_streaming && !rd_offer && credit + 1e-9 >= double(wr_useful);
     t->wr_data_ready = wr_take;
     t->wr_resp_valid = !responses.empty() && responses.front() <= cyc;
+    // instruction channel: its own stream and credit
+    Request* in = insns.reqs.empty() ? nullptr : &insns.reqs.front();
+    bool in_streaming = in && cyc >= std::max(in->accept + latency, insns.done_at);
+    insns.credit = in_streaming ? std::min(cap, insns.credit + bytes_per_cycle) : 0.0;
+    bool in_offer = in_streaming && insns.credit + 1e-9 >= 24.0;
+    if (in_offer) {
+      uint64_t a = in->addr + in->sent * 24;
+      if (!in_dram(a, 24)) return fail(2, "instruction fetch past the end of DRAM at byte " + std::to_string(a));
+      std::memset(beat, 0, BUS_BYTES);
+      std::memcpy(beat, dram + a, 24);
+      set_wide(t->if_data, beat);
+    }
+    t->if_data_valid = in_offer;
 
     t->clk = 0;
     t->eval();
@@ -187,12 +213,23 @@ int sepnet_rtl_run(void* handle, uint8_t* dram, uint64_t dram_size, uint64_t ins
     if (t->wr_resp_valid) responses.pop_front();
     if (rd_offer && t->rd_data_ready) {
       credit -= double(rd_useful);
-      if (t->trace_fetch) fetch_bytes += rd_useful;
-      else rd_bytes += rd_useful;
+      rd_bytes += rd_useful;
       if (++rd->sent == rd->beats) {
-        read_done_at = cyc + 1;
+        data.done_at = cyc + 1;
         reads.pop_front();
       }
+    }
+    if (in_offer && t->if_data_ready) {
+      insns.credit -= 24.0;
+      fetch_bytes += 24;
+      if (++in->sent == in->beats) {
+        insns.done_at = cyc + 1;
+        insns.reqs.pop_front();
+      }
+    }
+    if (t->if_req_valid && t->if_req_ready) {
+      Request r{t->if_req_addr, 24, t->if_req_count, BUS_BYTES, cyc, t->if_req_count, 0};
+      if (r.beats) insns.reqs.push_back(r);
     }
     if (wr_take && t->wr_data_valid) {
       credit -= double(wr_useful);

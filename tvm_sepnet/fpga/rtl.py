@@ -9,7 +9,6 @@ are not powers of two, for instance) raises :class:`RtlConfigError` naming the f
 """
 from __future__ import annotations
 
-import math
 import os
 
 from ..errors import SepnetError
@@ -20,7 +19,7 @@ RTL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 TOP = "sepnet_accel"
 ISA_HEADER = "isa_fields.svh"
 QUEUE_DEPTH = 64  # instructions per load / compute / store queue
-FETCH_DEPTH = 32  # instructions the fetch unit buffers
+FETCH_DEPTH = 64  # instructions the fetch unit buffers
 
 
 class RtlConfigError(SepnetError):
@@ -41,12 +40,6 @@ def rtl_sources() -> list[str]:
     return [os.path.join(d, f) for f in files] + [os.path.join(d, f"{TOP}.sv")]
 
 
-def bus_bytes(spec: AcceleratorSpec) -> int:
-    """Bytes per beat of the memory port: the power of two at or above the DRAM bytes per cycle (at
-    least 32, one instruction per beat)."""
-    return max(32, 1 << math.ceil(math.log2(spec.dram_bytes_per_cycle)))
-
-
 def rtl_parameters(spec: AcceleratorSpec) -> dict[str, int]:
     """Parameters of the top module for ``spec`` (rtl/README.md lists their meaning)."""
     def pow2(name, v):
@@ -56,7 +49,10 @@ def rtl_parameters(spec: AcceleratorSpec) -> dict[str, int]:
 
     params = {"BLOCK_IN": pow2("block_in", spec.block_in), "BLOCK_OUT": pow2("block_out", spec.block_out),
               "BIN_IN": pow2("bin_in", spec.bin_in), "MAX_BITS": spec.max_bits, "ALU_LANES": pow2("alu_lanes", spec.alu_lanes),
-              "BUS_BYTES": bus_bytes(spec), "QUEUE_DEPTH": QUEUE_DEPTH, "FETCH_DEPTH": FETCH_DEPTH}
+              "BUS_BYTES": spec.bus_bytes, "QUEUE_DEPTH": QUEUE_DEPTH, "FETCH_DEPTH": FETCH_DEPTH}
+    if spec.max_bits & (spec.max_bits - 1):
+        raise RtlConfigError(f"accelerator {spec.name!r}: the RTL needs max_bits to be a power of two (bin_inp rows "
+                             f"split into memory beats), got {spec.max_bits}")
     if spec.block_out < 2:
         raise RtlConfigError(f"accelerator {spec.name!r}: the RTL pairs output lanes on DSPs: block_out must be >= 2")
     for buf, name in (("inp", "INP_ROWS"), ("wgt", "WGT_ROWS"), ("bin_inp", "BIN_INP_ROWS"), ("bin_wgt", "BIN_WGT_ROWS"),

@@ -8,9 +8,24 @@ ends. Instructions execute functionally in start-time order, so a program with a
 token computes with stale buffers, as the hardware would, and a program whose tokens can never
 arrive raises :class:`SimulatorError` (deadlock) instead of hanging.
 
-Cycle costs (per instruction): DMA ``dram_latency + ceil(bytes / DRAM bytes per cycle)``; GEMM
-``y*x*k`` (one input vector x weight block per cycle; ``y*x`` for a reset) + 4 pipeline cycles;
-BGEMM ``y*x*k*bits`` + 4 (bit-serial: one bit-plane per cycle); ALU ``rows * block_out / alu_lanes`` + 4.
+Cycle model (per instruction), calibrated against the RTL (rtl/, docs/fpga.md "Cycle model"):
+
+- LOAD: ``dram_latency`` (or the top padding rows, if writing them takes longer) + the data, which
+  streams at ``max(ceil(bytes / DRAM bytes per cycle), beats + left/right padding writes)`` (a memory
+  beat of ``bus_bytes`` carries ``bus / row`` inp rows, one row of the other buffers, or a
+  ``bus_bytes`` piece of a wider row; padding rows are written as many per cycle) + the bottom
+  padding writes + 3; STORE: ``dram_latency + max(ceil(bytes / DRAM bytes per cycle), beats) + 4``;
+- GEMM ``y*x*k`` (``y*x`` for a reset) + 7 (issue, buffer read, two core stages, accumulate, write
+  back, done); BGEMM ``y*x*k*bits`` + 8 (bit-serial: one bit-plane per cycle), plus the binary unit's
+  mask rebuild when (group_in, group_out, valid) differ from the previous BGEMM's (1 cycle, or
+  ``block_out + 1`` for a grouped row);
+- ALU ``(rows - 1) * max(segs, reads) + segs + 10 + reads - 1`` with ``segs = block_out / alu_lanes``
+  (a row is read, then fed to the lanes one segment per cycle) and ``reads`` = 2 for add / min / max
+  (the accumulator buffer has one read port per bank), else 1;
+- instruction fetch has its own memory channel: instruction ``n`` (program order) reaches its queue at
+  ``dram_latency + 2 + n`` at the earliest;
+- one DMA instruction holds the data port at a time; when several wait for it, the compute queue's
+  LOAD goes first (it stalls the compute units), then the load queue's, then the store queue's.
 
 Numerics: integer accumulation wraps at int32 like the hardware (never reached by valid layers:
 ``|sum| < 2^31``); the ALU works in float32 with numpy's IEEE single-precision operations, one rounding
@@ -27,7 +42,13 @@ from ..errors import SepnetError
 from ..targets.accelerator import BUFFERS, AcceleratorSpec
 from .isa import ALU_OPS, BUFFER_IDS, Insn, decode_program
 
-PIPELINE = 4
+MATMUL_OVERHEAD = 7  # GEMM: issue, buffer read, two core stages, accumulate, write back, done
+BGEMM_OVERHEAD = 8  # ... and the mask check
+ALU_OVERHEAD = 10
+LOAD_OVERHEAD = 3
+STORE_OVERHEAD = 4
+FETCH_DELAY = 2  # the first instruction reaches its queue dram_latency + 2 cycles after start
+PORT_PRIORITY = {"compute": 0, "load": 1, "store": 2}  # who gets the data port first
 _BUFFER_NAMES = {v: k for k, v in BUFFER_IDS.items()}
 _ALU_NAMES = {v: k for k, v in ALU_OPS.items()}
 _TOKENS = {("load", "next"): "l2c", ("compute", "prev"): "c2l", ("compute", "next"): "c2s", ("store", "prev"): "s2c"}
@@ -226,38 +247,82 @@ class Device:
             return a["y_ext"] * a["x_ext"] * a["k_ext"] * a["bits"] * spec.bin_in * spec.block_out
         return 0
 
-    def cost(self, insn: Insn) -> int:
+    def cost(self, insn: Insn, mask_setup: int = 0) -> int:
+        """Cycles of one instruction (module docstring); ``mask_setup``: the binary unit's mask rebuild
+        before a BGEMM (:meth:`mask_setup`)."""
         a, spec = insn.args, self.spec
-        if insn.op in ("LOAD", "STORE"):
-            return spec.dram_latency_cycles + int(np.ceil(self.transfer_bytes(insn) / spec.dram_bytes_per_cycle))
-        if insn.op in ("GEMM", "BGEMM"):
-            k = 1 if a["reset"] else a["k_ext"] * (a["bits"] if insn.op == "BGEMM" else 1)
-            return a["y_ext"] * a["x_ext"] * k + PIPELINE
+        if insn.op == "LOAD":
+            return self.load_cycles(insn)
+        if insn.op == "STORE":
+            rows = a["y_size"] * a["x_size"]
+            beats = rows * max(1, spec.row_bytes("acc") // spec.bus_bytes)
+            return spec.dram_latency_cycles + max(self._stream_cycles(self.transfer_bytes(insn)), beats) + STORE_OVERHEAD
+        if insn.op == "GEMM":
+            return a["y_ext"] * a["x_ext"] * (1 if a["reset"] else a["k_ext"]) + MATMUL_OVERHEAD
+        if insn.op == "BGEMM":
+            return a["y_ext"] * a["x_ext"] * a["k_ext"] * a["bits"] + BGEMM_OVERHEAD + mask_setup
         if insn.op == "ALU":
-            return a["rows"] * (spec.block_out // spec.alu_lanes) + PIPELINE
+            reads = 2 if _ALU_NAMES.get(a["op"]) in ("add", "min", "max") else 1
+            segs = spec.block_out // spec.alu_lanes
+            if a["rows"] == 0:
+                return 3
+            return (a["rows"] - 1) * max(segs, reads) + segs + ALU_OVERHEAD + reads - 1
         return 1
 
-    def run(self, program, functional: bool = True) -> dict:
+    def mask_setup(self, insn: Insn, previous_key) -> tuple[int, tuple]:
+        """(cycles, key) of the binary unit's mask rebuild before a BGEMM, given the previous BGEMM's key."""
+        a = insn.args
+        key = (a["group_in"], a["group_out"], a["valid"])
+        if key == previous_key:
+            return 0, key
+        return (1 if a["group_in"] == 0 else self.spec.block_out + 1), key
+
+    def _stream_cycles(self, nbytes: int) -> int:
+        return int(np.ceil(nbytes / self.spec.dram_bytes_per_cycle))
+
+    def load_cycles(self, insn: Insn) -> int:
+        """Cycles of a LOAD (module docstring): latency or top padding, the data stream (bandwidth, or
+        one beat per cycle plus the left/right padding writes), the bottom padding, the engine's 3."""
+        a, spec = insn.args, self.spec
+        name = _BUFFER_NAMES[a["buffer"]]
+        row, bus = spec.row_bytes(name), spec.bus_bytes
+        banks = bus // row if name == "inp" and row < bus else 1  # rows one beat (or zero write) fills
+        pieces = max(1, row // bus)  # beats per row
+        y, x = a["y_size"], a["x_size"]
+        pt, pb, pl, pr = a["pad_top"], a["pad_bottom"], a["pad_left"], a["pad_right"]
+        pad_row = -(-(pl + x + pr) // banks) * pieces
+        if y * x == 0:
+            return (pt + y + pb) * pad_row + LOAD_OVERHEAD
+        beats = y * -(-x // banks) * pieces
+        inline = y * (-(-pl // banks) + -(-pr // banks)) * pieces
+        data = max(self._stream_cycles(self.transfer_bytes(insn)), beats + inline)
+        return max(spec.dram_latency_cycles, pt * pad_row) + data + pb * pad_row + LOAD_OVERHEAD
+
+    def run(self, program, functional: bool = True, schedule: bool = False) -> dict:
         """Execute a program (a list of :class:`Insn` or encoded words); returns the cycle statistics
         (``functional=False``: the cycle model only, buffers untouched; what tuning measures):
         ``cycles`` (end of the last instruction), busy cycles per unit (``load``/``store`` DMA,
-        ``gemm``, ``bgemm``, ``alu``), ``dram_read``/``dram_write`` bytes, ``macs``/``bit_macs``."""
+        ``gemm``, ``bgemm``, ``alu``), ``dram_read``/``dram_write`` bytes, ``macs``/``bit_macs``;
+        ``schedule=True`` adds each instruction's (start, end) cycles (``schedule``, program order)."""
         insns = decode_program(program) if isinstance(program, np.ndarray) else list(program)
         queues = {q: deque() for q in ("load", "compute", "store")}
-        for i in insns:
-            queues[i.queue].append(i)
+        for n, i in enumerate(insns):
+            queues[i.queue].append((n, i))
         fifo = {t: deque() for t in ("l2c", "c2l", "c2s", "s2c")}
         free = {q: 0 for q in queues}
         dram_free = 0
+        fetched = self.spec.dram_latency_cycles + FETCH_DELAY  # instruction n reaches its queue at fetched + n
+        mask_key = None
         stats = {"cycles": 0, "load": 0, "store": 0, "gemm": 0, "bgemm": 0, "alu": 0,
                  "dram_read": 0, "dram_write": 0, "macs": 0, "bit_macs": 0, "instructions": len(insns)}
+        times = [None] * len(insns)
         while any(queues.values()):
             best = None
             for q, insns_q in queues.items():
                 if not insns_q:
                     continue
-                insn = insns_q[0]
-                start = free[q]
+                n, insn = insns_q[0]
+                start = max(free[q], fetched + n)
                 ready = True
                 for side in ("prev", "next"):
                     if getattr(insn, f"pop_{side}"):
@@ -271,19 +336,22 @@ class Device:
                 dma = insn.op in ("LOAD", "STORE")
                 if dma:
                     start = max(start, dram_free)
-                if ready and (best is None or start < best[0]):
-                    best = (start, q, insn, dma)
+                if ready and (best is None or (start, PORT_PRIORITY[q]) < (best[0], PORT_PRIORITY[best[1]])):
+                    best = (start, q, n, insn, dma)
             if best is None:
-                waiting = {q: f"{d[0].op} #{insns.index(d[0])}" for q, d in queues.items() if d}
+                waiting = {q: f"{d[0][1].op} #{d[0][0]}" for q, d in queues.items() if d}
                 raise SimulatorError(f"deadlock: every queue waits for a token that is never pushed ({waiting})")
-            start, q, insn, dma = best
+            start, q, n, insn, dma = best
             queues[q].popleft()
             for side in ("prev", "next"):
                 if getattr(insn, f"pop_{side}"):
                     fifo[_POPS[(q, side)]].popleft()
             if functional:
                 self.execute(insn)
-            end = start + self.cost(insn)
+            setup = 0
+            if insn.op == "BGEMM":
+                setup, mask_key = self.mask_setup(insn, mask_key)
+            end = start + self.cost(insn, setup)
             for side in ("prev", "next"):
                 if getattr(insn, f"push_{side}"):
                     tok = _TOKENS.get((q, side))
@@ -299,4 +367,7 @@ class Device:
             stats["dram_read" if insn.op == "LOAD" else "dram_write"] += self.transfer_bytes(insn)
             stats["bit_macs" if insn.op == "BGEMM" else "macs"] += self.macs(insn)
             stats["cycles"] = max(stats["cycles"], end)
+            times[n] = (start, end)
+        if schedule:
+            stats["schedule"] = times
         return stats

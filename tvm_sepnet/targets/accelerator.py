@@ -20,6 +20,7 @@ device raises :class:`AcceleratorConfigError` naming what overflows.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass
 
@@ -83,6 +84,12 @@ class AcceleratorSpec:
     @property
     def dram_bytes_per_cycle(self) -> float:
         return self.dram_gbps * 1e9 / (self.clock_mhz * 1e6)
+
+    @property
+    def bus_bytes(self) -> int:
+        """Bytes per beat of the data port (the RTL's BUS_BYTES): the power of two at or above the
+        DRAM bytes per cycle, at least 32 (one 24-byte instruction per beat)."""
+        return max(32, 1 << math.ceil(math.log2(self.dram_bytes_per_cycle)))
 
     @property
     def int8_macs_per_cycle(self) -> int:
