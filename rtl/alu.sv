@@ -83,10 +83,19 @@ module alu #(
   generate
     for (genvar l = 0; l < ALU_LANES; l = l + 1) begin : g_lane
       logic [31:0] a, b, s, o;
-      assign a = cur[(32'(seg) * ALU_LANES + l) * 32 +: 32];
-      assign b = cur[ROW + (32'(seg) * ALU_LANES + l) * 32 +: 32];
-      assign s = prm[(32'(seg) * ALU_LANES + l) * 32 +: 32];
-      assign o = prm[BLOCK_OUT * 32 + (32'(seg) * ALU_LANES + l) * 32 +: 32];
+      always_comb begin  // lane l of segment `seg`: a SEGS-way multiplexer per operand
+        a = cur[l*32 +: 32];
+        b = cur[ROW + l*32 +: 32];
+        s = prm[l*32 +: 32];
+        o = prm[ROW + l*32 +: 32];
+        for (int g = 1; g < SEGS; g = g + 1)
+          if (32'(seg) == g) begin
+            a = cur[(g * ALU_LANES + l) * 32 +: 32];
+            b = cur[ROW + (g * ALU_LANES + l) * 32 +: 32];
+            s = prm[(g * ALU_LANES + l) * 32 +: 32];
+            o = prm[ROW + (g * ALU_LANES + l) * 32 +: 32];
+          end
+      end
       alu_lane lane (.clk(clk), .en(issue), .op(op), .a(a), .b(b), .scale(s), .offset(o), .imm(imm),
                      .y(lane_y[l*32 +: 32]));
     end
@@ -95,7 +104,8 @@ module alu #(
   // --- write-back: gather the segments of a row, write it with its last one -----------------------
   always_comb begin
     merged = out_row;
-    merged[32'(seg_pipe[SW*(LAT-1) +: SW]) * LW +: LW] = lane_y;
+    for (int g = 0; g < SEGS; g = g + 1)
+      if (SEGS == 1 || 32'(seg_pipe[SW*(LAT-1) +: SW]) == g) merged[g*LW +: LW] = lane_y;
   end
   assign acc_wr_en = v_pipe[LAT-1] && last_pipe[LAT-1];
   assign acc_wr_row = dst + row_pipe[16*(LAT-1) +: 16];

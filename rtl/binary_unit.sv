@@ -76,7 +76,11 @@ module binary_unit #(
   logic [7:0] in_group;
   logic [15:0] lo;
 
-  assign x = x_row[plane * BIN_IN +: BIN_IN];
+  always_comb begin
+    x = x_row[BIN_IN-1:0];
+    for (int j = 1; j < MAX_BITS; j = j + 1)
+      if (32'(plane) == j) x = x_row[j*BIN_IN +: BIN_IN];
+  end
   assign key = {group_in, group_out, valid};
   assign vmask = valid == 0 ? {BIN_IN{1'b1}} : ~({BIN_IN{1'b1}} << valid);
   assign window = ~({BIN_IN{1'b1}} << group_in) << lo;  // channels [lo, lo + group_in)
@@ -98,7 +102,8 @@ module binary_unit #(
         in_group <= 0;
       end
     end else if (building) begin
-      masks[lane[OW-1:0] * BIN_IN +: BIN_IN] <= window & vmask;
+      for (int o = 0; o < BLOCK_OUT; o = o + 1)
+        if (32'(lane) == o) masks[o*BIN_IN +: BIN_IN] <= window & vmask;
       if (in_group + 1'b1 == group_out) begin
         in_group <= 0;
         lo <= lo + 16'(group_in);

@@ -93,9 +93,15 @@ module dma_load #(
   // a cycle's write: padding always, data when a beat is there
   assign fire = busy && wy < ys && (!in_data || rd_data_valid);
   assign rd_data_ready = busy && wy < ys && in_data;
+  // bytes of this beat inside the element: all of them, or the first `keep` (a bin_inp row's planes)
+  logic [16:0] keep;
+  logic [16:0] prior;  // element bytes in the earlier pieces of the row
+  assign prior = 17'(piece) * 17'(BUS_BYTES);
+  assign keep = (banks > 1 || 17'(elem) >= prior + 17'(BUS_BYTES)) ? 17'(BUS_BYTES)
+              : (17'(elem) > prior ? 17'(elem) - prior : 17'd0);
   always_comb
     for (int i = 0; i < BUS_BYTES; i = i + 1)
-      masked[i*8 +: 8] = (banks > 1 || 32'(piece) * BUS_BYTES + i < 32'(elem)) ? rd_data[i*8 +: 8] : 8'd0;
+      masked[i*8 +: 8] = 17'(i) < keep ? rd_data[i*8 +: 8] : 8'd0;
 
   assign wr_en = fire;
   assign wr_buf = buffer;

@@ -66,7 +66,9 @@ module dma_store #(
   assign wr_data_valid = busy && fifo_out_valid;
   always_comb begin
     wr_data = '0;
-    wr_data[PB*8-1:0] = fifo_out[piece * PB * 8 +: PB * 8];
+    wr_data[PB*8-1:0] = fifo_out[PB*8-1:0];
+    for (int p = 1; p < PIECES; p = p + 1)
+      if (32'(piece) == p) wr_data[PB*8-1:0] = fifo_out[p*PB*8 +: PB*8];
   end
   assign fifo_pop = wr_data_valid && wr_data_ready && 32'(piece) == PIECES - 1;
   assign sent_all = rows_left == 0 && !rd_pending && !fifo_out_valid;

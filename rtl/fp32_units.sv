@@ -67,7 +67,7 @@ module fp32_mul (input logic [31:0] a, input logic [31:0] b, output logic [31:0]
   logic [6:0] lz;
   logic [11:0] ea, eb;
   logic signed [11:0] e;
-  logic [7:0] rs;
+  logic [5:0] rs;
   logic lost;
   logic [10:0] exp;
   logic [30:0] mag;
@@ -90,9 +90,9 @@ module fp32_mul (input logic [31:0] a, input logic [31:0] b, output logic [31:0]
   // significand is shifted right (a subnormal result), the shifted-out bits kept as sticky
   assign norm = prod << lz[5:0];
   assign e = $signed(ea + eb - 12'd126 - {5'd0, lz});
-  assign rs = e >= 1 ? 8'd0 : (e < -40 ? 8'd48 : 8'(12'd1 - e));
+  assign rs = e >= 1 ? 6'd0 : (e < -40 ? 6'd48 : 6'(12'd1 - e));  // 48: every bit shifted out
   assign denorm = norm >> rs;
-  sticky_below #(.N(48)) shifted_out (.v(norm), .n(rs), .s(lost));
+  sticky_below #(.N(48)) shifted_out (.v(norm), .n({2'd0, rs}), .s(lost));
   assign exp = e >= 1 ? e[10:0] : 11'd1;
 
   fp32_round round (.mant(denorm[47:24]), .guard(denorm[23]), .sticky(denorm[22:0] != 0 || lost), .exp(exp), .mag(mag));
@@ -137,7 +137,7 @@ module fp32_add (input logic [31:0] a, input logic [31:0] b, output logic [31:0]
   assign x = {larger[30:23] != 0, larger[22:0], 3'b000};
   assign ys = {lesser[30:23] != 0, lesser[22:0], 3'b000};
   sticky_below #(.N(27)) shifted_out (.v(ys), .n(d), .s(lost));
-  assign yal = (d >= 27 ? 27'd0 : ys >> d) | {26'd0, lost};
+  assign yal = (d >= 27 ? 27'd0 : ys >> d[4:0]) | {26'd0, lost};
   assign z = sub ? {1'b0, x} - {1'b0, yal} : {1'b0, x} + {1'b0, yal};
   lzc #(.N(64)) count (.v({z[26:0], 37'd0}), .n(lz));
 
@@ -148,7 +148,7 @@ module fp32_add (input logic [31:0] a, input logic [31:0] b, output logic [31:0]
       sh = 0;
     end else begin
       sh = ({1'b0, lz} > ex - 8'd1) ? ex - 8'd1 : {1'b0, lz};  // no shift below exponent 1: a subnormal result
-      n = z[26:0] << sh;
+      n = z[26:0] << sh[4:0];  // sh <= 26
       exp = {3'd0, ex} - {3'd0, sh};
     end
   end

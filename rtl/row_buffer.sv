@@ -46,7 +46,11 @@ module row_buffer #(
         logic [PIECE_BYTES*8-1:0] wd;
         if (BANKS > 1) begin : g_banked
           assign we = wr_en && {{(8-BW){1'b0}}, slot} < wr_count;
-          assign wd = wr_data[slot * PIECE_BYTES * 8 +: PIECE_BYTES * 8];
+          always_comb begin
+            wd = wr_data[PIECE_BYTES*8-1:0];
+            for (int i = 1; i < BANKS; i = i + 1)
+              if (32'(slot) == i) wd = wr_data[i*PIECE_BYTES*8 +: PIECE_BYTES*8];
+          end
         end else begin : g_single
           assign we = wr_en && wr_piece == 8'(p);
           assign wd = wr_data[PIECE_BYTES*8-1:0];

@@ -58,7 +58,6 @@ def yosys_script(spec: AcceleratorSpec, stat_json: str) -> str:
     lines = [f"read_verilog -sv -I{rtl_dir()} " + " ".join(rtl_sources())]
     lines += [f"chparam -set {k} {v} {TOP}" for k, v in params.items()]
     lines.append(f"synth_xilinx -family {family} -top {TOP} -flatten -noiopad" + (" -uram" if family == "xcup" else ""))
-    lines.append(f"hierarchy -top {TOP}")
     lines.append(f"rename -top {TOP}")  # chparam named it $paramod\\{TOP}\\...
     lines.append(f"tee -q -o {stat_json} stat -json -top {TOP}")
     return "\n".join(lines) + "\n"
