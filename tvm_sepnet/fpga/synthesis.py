@@ -29,10 +29,9 @@ import tempfile
 import time
 
 from ..errors import SepnetError
-from ..targets.accelerator import AcceleratorSpec
+from ..targets.accelerator import BRAM36_BYTES, AcceleratorSpec
 from .rtl import TOP, rtl_dir, rtl_parameters, rtl_sources
 
-BRAM36_BYTES = 4608  # 36 Kb, parity bits included (what the presets' bram_bytes count)
 URAM_BYTES = 36864  # 288 Kb
 #: LUTs a LUT-RAM / shift-register primitive occupies
 LUTRAM_LUTS = {"RAM32M": 4, "RAM32M16": 8, "RAM64M": 4, "RAM64M8": 8, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4,
@@ -62,32 +61,37 @@ def yosys_family(spec: AcceleratorSpec) -> str:
 LANES = {"gemm_lane_pair": ("BLOCK_IN",), "bin_lane": ("BIN_IN",), "alu_lane": ()}
 
 
-def yosys_script(spec: AcceleratorSpec, stat_json: str, module: str = TOP) -> str:
-    """The Yosys script of one module of the design (``TOP``: all but the lanes, which stay black boxes)."""
+def yosys_script(spec: AcceleratorSpec, stat_json: str, module: str = TOP, params: dict | None = None) -> str:
+    """The Yosys script of one module of the design (``TOP``: all but the lanes, which stay black boxes;
+    a lane with the description's parameters; any other module with ``params``)."""
     family = yosys_family(spec)
-    params = rtl_parameters(spec)
     lines = [f"read_verilog -sv -I{rtl_dir()} " + " ".join(rtl_sources())]
     if module == TOP:
-        lines.append(f"chparam {' '.join(f'-set {k} {v}' for k, v in params.items())} {TOP}")
+        top = rtl_parameters(spec)
+        lines.append(f"chparam {' '.join(f'-set {k} {v}' for k, v in top.items())} {TOP}")
         lines.append("blackbox " + " ".join(LANES))
         uram = " -uram" if family == "xcup" and spec.uram_bytes > 0 else ""  # only parts that have URAM
         lines.append(f"synth_xilinx -family {family} -top {TOP} -flatten -noiopad{uram}")
     else:
-        sets = " ".join(f"-set {k} {params[k]}" for k in LANES[module])
-        if sets:
-            lines.append(f"chparam {sets} {module}")
-        lines.append(f"synth_xilinx -family {family} -top {module} -flatten -noiopad -noclkbuf -abc9")
+        if params is None:
+            if module not in LANES:
+                raise SynthesisError(f"module {module!r} needs its parameters (lanes: {', '.join(LANES)})")
+            params = {k: rtl_parameters(spec)[k] for k in LANES[module]}
+        if params:
+            lines.append(f"chparam {' '.join(f'-set {k} {v}' for k, v in params.items())} {module}")
+        abc9 = " -abc9" if module in LANES else ""
+        lines.append(f"synth_xilinx -family {family} -top {module} -flatten -noiopad -noclkbuf{abc9}")
     lines.append(f"rename -top {module}")  # chparam named it $paramod...
     lines.append(f"tee -q -o {stat_json} stat -json")
     return "\n".join(lines) + "\n"
 
 
-def _yosys(spec: AcceleratorSpec, module: str, work: str, log) -> dict:
+def _yosys(spec: AcceleratorSpec, module: str, work: str, log, params: dict | None = None) -> dict:
     """Cell counts of one module."""
     stat_json = os.path.join(work, f"{spec.name}.{module}.stat.json")
     script = os.path.join(work, f"{spec.name}.{module}.ys")
     with open(script, "w", encoding="utf-8") as f:
-        f.write(yosys_script(spec, stat_json, module))
+        f.write(yosys_script(spec, stat_json, module, params))
     proc = subprocess.run(["nice", "-n", "5", "yosys", "-q", "-l", os.path.join(work, f"{spec.name}.{module}.log"), "-s", script],
                           capture_output=True, text=True)
     if log is not None:
@@ -97,6 +101,19 @@ def _yosys(spec: AcceleratorSpec, module: str, work: str, log) -> dict:
         raise SynthesisError(f"yosys failed for {module} of {spec.name} (log: {work}):\n{tail}")
     with open(stat_json, encoding="utf-8") as f:
         return json.load(f)["design"]["num_cells_by_type"]
+
+
+def module_cells(spec: AcceleratorSpec, module: str, params: dict | None = None, work_dir: str | None = None) -> dict:
+    """Yosys cell counts of one module of the RTL alone, for the description's part family (a lane with the
+    description's parameters, another module with ``params``)."""
+    if shutil.which("yosys") is None:
+        raise SynthesisError(f"yosys is not installed: synthesis needs it; {INSTALL_HINT}")
+    work = work_dir or tempfile.mkdtemp(prefix="sepnet-synth-")
+    try:
+        return _yosys(spec, module, work, None, params)
+    finally:
+        if work_dir is None:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def synthesize(spec: AcceleratorSpec, work_dir: str | None = None, log=None) -> dict:
@@ -152,16 +169,19 @@ def part_budget(spec: AcceleratorSpec) -> dict:
 
 
 def model_before(spec: AcceleratorSpec) -> dict:
-    """LUTs and DSPs of the resource model before issue 20."""
+    """LUTs and DSPs of the resource model before issue 20, and the BRAM36 its byte count implied (buffer
+    bytes / 4,608); it had no FF or URAM figure."""
     m = MODEL_BEFORE
     luts = m["lut_control"] + spec.bit_macs_per_cycle * m["lut_per_bit_mac"] + spec.alu_lanes * m["lut_per_alu_lane"]
     return {"luts": int(luts),
-            "dsps": int(spec.block_in * spec.block_out * m["dsp_per_int8_mac"] + spec.alu_lanes * m["dsp_per_alu_lane"])}
+            "dsps": int(spec.block_in * spec.block_out * m["dsp_per_int8_mac"] + spec.alu_lanes * m["dsp_per_alu_lane"]),
+            "bram36": round(sum(spec.buffers.values()) / BRAM36_BYTES, 1)}
 
 
 def resource_table(spec: AcceleratorSpec, synth: dict) -> list[dict]:
     """Per resource: Yosys, the resource model (now), the model before issue 20, the part's budget and the fit."""
-    model = spec.synthesized_resources()
+    model = {k: used for k, (used, _) in spec.resources().items()}
+    model["uram"] = 0  # the RTL puts no memory in URAM (resource model)
     before = model_before(spec)
     budget = part_budget(spec)
     rows = []
