@@ -10,11 +10,11 @@ arrive raises :class:`SimulatorError` (deadlock) instead of hanging.
 
 Cycle model (per instruction), calibrated against the RTL (rtl/, docs/fpga.md "Cycle model"):
 
-- LOAD: ``dram_latency`` (or the top padding rows, if writing them takes longer) + the data, which
-  streams at ``max(ceil(bytes / DRAM bytes per cycle), beats + left/right padding writes)`` (a memory
-  beat of ``bus_bytes`` carries ``bus / row`` inp rows, one row of the other buffers, or a
-  ``bus_bytes`` piece of a wider row; padding rows are written as many per cycle) + the bottom
-  padding writes + 3; STORE: ``dram_latency + max(ceil(bytes / DRAM bytes per cycle), beats) + 4``;
+- LOAD: the DMA engine's writes, one per cycle in order (a padding write of up to ``bus / row`` zero
+  inp rows or one ``bus_bytes`` piece; a data write of one memory beat: ``bus / row`` inp rows, one row
+  of the other buffers, or a piece of a wider row) against the memory's stream (one DRAM row per
+  request, ``dram_latency`` after it, at the DRAM bytes per cycle, at most a beat per cycle):
+  :func:`load_timing`, + 3; STORE: ``dram_latency + max(ceil(bytes / DRAM bytes per cycle), beats) + 4``;
 - GEMM ``y*x*k`` (``y*x`` for a reset) + 7 (issue, buffer read, two core stages, accumulate, write
   back, done); BGEMM ``y*x*k*bits`` + 8 (bit-serial: one bit-plane per cycle), plus the binary unit's
   mask rebuild when (group_in, group_out, valid) differ from the previous BGEMM's (1 cycle, or
@@ -34,6 +34,7 @@ per operation (no fused multiply-add), which is what makes it bit-exact with the
 from __future__ import annotations
 
 from collections import deque
+from functools import lru_cache
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -54,6 +55,74 @@ _ALU_NAMES = {v: k for k, v in ALU_OPS.items()}
 _TOKENS = {("load", "next"): "l2c", ("compute", "prev"): "c2l", ("compute", "next"): "c2s", ("store", "prev"): "s2c"}
 _UNITS = {"LOAD": "load", "STORE": "store", "GEMM": "gemm", "BGEMM": "bgemm", "ALU": "alu"}  # busy-cycle counters
 _POPS = {("compute", "prev"): "l2c", ("load", "next"): "c2l", ("store", "prev"): "c2s", ("compute", "next"): "s2c"}
+
+
+def _load_writes(bus: int, row: int, banks: int, elem: int, y: int, x: int, pads) -> list:
+    """The DMA engine's writes of a LOAD in order, one per cycle (rtl/dma_load.sv): ``None`` for a padding
+    write (up to ``banks`` zero rows, or one ``bus``-wide piece of a wider row), else (DRAM row, DRAM bytes
+    of the memory beat it writes)."""
+    pt, pb, pl, pr = pads
+    pieces = max(1, row // bus)
+    per = bus // row if banks > 1 else (0 if row > bus else 1)  # elements per beat (0: pieces per element)
+    out: list = []
+
+    def pad(n):
+        out.extend([None] * (-(-n // banks) * pieces))
+
+    for wy in range(pt + y + pb):
+        if not pt <= wy < pt + y:
+            pad(pl + x + pr)
+            continue
+        r = wy - pt
+        pad(pl)
+        if per:
+            out.extend((r, min(per, x - e) * elem) for e in range(0, x, per))
+        else:
+            out.extend((r, max(0, min(bus, elem - p * bus))) for _ in range(x) for p in range(pieces))
+        pad(pr)
+    return out
+
+
+@lru_cache(maxsize=1 << 16)
+def load_timing(bus: int, row: int, banks: int, elem: int, y: int, x: int, pads: tuple, latency: int,
+                bytes_per_cycle: float) -> int:
+    """Cycles from a LOAD's start to its last buffer write + 1, as the RTL against the co-simulation's
+    memory (rtl/sim/harness.cpp): the engine requests one DRAM row per cycle (at most 64 in flight);
+    row ``k``'s data streams from ``latency`` cycles after its request or when row ``k - 1``'s ends,
+    at most one beat per cycle and only while the byte credit (``bytes_per_cycle`` per streaming cycle,
+    at most ``2 * bus + bytes_per_cycle``) covers the beat's DRAM bytes; the engine writes one padding
+    write or one arrived beat per cycle, in order. So the first row's left padding is written during the
+    latency, the last row's right padding after the last beat, and a beat waits for a padding write
+    before it (equal to the RTL on 565 random LOADs, pynq-z2 and zcu104; tests/fpga/test_rtl_units.py)."""
+    pt, pb, pl, pr = pads
+    if y * x == 0:
+        return (pt + y + pb) * -(-(pl + x + pr) // banks) * max(1, row // bus)
+    writes = _load_writes(bus, row, banks, elem, y, x, pads)
+    last = {}  # DRAM row -> index of its last write
+    for i, w in enumerate(writes):
+        if w is not None:
+            last[w[0]] = i
+    cap = 2.0 * bus + bytes_per_cycle
+    accept, done = [], []  # per DRAM row: cycle its request was accepted, cycle after its last beat
+    credit, t, i, cur = 0.0, 0, 0, 0
+    while True:
+        while len(accept) <= cur:  # row cur's request (rows before it are done)
+            j = len(accept)
+            accept.append(j if j < 64 else max(accept[j - 1] + 1, done[j - 64]))
+        streaming = cur < y and t >= max(accept[cur] + latency, done[-1] if done else 0)
+        credit = min(cap, credit + bytes_per_cycle) if streaming else 0.0
+        w = writes[i]
+        if w is None:
+            i += 1
+        elif streaming and credit + 1e-9 >= w[1]:
+            credit -= w[1]
+            if i == last[cur]:
+                done.append(t + 1)
+                cur += 1
+            i += 1
+        if i == len(writes):
+            return t + 1
+        t += 1
 
 
 class SimulatorError(SepnetError):
@@ -281,22 +350,15 @@ class Device:
         return int(np.ceil(nbytes / self.spec.dram_bytes_per_cycle))
 
     def load_cycles(self, insn: Insn) -> int:
-        """Cycles of a LOAD (module docstring): latency or top padding, the data stream (bandwidth, or
-        one beat per cycle plus the left/right padding writes), the bottom padding, the engine's 3."""
+        """Cycles of a LOAD (module docstring): the engine's writes, one per cycle, against the memory
+        stream (:func:`load_timing`), plus the engine's 3."""
         a, spec = insn.args, self.spec
         name = _BUFFER_NAMES[a["buffer"]]
         row, bus = spec.row_bytes(name), spec.bus_bytes
         banks = bus // row if name == "inp" and row < bus else 1  # rows one beat (or zero write) fills
-        pieces = max(1, row // bus)  # beats per row
-        y, x = a["y_size"], a["x_size"]
-        pt, pb, pl, pr = a["pad_top"], a["pad_bottom"], a["pad_left"], a["pad_right"]
-        pad_row = -(-(pl + x + pr) // banks) * pieces
-        if y * x == 0:
-            return (pt + y + pb) * pad_row + LOAD_OVERHEAD
-        beats = y * -(-x // banks) * pieces
-        inline = y * (-(-pl // banks) + -(-pr // banks)) * pieces
-        data = max(self._stream_cycles(self.transfer_bytes(insn)), beats + inline)
-        return max(spec.dram_latency_cycles, pt * pad_row) + data + pb * pad_row + LOAD_OVERHEAD
+        return load_timing(bus, row, banks, spec.elem_bytes(name, a["planes"]), a["y_size"], a["x_size"],
+                           (a["pad_top"], a["pad_bottom"], a["pad_left"], a["pad_right"]),
+                           spec.dram_latency_cycles, spec.dram_bytes_per_cycle) + LOAD_OVERHEAD
 
     def run(self, program, functional: bool = True, schedule: bool = False) -> dict:
         """Execute a program (a list of :class:`Insn` or encoded words); returns the cycle statistics
