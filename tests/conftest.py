@@ -46,3 +46,19 @@ def conv_layers(mod, func="main"):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def rtl_pynq():
+    """The pynq-z2 accelerator description, its RTL verilated once per session (tvm_sepnet.fpga.cosim
+    caches the build across sessions too); skips when Verilator is missing."""
+    import shutil
+
+    from tvm_sepnet.fpga.cosim import build_model
+    from tvm_sepnet.targets.accelerator import load_spec
+
+    if shutil.which("verilator") is None:
+        pytest.skip("verilator is not installed (bash scripts/install_system_packages.sh installs it)")
+    spec = load_spec("pynq-z2")
+    build_model(spec)
+    return spec

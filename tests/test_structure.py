@@ -22,7 +22,7 @@ LAYERS = [
     ["tvm_sepnet.errors"],
     ["tvm_sepnet.targets"],
     ["tvm_sepnet.ops", "tvm_sepnet.models", "tvm_sepnet.fpga.isa", "tvm_sepnet.fpga.simulator",
-     "tvm_sepnet.fpga.compiler", "tvm_sepnet.fpga.runtime"],
+     "tvm_sepnet.fpga.compiler", "tvm_sepnet.fpga.runtime", "tvm_sepnet.fpga.rtl", "tvm_sepnet.fpga.cosim"],
     ["tvm_sepnet.reference", "tvm_sepnet.reference_ops", "tvm_sepnet.graph_export", "tvm_sepnet.calibrate",
      "tvm_sepnet.frontend", "tvm_sepnet.verify"],
     ["relay_passes"],

@@ -57,6 +57,7 @@ class Artifact:
         self.kernels = kernels  # {"layers": {layer: [kernel names]}, "tir": {kernel name: TIR JSON}} or None
         self.programs = programs  # fpga-sim: {layer: tvm_sepnet.fpga.compiler.LayerProgram} ({} if none offloaded); else None
         self._vm = None
+        self._engine = None
 
     @property
     def accelerator(self):
@@ -65,6 +66,18 @@ class Artifact:
         if not acc:
             return None
         return load_spec(acc["spec"])
+
+    @property
+    def accelerator_engine(self) -> str:
+        """What runs the accelerator programs: ``sim`` or ``rtl`` (the target's, unless
+        :meth:`use_accelerator_engine` changed it)."""
+        return self._engine or get_target(self.meta["target"]).accelerator_engine
+
+    def use_accelerator_engine(self, engine: str) -> None:
+        """Run the offloaded layers on ``engine`` from the next run on (e.g. an fpga-sim artifact on the RTL)."""
+        if engine != self.accelerator_engine:
+            self._engine = engine
+            self._vm = None  # a new VM looks the re-registered layer functions up again
 
     @property
     def layers(self) -> list[dict]:
@@ -87,7 +100,7 @@ class Artifact:
         if self._vm is None:
             self._check_runnable_here()
             if self.programs:
-                register_programs(self.meta["accelerator"]["model_id"], self.programs, self.accelerator)
+                register_programs(self.meta["accelerator"]["model_id"], self.programs, self.accelerator, self.accelerator_engine)
             self._vm = relax.VirtualMachine(self.lib, tvm.cpu())
         return self._vm
 

@@ -88,6 +88,57 @@ def test_bgemm_is_the_signed_dot_product_of_codes(group_in, group_out):
         np.testing.assert_array_equal(dev.buf["acc"][p], exp)
 
 
+def xnor_brute_force(x_bits, w_bits, valid, group_in, group_out):
+    """sum_c x_c * w_oc with x, w = ±1 (bit 1 = +1) over channel c < valid (0: all) of lane o's group,
+    by loops over channels: ``x_bits`` (K, C) 0/1, ``w_bits`` (K, O, C) 0/1 -> (O,) int."""
+    k_n, o_n, c_n = w_bits.shape
+    out = np.zeros(o_n, np.int64)
+    for o in range(o_n):
+        for k in range(k_n):
+            for c in range(valid or c_n):
+                if group_in and not (o // group_out) * group_in <= c < (o // group_out + 1) * group_in:
+                    continue
+                out[o] += 1 if x_bits[k, c] == w_bits[k, o, c] else -1
+    return out
+
+
+@pytest.mark.parametrize("valid,group_in,group_out", [(0, 0, 0), (37, 0, 0), (64, 0, 0), (50, 16, 4), (0, 24, 8)])
+def test_bgemm_xnor_is_the_dot_product_of_signs(valid, group_in, group_out):
+    """XNOR mode: K - 2 * popcount(x ^ w) over the valid (and group) channels of each row, accumulated
+    over k, against loops over channels; padded channel bits (past ``valid``) do not count."""
+    rng = np.random.default_rng(valid + group_in)
+    dev = _dev()
+    x_bits = rng.integers(0, 2, (6, 64)).astype(np.uint8)
+    w_bits = rng.integers(0, 2, (2, 16, 64)).astype(np.uint8)
+    dev.buf["bin_inp"][:] = np.uint64(0xFFFF)  # stale planes 1.. must not count
+    dev.buf["bin_inp"][:6, 0] = np.packbits(x_bits, axis=-1, bitorder="little").view("<u8")
+    dev.buf["bin_wgt"][:2] = np.packbits(w_bits, axis=-1, bitorder="little").view("<u8")
+    dev.buf["acc"][:3] = 7
+    dev.execute(isa.gemm(True, bits=1, acc=0, inp=0, wgt=0, y_ext=1, x_ext=3, k_ext=2, acc_x=1, inp_x=2, inp_k=1,
+                         wgt_k=1, group_in=group_in, group_out=group_out, xnor=1, valid=valid))
+    for p in range(3):
+        exp = 7 + xnor_brute_force(x_bits[2 * p:2 * p + 2], w_bits, valid, group_in, group_out)
+        np.testing.assert_array_equal(dev.buf["acc"][p], exp)
+    assert dev.cost(isa.gemm(True, bits=1, xnor=1, y_ext=1, x_ext=3, k_ext=2)) == 6 + 8  # one cycle per (y, x, k)
+
+
+def test_bgemm_valid_drops_padded_channels_of_unsigned_codes():
+    rng = np.random.default_rng(11)
+    dev = _dev()
+    codes = rng.integers(0, 4, (1, 64))
+    signs = rng.choice([-1, 1], (1, 16, 64))
+    planes = ((codes[:, None, :] >> np.arange(2)[:, None]) & 1).astype(np.uint8)
+    dev.buf["bin_inp"][:1, :2] = np.packbits(planes, axis=-1, bitorder="little").view("<u8")
+    dev.buf["bin_wgt"][:1] = np.packbits(signs > 0, axis=-1, bitorder="little").view("<u8")
+    dev.buf["acc"][:1] = 0
+    dev.execute(isa.gemm(True, bits=2, y_ext=1, x_ext=1, k_ext=1, valid=40))
+    np.testing.assert_array_equal(dev.buf["acc"][0], signs[0][:, :40] @ codes[0, :40])
+    with pytest.raises(SimulatorError, match="xnor mode takes one sign-bit plane"):
+        dev.execute(isa.gemm(True, bits=2, y_ext=1, x_ext=1, k_ext=1, xnor=1))
+    with pytest.raises(SimulatorError, match="valid must be 0..64"):
+        dev.execute(isa.gemm(True, bits=1, y_ext=1, x_ext=1, k_ext=1, valid=65))
+
+
 def test_alu_affine_add_relu_match_the_integer_epilogue():
     rng = np.random.default_rng(3)
     dev = _dev()

@@ -36,10 +36,12 @@ def test_presets_fit_their_devices(name):
 @pytest.mark.parametrize("changes,message", [
     ({"buffers": {"acc": 0}}, r"buffer 'acc' has 0 bytes"),
     ({"buffers": {"wgt": 100}}, r"buffer 'wgt' has 100 bytes, less than one row \(256 bytes\)"),
-    ({"gemm": {"block_in": 32, "block_out": 32}}, r"needs 552 DSP blocks but xc7z020 .* has 220"),
+    ({"gemm": {"block_in": 32, "block_out": 32}}, r"needs 532 DSP blocks but xc7z020 .* has 220"),  # 512 + 8 * 2 + 4
     ({"binary": {"bin_in": 4096}}, r"LUTs but .* has 53,200"),
     ({"binary": {"bin_in": 96}}, r"bin_in must be a multiple of 64"),
     ({"buffers": {"acc": 1 << 20}}, r"on-chip memory bytes"),
+    # 16,384 inp rows in 4 banks of 4,096 x 128 bits: 30 RAMB18 each (2Kx9 tiles), 52 BRAM36 more than 64 x 128 bits
+    ({"buffers": {"inp": 262144}}, r"needs 141.5 BRAM36 \(buffer memories\) but xc7z020 .* has 140"),
     ({"alu_lanes": 3}, r"alu_lanes \(3\) must divide block_out"),
     ({"clock_mhz": 0}, r"clock_mhz must be positive"),
 ])

@@ -26,7 +26,12 @@ Semantics (rows are buffer rows, see ``spec.AcceleratorSpec.row_bytes``; DRAM ad
   ``sum_c x_c * w_oc`` with ``w = ±1`` over the channels of mask ``m_o``. ``group_in = 0``: ``m_o`` is
   every channel; else the row holds several groups of a grouped conv and ``m_o`` is channels
   ``[(o // group_out) * group_in, (o // group_out + 1) * group_in)`` (the unit derives the mask from the
-  two fields: grouped convs share the array without storing masks).
+  two fields: grouped convs share the array without storing masks). ``valid`` (0: every channel)
+  keeps only channels ``[0, valid)`` of each row in ``m_o`` (padded channel bits do not count).
+  ``xnor = 1`` (±1 activations, ``bits`` must be 1): the input row holds one sign-bit plane, bit 1 =
+  +1 like the weights, and ``acc[a][o] += sum_k (popcount(m_o) - 2 * popcount((x_0 ^ w_o) & m_o))``:
+  the exact ``sum_c x_c * w_oc`` with ``x, w = ±1`` over the channels of ``m_o`` (each agreeing
+  channel +1, each differing one -1).
 - ``ALU op dst src rows param``: ``affine``: ``acc[dst + r] = where(s != 0, (f32(acc) + off) * s,
   off)`` with ``(s, off) = param[param]`` (int32 -> float32 bits, the integer epilogue of
   docs/numerics.md); ``add``: ``acc[dst + r] += acc[src + r]`` (float32); ``relu``: ``max(acc, 0)``
@@ -53,7 +58,7 @@ FIELDS = {
              ("pad_top", 4), ("pad_bottom", 4), ("pad_left", 4), ("pad_right", 4), ("planes", 4)],
     "STORE": [("sram", 16), ("dram", 32), ("y_size", 16), ("x_size", 16), ("x_stride", 16)],
     "GEMM": _GEMM_FIELDS + [("signed", 1)],
-    "BGEMM": _GEMM_FIELDS + [("bits", 4), ("group_in", 8), ("group_out", 8)],
+    "BGEMM": _GEMM_FIELDS + [("bits", 4), ("group_in", 8), ("group_out", 8), ("xnor", 1), ("valid", 9)],
     "ALU": [("op", 3), ("dst", 16), ("src", 16), ("rows", 16), ("param", 16), ("imm", 5)],
     "FINISH": [],
 }

@@ -2,7 +2,9 @@
 the preset clock, resources vs the device budget, and whether the weights fit on chip.
 
 All times are the simulator's cycle model (``simulator`` module docstring) at the preset clock, not
-measurements. Offloaded layers run one after the other (a layer's first tile waits for the previous
+measurements; with ``engine="rtl"`` (``fpga-report --rtl``) the cycles are the RTL's under Verilator
+(``cosim``), with the cycle model's beside them per layer (``model_cycles``). Offloaded layers run one
+after the other (a layer's first tile waits for the previous
 layer's output in DRAM); host layers (the float first conv, pooling) are listed, not timed.
 
 The float k×k comparison (``float_kxk``) answers "what if the k×k weights were not binarized" with an
@@ -17,6 +19,7 @@ import numpy as np
 
 from ..targets.accelerator import DSP_PER_INT8_MAC
 from .runtime import COUNTERS
+from .simulator import Device
 
 DSP_PER_FP32_MAC = 5
 
@@ -38,11 +41,15 @@ def weight_bytes(prog) -> int:
     return int(prog.image.size)
 
 
-def accelerator_report(art, inputs=None) -> dict:
-    """Run ``art`` once (batch of the model's input shape) and report (module docstring)."""
+def accelerator_report(art, inputs=None, engine: str | None = None) -> dict:
+    """Run ``art`` once (batch of the model's input shape) on ``engine`` (None: the artifact's target's)
+    and report (module docstring)."""
     spec = art.accelerator
     if spec is None:
         raise ValueError("not an fpga-sim artifact")
+    if engine is not None:
+        art.use_accelerator_engine(engine)
+    rtl = art.accelerator_engine == "rtl"
     if inputs is None:
         rng = np.random.default_rng(0)
         inputs = {s["name"]: rng.standard_normal(s["shape"]).astype(s["dtype"]) for s in art.input_specs}
@@ -62,6 +69,8 @@ def accelerator_report(art, inputs=None) -> dict:
                      "ms": cyc / clock * 1e3, "busy": busy, "mac_utilization": useful,
                      "dram_bytes": (st["dram_read"] + st["dram_write"]) / batch, "macs": work["macs"],
                      "tile_h": prog.knobs["tile_h"], "tiles": prog.tiles, "weight_bytes": weight_bytes(prog)})
+        if rtl:
+            rows[-1]["model_cycles"] = Device(spec, 0).run(prog.insns, functional=False)["cycles"]
         total["cycles"] += cyc
         total["dram_read"] += st["dram_read"] / batch
         total["dram_write"] += st["dram_write"] / batch
@@ -76,7 +85,9 @@ def accelerator_report(art, inputs=None) -> dict:
         "resources": {k: {"used": u, "budget": b} for k, (u, b) in resources.items()},
         "weights_on_chip": {"need": need, "free": spec.free_on_chip_bytes(), "fits": need <= spec.free_on_chip_bytes()},
         "float_kxk": float_kxk_model(art, spec, rows),
-        "note": "cycle model of the simulator at the preset clock, batch 1; host layers not timed",
+        "engine": art.accelerator_engine,
+        "note": ("RTL under Verilator (cycles from start to done) at the preset clock, batch 1; host layers not timed" if rtl
+                 else "cycle model of the simulator at the preset clock, batch 1; host layers not timed"),
     }
 
 
@@ -103,12 +114,17 @@ def float_kxk_model(art, spec, rows) -> dict:
 
 
 def format_report(rep: dict) -> str:
-    lines = [f"SIMULATED (cycle model, not a measurement): {rep['accelerator']} ({rep['part']}) at {rep['clock_mhz']:g} MHz",
-             f"{'layer':<22} {'unit':<6} {'cycles':>10} {'ms':>8} {'MAC util':>8} {'gemm':>5} {'bgemm':>5} {'alu':>5} "
-             f"{'load':>5} {'store':>5} {'DRAM KB':>8} {'tile_h':>6}"]
+    rtl = rep.get("engine") == "rtl"
+    what = "RTL under Verilator" if rtl else "SIMULATED (cycle model, not a measurement)"
+    lines = [f"{what}: {rep['accelerator']} ({rep['part']}) at {rep['clock_mhz']:g} MHz",
+             f"{'layer':<22} {'unit':<6} {'cycles':>10} " + (f"{'model':>10} " if rtl else "") +
+             f"{'ms':>8} {'MAC util':>8} {'gemm':>5} {'bgemm':>5} {'alu':>5} {'load':>5} {'store':>5} {'DRAM KB':>8} "
+             f"{'tile_h':>6}"]
     for r in rep["layers"]:
         b = r["busy"]
-        lines.append(f"{r['layer'][:22]:<22} {r['unit']:<6} {r['cycles']:>10,.0f} {r['ms']:>8.3f} {r['mac_utilization']:>8.1%} "
+        model = f"{r['model_cycles']:>10,.0f} " if rtl else ""
+        lines.append(f"{r['layer'][:22]:<22} {r['unit']:<6} {r['cycles']:>10,.0f} {model}{r['ms']:>8.3f} "
+                     f"{r['mac_utilization']:>8.1%} "
                      f"{b['gemm']:>5.0%} {b['bgemm']:>5.0%} {b['alu']:>5.0%} {b['load']:>5.0%} {b['store']:>5.0%} "
                      f"{r['dram_bytes'] / 1024:>8.1f} {r['tile_h']:>6}")
     lines.append(f"total: {rep['total_cycles']:,.0f} cycles = {rep['total_ms']:.3f} ms -> {rep['images_per_s']:.1f} images/s "

@@ -5,7 +5,9 @@ the float32 NCHW input to the layer's codes (``clip(rint(x * inv_scale), lo, hi)
 ``schedules.quantize``), pack them into the DRAM input layout (``compiler`` module docstring), write
 the residual, run the program on a fresh :class:`~.simulator.Device` holding the layer's DRAM image,
 and unpack the float32 output to NCHW. Batches run image by image. Every layer's cycle statistics
-are accumulated in :data:`COUNTERS` (per layer name) for the reports.
+are accumulated in :data:`COUNTERS` (per layer name) for the reports. ``engine`` picks what runs the
+program: ``"sim"`` the Python simulator (:class:`~.simulator.Device`, the fast default), ``"rtl"`` the
+accelerator's RTL under Verilator (:class:`~.cosim.RtlDevice`, the ``fpga-rtl`` targets).
 
 :func:`register_programs` registers one packed function per offloaded layer, named
 ``sepnet.fpga.<model id>.<layer>``, with the destination-passing signature of
@@ -22,6 +24,18 @@ from .compiler import LayerProgram, output_bytes
 from .simulator import Device
 
 COUNTERS: dict[str, dict] = {}
+ENGINES = ("sim", "rtl")
+
+
+def device_class(engine: str):
+    """What runs the programs: the simulator (``sim``) or the RTL co-simulation (``rtl``)."""
+    if engine == "sim":
+        return Device
+    if engine == "rtl":
+        from .cosim import RtlDevice
+
+        return RtlDevice
+    raise ValueError(f"unknown accelerator engine {engine!r} (known: {', '.join(ENGINES)})")
 
 
 def _to_blocks(t: np.ndarray, groups: int, per_group: int, blocks: int, lanes: int) -> np.ndarray:
@@ -52,15 +66,18 @@ def _unblocked(raw: np.ndarray, prog: LayerProgram, spec: AcceleratorSpec) -> np
     return np.ascontiguousarray(t[:, :og]).reshape(geo["o"], geo["ho"], geo["wo"])
 
 
-def run_layer(prog: LayerProgram, spec: AcceleratorSpec, x: np.ndarray, residual: np.ndarray | None = None):
-    """float32 NCHW output of an offloaded layer, and the summed cycle statistics of its images."""
+def run_layer(prog: LayerProgram, spec: AcceleratorSpec, x: np.ndarray, residual: np.ndarray | None = None,
+              engine: str = "sim"):
+    """float32 NCHW output of an offloaded layer, and the summed cycle statistics of its images (an RTL
+    run's instruction ``schedule`` is the last image's)."""
+    make_device = device_class(engine)
     q = prog.quant
     codes = quantize(np.asarray(x, np.float32), np.float32(q["inv_scale"]), q["lo"], q["hi"], q["dtype"])
     geo = prog.geometry
     out = np.empty((x.shape[0], geo["o"], geo["ho"], geo["wo"]), np.float32)
     total: dict = {}
     for n in range(x.shape[0]):
-        dev = Device(spec, prog.addr["end"])
+        dev = make_device(spec, prog.addr["end"])
         dev.dram[:prog.image.size] = prog.image
         inp = pack_input(codes[n], prog)
         dev.dram[prog.addr["input"]:prog.addr["input"] + inp.size] = inp
@@ -72,19 +89,21 @@ def run_layer(prog: LayerProgram, spec: AcceleratorSpec, x: np.ndarray, residual
         raw = dev.dram[prog.addr["output"]:prog.addr["output"] + output_bytes(geo, spec)].view(np.float32)
         out[n] = _unblocked(raw, prog, spec)
         for k, v in stats.items():
-            total[k] = total.get(k, 0) + v
+            total[k] = v if k == "schedule" else total.get(k, 0) + v
     return out, total
 
 
-def register_programs(model_id: str, programs: dict[str, LayerProgram], spec: AcceleratorSpec) -> None:
-    """Register ``sepnet.fpga.<model_id>.<layer>`` for each program (overriding older ones)."""
+def register_programs(model_id: str, programs: dict[str, LayerProgram], spec: AcceleratorSpec, engine: str = "sim") -> None:
+    """Register ``sepnet.fpga.<model_id>.<layer>`` for each program (overriding older ones), run by
+    ``engine`` (:func:`device_class`)."""
+    device_class(engine)  # an unknown engine fails here, not at the first call
     import tvm
 
     for name, prog in programs.items():
         def run(*args, prog=prog, name=name):
             x = args[0].numpy()
             res = args[1].numpy() if prog.geometry["residual"] else None
-            y, stats = run_layer(prog, spec, x, res)
+            y, stats = run_layer(prog, spec, x, res, engine)
             args[-1].copyfrom(y)
             COUNTERS[name] = stats
 

@@ -30,7 +30,8 @@ class TargetPreset:
     requires: tuple = ()  # CPU flags (/proc/cpuinfo names) the code needs to run
     cpu: str | None = None  # the core the code is built for (qemu -cpu when emulated; llvm-mca -mcpu)
     machine: str | None = None  # uname -m of a device that runs it (None: this x86 host)
-    accelerator: str | None = None  # fpga-sim: the accelerator description (preset name or JSON path)
+    accelerator: str | None = None  # fpga-sim / fpga-rtl: the accelerator description (preset name or JSON path)
+    accelerator_engine: str = "sim"  # what runs the offloaded layers: "sim" (Python simulator) or "rtl" (Verilator)
 
     @property
     def features(self) -> frozenset:
@@ -162,28 +163,34 @@ def why_not_runnable_here(preset: "TargetPreset") -> str | None:
 
 
 FPGA_PREFIX = "fpga-sim:"
+FPGA_RTL_PREFIX = "fpga-rtl:"
 
 
-def _fpga_sim(name: str) -> TargetPreset:
+def _fpga(name: str) -> TargetPreset:
     """``fpga-sim:<accelerator>``: offloaded layers run on the simulated accelerator
-    (``tvm_sepnet.fpga``), the rest on this x86 host (the SoC's CPU in a real board)."""
-    spec = load_spec(name[len(FPGA_PREFIX):])
+    (``tvm_sepnet.fpga``), the rest on this x86 host (the SoC's CPU in a real board);
+    ``fpga-rtl:<accelerator>``: the same programs, run on the accelerator's RTL under Verilator."""
+    rtl = name.startswith(FPGA_RTL_PREFIX)
+    accel = name[len(FPGA_RTL_PREFIX if rtl else FPGA_PREFIX):]
+    spec = load_spec(accel)
     host = _x86_host()
-    return TargetPreset(name=name, family=host.family, target_dict=host.target_dict, accelerator=name[len(FPGA_PREFIX):],
-                        description=f"VTA-style accelerator {spec.name} ({spec.part}, {spec.clock_mhz:g} MHz), simulated; "
+    how = "RTL co-simulated under Verilator" if rtl else "simulated"
+    return TargetPreset(name=name, family=host.family, target_dict=host.target_dict, accelerator=accel,
+                        accelerator_engine="rtl" if rtl else "sim",
+                        description=f"VTA-style accelerator {spec.name} ({spec.part}, {spec.clock_mhz:g} MHz), {how}; "
                                     "host layers on this x86 host")
 
 
 def known_targets() -> list[str]:
-    return sorted(_PRESETS) + [FPGA_PREFIX + p for p in known_presets()]
+    return sorted(_PRESETS) + [prefix + p for prefix in (FPGA_PREFIX, FPGA_RTL_PREFIX) for p in known_presets()]
 
 
 def get_target(name: str | TargetPreset) -> TargetPreset:
     """Resolve a preset name; an unknown name raises :class:`UnknownTargetError` listing the known ones."""
     if isinstance(name, TargetPreset):
         return name
-    if isinstance(name, str) and name.startswith(FPGA_PREFIX):
-        return _fpga_sim(name)
+    if isinstance(name, str) and name.startswith((FPGA_PREFIX, FPGA_RTL_PREFIX)):
+        return _fpga(name)
     if name not in _PRESETS:
         raise UnknownTargetError(
             f"unknown target {name!r}; known targets: {', '.join(known_targets())}"
