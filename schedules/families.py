@@ -34,6 +34,21 @@ FAMILY_KNOBS = {
     "arm": ARM_KNOBS,
     "arm_dotprod": {**ARM_KNOBS, "int8_conv2d": {**ARM_KNOBS["int8_conv2d"], **SDOT_KNOBS}},
 }
+#: op -> (CPU features, default knob overrides) for code that may use those features, over the family's
+#: defaults: x86 with AVX-512 keeps the float conv's float64 accumulators in 512-bit registers (8 lanes, a
+#: 16-channel tile, 24 of the 32 zmm registers): on the Bi-Real stem (7x7, 3 -> 64, 224) 6.5 -> 4.6 ms,
+#: on a 256 -> 512 1x1 at 7x7 0.99 -> 0.44 ms (1 thread, AMD EPYC Zen 4, docs/measurements.md, issue 18)
+FEATURE_KNOBS = {
+    "float_conv2d_exact": (("avx512f",), {"vector_bits": 512, "tile_o": 16, "acc_registers": 24}),
+}
+
+
+def feature_knobs(op: str, family: str, features) -> dict:
+    """Default knob overrides of ``op`` for code that may use the CPU ``features`` (x86 family only)."""
+    need, knobs = FEATURE_KNOBS.get(op, ((), {}))
+    return dict(knobs) if family == "x86" and need and set(need) <= set(features) else {}
+
+
 #: families whose kernels have tuning spaces (every CPU family: the spaces sample the cpu.py schedules)
 TUNABLE_FAMILIES = tuple(FAMILY_KNOBS)
 
