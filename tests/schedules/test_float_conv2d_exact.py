@@ -61,7 +61,7 @@ def test_rejects_bad_shapes():
 @pytest.mark.parametrize("x_shape,w_shape,strides,padding,dilation,groups,relu,family", CASES[:4])
 def test_avx512_knobs_match_reference_bit_for_bit(target, x_shape, w_shape, strides, padding, dilation, groups, relu,
                                                   family):
-    knobs = feature_knobs("float_conv2d_exact", "x86", host_cpu_flags())
+    knobs = feature_knobs("float_conv2d_exact", "x86", host_cpu_flags(), 8)
     assert knobs["vector_bits"] == 512
     rng = np.random.default_rng(sum(x_shape) + 1)
     x = rng.normal(size=x_shape).astype(np.float32)
@@ -74,7 +74,8 @@ def test_avx512_knobs_match_reference_bit_for_bit(target, x_shape, w_shape, stri
 
 
 def test_feature_knobs_only_for_x86_code_that_may_use_avx512():
-    assert feature_knobs("float_conv2d_exact", "x86", get_target("x86-avx512").features)["vector_bits"] == 512
-    assert feature_knobs("float_conv2d_exact", "x86", get_target("x86-avx2").features) == {}
-    assert feature_knobs("float_conv2d_exact", "arm", {"avx512f"}) == {}
-    assert feature_knobs("int8_conv2d", "x86", {"avx512f"}) == {}
+    assert feature_knobs("float_conv2d_exact", "x86", get_target("x86-avx512").features, 64)["vector_bits"] == 512
+    assert feature_knobs("float_conv2d_exact", "x86", get_target("x86-avx512").features, 1) == {}  # depthwise
+    assert feature_knobs("float_conv2d_exact", "x86", get_target("x86-avx2").features, 64) == {}
+    assert feature_knobs("float_conv2d_exact", "arm", {"avx512f"}, 64) == {}
+    assert feature_knobs("int8_conv2d", "x86", {"avx512f"}, 64) == {}
