@@ -34,6 +34,35 @@ FAMILY_KNOBS = {
     "arm": ARM_KNOBS,
     "arm_dotprod": {**ARM_KNOBS, "int8_conv2d": {**ARM_KNOBS["int8_conv2d"], **SDOT_KNOBS}},
 }
+#: op -> (CPU features, default knob overrides) for code that may use those features, over the family's
+#: defaults: x86 with AVX-512 keeps the float conv's float64 accumulators in 512-bit registers (8 lanes, a
+#: 16-channel tile, 24 of the 32 zmm registers): on the Bi-Real stem (7x7, 3 -> 64, 224) 6.5 -> 4.6 ms,
+#: on a 256 -> 512 1x1 at 7x7 0.99 -> 0.44 ms (1 thread, AMD EPYC Zen 4, docs/measurements.md, issue 18).
+#: Only for convs with at least ``min_o_per_group`` output channels per group (the vectorized axis):
+#: a depthwise conv (1 channel per group) gets longer scalar position tiles from them and was slower
+#: (QuickNet's 3x3 blur on 8 x 112 x 112: 0.09 -> 0.15-0.26 ms).
+FEATURE_KNOBS = {
+    "float_conv2d_exact": {"features": ("avx512f",), "min_o_per_group": 8,
+                           "knobs": {"vector_bits": 512, "tile_o": 16, "acc_registers": 24}},
+}
+
+
+def feature_knobs(op: str, family: str, features, o_per_group: int) -> dict:
+    """Default knob overrides of ``op`` for code that may use the CPU ``features`` (x86 family only), for a
+    conv with ``o_per_group`` output channels per group."""
+    rule = FEATURE_KNOBS.get(op)
+    if rule is None or family != "x86" or not set(rule["features"]) <= set(features):
+        return {}
+    return dict(rule["knobs"]) if o_per_group >= rule["min_o_per_group"] else {}
+
+
+def oihw_o_per_group(func) -> int:
+    """Output channels per group of a conv PrimFunc whose first two parameters are NCHW ``x`` and OIHW ``w``."""
+    c = int(func.params[0].ty.shape[1])
+    o, cg = (int(v) for v in func.params[1].ty.shape[:2])
+    return o * cg // c
+
+
 #: families whose kernels have tuning spaces (every CPU family: the spaces sample the cpu.py schedules)
 TUNABLE_FAMILIES = tuple(FAMILY_KNOBS)
 

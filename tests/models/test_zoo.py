@@ -12,6 +12,7 @@ from tvm_sepnet.models.squeezenet import squeezenet1_1
 from tvm_sepnet.models.weights import load_npz, run_numpy, save_npz
 
 ZOO = ["sepnet-r", "sepnet-b", "sepnet-bq", "squeezenet1.1", "mobilenet-0.5"]
+BINARY_ZOO = ["quicknet", "birealnet"]  # sign layers: no ONNX export (tests/models/test_binary_zoo.py)
 
 
 # ---------------------------------------------------------------------------------------------- sizes
@@ -252,7 +253,7 @@ def test_npz_errors(tmp_path):
 
 
 def test_list_and_configs():
-    assert list_models() == ZOO
+    assert list_models() == ZOO + BINARY_ZOO
     assert default_config("sepnet-r") == {"kxk": "float", "pointwise": "float", "act_bits": None}
     assert default_config("sepnet-b") == {"kxk": "binary", "pointwise": "float", "act_bits": None}
     assert default_config("sepnet-bq") == {"kxk": "binary", "pointwise": "int8", "act_bits": 4}
@@ -268,7 +269,7 @@ def test_unknown_model():
             call()
         assert isinstance(err.value, ValueError)
         assert "resnet50" in str(err.value)
-        assert all(name in str(err.value) for name in ZOO)
+        assert all(name in str(err.value) for name in ZOO + BINARY_ZOO)
 
 
 def test_options():

@@ -2,9 +2,11 @@
 import numpy as np
 import pytest
 
+from schedules.families import feature_knobs
 from schedules.float_conv2d_exact import reference
 from schedules.float_conv2d_exact.kernel import float_conv2d_exact_prim_func
 from tests.schedules.conftest import run_prim_func
+from tvm_sepnet.targets import get_target, host_cpu_flags
 
 # (x_shape, w_shape, strides, padding, dilation, groups, relu, family)
 CASES = [
@@ -53,3 +55,27 @@ def test_kernel_rounds_once(target):
 def test_rejects_bad_shapes():
     with pytest.raises(ValueError):
         float_conv2d_exact_prim_func((1, 6, 4, 4), (4, 4, 3, 3), groups=2, family=None)
+
+
+@pytest.mark.skipif("avx512f" not in host_cpu_flags(), reason="the AVX-512 knobs need avx512f on this host")
+@pytest.mark.parametrize("x_shape,w_shape,strides,padding,dilation,groups,relu,family", CASES[:4])
+def test_avx512_knobs_match_reference_bit_for_bit(target, x_shape, w_shape, strides, padding, dilation, groups, relu,
+                                                  family):
+    knobs = feature_knobs("float_conv2d_exact", "x86", host_cpu_flags(), 8)
+    assert knobs["vector_bits"] == 512
+    rng = np.random.default_rng(sum(x_shape) + 1)
+    x = rng.normal(size=x_shape).astype(np.float32)
+    w = rng.normal(size=w_shape).astype(np.float32)
+    bias = rng.normal(size=w_shape[0]).astype(np.float32)
+    conv = dict(strides=strides, padding=padding, dilation=dilation, groups=groups, relu=relu)
+    expected = reference.float_conv2d_exact(x, w, bias, **conv)
+    func = float_conv2d_exact_prim_func(x_shape, w_shape, family=family, knobs=knobs, **conv)
+    np.testing.assert_array_equal(run_prim_func(func, target, [x, w, bias], expected.shape), expected)
+
+
+def test_feature_knobs_only_for_x86_code_that_may_use_avx512():
+    assert feature_knobs("float_conv2d_exact", "x86", get_target("x86-avx512").features, 64)["vector_bits"] == 512
+    assert feature_knobs("float_conv2d_exact", "x86", get_target("x86-avx512").features, 1) == {}  # depthwise
+    assert feature_knobs("float_conv2d_exact", "x86", get_target("x86-avx2").features, 64) == {}
+    assert feature_knobs("float_conv2d_exact", "arm", {"avx512f"}, 64) == {}
+    assert feature_knobs("int8_conv2d", "x86", {"avx512f"}, 64) == {}

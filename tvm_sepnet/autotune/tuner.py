@@ -89,7 +89,7 @@ def lower_tasks(lm, cfg: dict, preset, knob_choices=None) -> list[Task]:
                                    tuning=knob_choices)
     found = report.kernels
     return knob_tasks_of(found.knob_tasks, preset.family) + \
-        tasks_of({**found.tasks, **generic_tasks(lowered, preset)}, preset.family)
+        tasks_of({**found.tasks, **generic_tasks(lowered, preset)}, preset.family, preset.features)
 
 
 class KnobChoices:

@@ -20,7 +20,7 @@ import tvm
 from tvm import relax, s_tir
 
 from relay_passes.pipeline import legalize_generic_ops
-from schedules.families import schedule_module
+from schedules.families import FEATURE_KNOBS, feature_knobs, oihw_o_per_group, schedule_module
 from schedules.generic.space import is_generic_task
 from schedules.schedule_utils import workload_module
 
@@ -38,6 +38,7 @@ class Task:
     weight: float = 0.0  # calls * hand_secs: share of end-to-end kernel time
     family: str = "x86"
     extra: dict = field(default_factory=dict)
+    cpu_features: tuple = ()  # CPU features of the target preset (feature-dependent default knobs)
 
     @property
     def name(self) -> str:
@@ -47,12 +48,16 @@ class Task:
 
     @property
     def knobs(self) -> dict:
-        """The family's default knob overrides of this kernel kind (schedules/families.py); for a knob
-        task, with the layer's own knobs over them."""
+        """The family's default knob overrides of this kernel kind (schedules/families.py, with those of the
+        preset's CPU features: what the build uses as the hand schedule); for a knob task, with the layer's own
+        knobs over them."""
         if self.is_knob_task:
             op = knob_spaces()[self.kind][0]
             return {**schedule_module(op, self.family)[1], **(self.extra.get("layer_knobs") or {})}
-        return schedule_module(self.kind, self.family)[1]
+        knobs = schedule_module(self.kind, self.family)[1]
+        if self.kind in FEATURE_KNOBS:  # conv kernels (x, w, ...)
+            knobs.update(feature_knobs(self.kind, self.family, self.cpu_features, oihw_o_per_group(self.mod["main"])))
+        return knobs
 
     @property
     def is_knob_task(self) -> bool:
@@ -88,15 +93,16 @@ def workload_key(mod: tvm.IRModule) -> str:
     return str(ms.database.MemoryDatabase().commit_workload(mod).as_json()[0])
 
 
-def tasks_of(lowered_tasks: dict, family: str = "x86") -> list[Task]:
-    """Tasks from ``LowerToKernels.tasks`` (only kinds that have a design space)."""
+def tasks_of(lowered_tasks: dict, family: str = "x86", features=()) -> list[Task]:
+    """Tasks from ``LowerToKernels.tasks`` (only kinds that have a design space); ``features``: the
+    preset's CPU features."""
     out = []
     for entry in lowered_tasks.values():
         if entry["kind"] not in spaces():
             continue
         mod = workload_module(entry["unscheduled"])
         out.append(Task(entry["kind"], mod, list(entry["layers"]), int(entry["calls"]), key=workload_key(mod),
-                        family=family))
+                        family=family, cpu_features=tuple(sorted(features))))
     return out
 
 
