@@ -163,17 +163,26 @@ def test_calibration_file_errors(tmp_path, onnx_path, image):
 def preset_builds(onnx_path):
     """The model built for the x86-avx2 and x86-avx512 presets (compiling needs no such host)."""
     model = load_onnx(onnx_path)
-    return {name: tvm_sepnet.build(model.mod, name, act_bits=2, layer_names=model.layer_names)
-            for name in ("x86-avx2", "x86-avx512")}
+    builds = {name: tvm_sepnet.build(model.mod, name, act_bits=2, layer_names=model.layer_names)
+              for name in ("x86-avx2", "x86-avx512")}
+    builds["bitserial"] = tvm_sepnet.build(model.mod, "x86-avx512", act_bits=2, layer_names=model.layer_names,
+                                           kernel_choice="bitserial")
+    return builds
 
 
 @pytest.mark.parametrize("name", ["x86-avx2", "x86-avx512"])
 def test_presets_generate_their_instruction_sets(preset_builds, name):
     asm = preset_builds[name].assembly()
+    # A=2: every k×k layer on the dot kernel (u8 x ±1) by the cost model, as the 1x1 layers
     if name == "x86-avx512":
-        assert "zmm" in asm and "vpopcnt" in asm  # AVX-512 popcount code was generated
+        assert "zmm" in asm and "vpdpbusd" in asm  # AVX-512 VNNI dot products were generated
     else:
-        assert "ymm" in asm and "zmm" not in asm
+        assert "ymm" in asm and "zmm" not in asm and "vpmaddubsw" in asm
+
+
+def test_avx512_bitserial_kernels_use_vpopcnt(preset_builds):
+    asm = preset_builds["bitserial"].assembly()
+    assert "zmm" in asm and "vpopcnt" in asm  # AVX-512 VPOPCNTDQ code for the bitserial k×k kernels
 
 
 AVX2_HOST = frozenset({"fpu", "sse2", "sse4_2", "avx", "avx2", "fma", "popcnt"})

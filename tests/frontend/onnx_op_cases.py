@@ -76,6 +76,9 @@ CASES = {
     # elementwise
     "Add": _binary("Add"), "Sub": _binary("Sub"), "Mul": _binary("Mul"), "Div": _binary("Div"),
     "Max": _binary("Max"), "Min": _binary("Min"),
+    # ±1 activations outside a sign layer (QONNX BipolarQuant on activations becomes Where(Less))
+    "Sign": _unary("Sign"),
+    "Less_Where": model([node("Less", ["x", "c"], ["m"]), node("Where", ["m", "x", "z"])], {"c": _f(8, 1, 1), "z": _f(8, 1, 1)}),
     "Pow": model([node("Pow", ["x", "e"])], {"e": np.array(2.0, np.float32)}),
     "Sqrt": model([node("Abs", ["x"], ["a"]), node("Sqrt", ["a"])]),
     "Exp": _unary("Exp"), "Neg": _unary("Neg"), "Abs": _unary("Abs"),

@@ -33,7 +33,8 @@ def test_tune_through_tracker_survives_a_hung_then_dead_server(tmp_path):
     files = [os.path.join(wd, f) for f in (RECORDS, KNOB_RECORDS)]
     with ThreadPoolExecutor(1) as pool, RPCCluster(servers=2, key="sepnet-x86") as cluster:
         future = pool.submit(tune, "sepnet-bq", "x86", trials=8, work_dir=wd, trials_per_iter=2, tracker=cluster.tracker,
-                             key="sepnet-x86", timeout=20, only=["bitserial_conv2d[sep2_1_prb1_kxk"], **SMALL)
+                             key="sepnet-x86", timeout=20, only=["bitserial_conv2d[sep2_1_prb1_kxk"],
+                             config={"kernel_choice": "bitserial"}, **SMALL)  # a MetaSchedule task (x86 picks dot)
         _wait(lambda: trials_recorded(wd) >= 2, future, 240, "2 trials measured remotely")
         # frozen while registered as free (not between a session's end and its re-registration, when the
         # tracker would never hand it out): the next session it gets hangs

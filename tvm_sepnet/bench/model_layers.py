@@ -16,6 +16,18 @@ def layer_macs(row: dict) -> int:
     return n * o * ho * wo * (c // row["groups"]) * kh * kw
 
 
+def fused_layers(layers: list[dict]) -> dict:
+    """Layer name -> the layer whose kernel also computes it (a pattern block's k×k conv on the dot
+    kernel of its 1×1 sibling: kernel ``dot:.../uint8+<kxk layer>``)."""
+    out = {}
+    for r in layers:
+        kernel = str(r.get("kernel") or "")
+        if "+" in kernel:
+            for name in kernel.split("+")[1:]:
+                out[name] = r["name"]
+    return out
+
+
 def peak_of(kernel: str, peaks: dict) -> tuple[str, float, int]:
     """(instruction, its peak in ops/s, operations per MAC) of the kernel a layer runs (``kernel`` as in
     the layer table: ``dot:vnni512/...``, ``binary/uint4`` (bitserial: A bit planes per MAC),
@@ -38,10 +50,11 @@ def model_layer_rows(art, inputs, peaks: dict, repeat: int = 7) -> list[dict]:
     ``name, kernel, ms, macs, gmacs, instruction, pct_peak``."""
     times = profile_layers(art, inputs, repeat=repeat)
     rows = []
+    fused = fused_layers(art.layers)
     for r in art.layers:
         if r["kind"] == "other" or r["name"] not in times:
             continue
-        macs = layer_macs(r)
+        macs = layer_macs(r) + sum(layer_macs(f) for f in art.layers if fused.get(f["name"]) == r["name"])
         ms = times.pop(r["name"])
         unit, peak, per_mac = peak_of(str(r["kernel"]), peaks)
         rate = macs / (ms / 1e3)

@@ -23,7 +23,7 @@ def plot_results(results: dict, path: str) -> str:
     ax1.set_ylabel("ms per layer (log)")
     ax1.legend(fontsize=7, ncol=3)
     ax1.set_title(f"tvm-sepnet kernels vs baselines ({results['machine']['cpu']}, {results['machine']['threads']} threads)")
-    e = {k[:-3]: v for k, v in results["end_to_end"].items() if k.endswith("_ms")}
+    e = {k[:-3]: v for k, v in results["end_to_end"].items() if k.endswith("_ms") and isinstance(v, (int, float))}
     ax2.barh(list(e), list(e.values()), color=["tab:blue" if k.startswith("sepnet") else "tab:gray" for k in e])
     ax2.set_xscale("log")
     ax2.set_xlabel(f"end-to-end ms, SEP-Net {results['end_to_end']['image_size']}px (log)")

@@ -10,7 +10,8 @@ float ONNX ops written from docs/numerics.md and the layer's published attribute
   a compiler whose ``inv_scale`` is not ``1 / scale`` disagrees with it;
 * weights: ``alpha[o] * sign`` for binary layers (the stored bits unpacked here), ``wq * w_scale[o]``
   for int8 layers, float weights as stored;
-* ``y = Conv(x_dq, W) + bias`` in float32, then ``+ residual``, then ``Relu`` (docs/numerics.md).
+* ``y = Conv(x_dq, W) + bias`` in float32, then ``+ residual`` (as 8-bit codes dequantized when the skip
+  is quantized: ``residual_quant``), then ``Relu`` (docs/numerics.md).
 
 Two modes:
 
@@ -141,6 +142,8 @@ class _TwinBuilder(BoundsMixin):
         a = node["attrs"]
         x, w, w_scale, bias = args[:4]
         residual = args[4] if a.get("residual") else None
+        if residual is not None and a.get("residual_quant"):
+            residual = self.quantized_residual(residual, a["residual_quant"])
         cg = a["in_channels"] // a["groups"]
         weights = dequantized_weights(a["weight_format"], w.array, w_scale.array, cg)
         bias_arr = np.asarray(bias.array, np.float32)
@@ -174,6 +177,20 @@ class _TwinBuilder(BoundsMixin):
         forced = self.g.add_input(f"forced:{node['name']}", shape)
         self.twin.forced_inputs[forced] = node["name"]
         return self.leaf(forced, shape)
+
+    def quantized_residual(self, r: Val, rq: dict) -> Val:
+        """A skip connection in 8 bits: the residual as codes of another layer's quantizer, dequantized,
+        ``Clip(Round(r / s), lo, hi) * s`` (docs/numerics.md); bound: one step ``s`` per rounding boundary
+        within float32 rounding of ``r / s`` (the compiled side multiplies by ``inv_scale``)."""
+        lo, hi = quantizer_range(rq["kind"], rq["bits"])
+        s = np.float32(rq["scale"])
+        k = self.g.scalar(s)
+        q = self.g.op("Clip", [self.g.op("Round", [self.g.op("Div", [r.v, k])]), self.g.scalar(lo), self.g.scalar(hi)],
+                      "skip_q")
+        v = self.g.op("Mul", [q, k], "skip_dq")
+        if not self.bounded:
+            return Val(v, shape=r.shape)
+        return Val(v, self.g.op("Mul", [self.flips(r, s), k], "skip_e"), r.shape)
 
     # ---- other ops: value + (in forced mode) bound, one rule each
     def same_op(self, op_type: str, node: dict, x: Val, extra=(), exact_reduction: int = 0, **attrs) -> Val:
