@@ -94,7 +94,7 @@ def test_models_lists_counts():
     res, _ = cli_json("models")
     assert 1.2e6 <= res["models"]["sepnet-bq"]["params"] <= 1.35e6
     assert res["models"]["sepnet-bq"]["config"] == {"kxk": "binary", "pointwise": "int8", "act_bits": 4}
-    assert set(res["models"]) == {"sepnet-r", "sepnet-b", "sepnet-bq", "squeezenet1.1", "mobilenet-0.5"}
+    assert set(res["models"]) == {"sepnet-r", "sepnet-b", "sepnet-bq", "squeezenet1.1", "mobilenet-0.5", "quicknet", "birealnet"}
 
 
 @pytest.mark.slow

@@ -111,7 +111,7 @@ def test_deploy_to_simulated_board_through_tracker(built):
 def test_cli_compile_tune_and_fpga_report(tmp_path, capsys):
     out = str(tmp_path / "a")
     args = ["--image-size", "32", "--num-classes", "10"]
-    assert main(["tune", "sepnet-bq", "--target", "fpga-sim:ultra96", "--trials", "6", "--work-dir", str(tmp_path / "t"),
+    assert main(["tune", "sepnet-bq", "--target", "fpga-sim:ultra96", "--trials", "12", "--work-dir", str(tmp_path / "t"),
                  "--json", *args]) == 0
     tuned = json.loads(capsys.readouterr().out)
     assert tuned["tuned_cycles"] < tuned["default_cycles"] and tuned["target"] == "fpga-sim:ultra96"
