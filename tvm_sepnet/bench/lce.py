@@ -34,6 +34,7 @@ import time
 import numpy as np
 
 from ..errors import SepnetError
+from .timing import cpu_name
 
 WORKER = os.path.join(os.path.dirname(__file__), "lce_worker.py")
 
@@ -243,7 +244,7 @@ def _side_by_side(tflite_path, *, lce_python, rounds, runs, warmup, per_layer, l
     x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
     result = {"model": os.path.basename(tflite_path), "target": target, "threads": threads, "clock": clock,
               "lce_flags": lce_flags or {},
-              "build_seconds": round(build_s, 2), "cpu": _cpu_model(), "loadavg_start": os.getloadavg()[0]}
+              "build_seconds": round(build_s, 2), "cpu": cpu_name(), "loadavg_start": os.getloadavg()[0]}
     with LceWorker(python, tflite_path, threads, lce_flags) as lce:
         ours = art.run(x)[0]
         theirs = _nchw(lce.run(_nhwc(x))[0])
@@ -285,17 +286,6 @@ def _side_by_side(tflite_path, *, lce_python, rounds, runs, warmup, per_layer, l
                                              for k in ours_layers[0] if k not in groups}
     result["loadavg_end"] = os.getloadavg()[0]
     return result
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def summary_lines(result: dict) -> list[str]:

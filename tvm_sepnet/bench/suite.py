@@ -21,6 +21,7 @@ from .layers import add_rates, bench_layer, sepnet_shapes
 from .model_layers import model_layer_rows
 from .peak import measure_peaks
 from .plot import plot_results
+from .timing import cpu_name
 
 
 def run_suite(out_dir: str, *, quick: bool = False, threads: int | None = None, plot: bool = True) -> dict:
@@ -44,7 +45,7 @@ def run_suite(out_dir: str, *, quick: bool = False, threads: int | None = None, 
     for bits in ((2,) if quick else (2, 4)):
         art = tvm_sepnet.build(lm.mod, "x86", **{**lm.config, "act_bits": bits})
         in_model[f"a{bits}"] = model_layer_rows(art, x, peaks, repeat=3 if quick else 7)
-    results = {"machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "threads": threads,
+    results = {"machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": threads,
                            "python": platform.python_version(), "flags": sorted(get_target("x86").features)},
                "quick": quick, "peaks": peaks, "layers": layers, "end_to_end": e2e, "layers_in_model": in_model,
                "seconds": round(time.time() - t0, 1)}
@@ -54,20 +55,8 @@ def run_suite(out_dir: str, *, quick: bool = False, threads: int | None = None, 
         json.dump(results, f, indent=1)
     os.replace(tmp, os.path.join(out_dir, "bench.json"))
     if plot:
-
         results["plot"] = plot_results(results, os.path.join(out_dir, "bench.png"))
     return results
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def summary_lines(results: dict) -> list[str]:

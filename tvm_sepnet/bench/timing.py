@@ -1,6 +1,7 @@
 """Timing helpers shared by the benchmarks: medians of repeated runs."""
 from __future__ import annotations
 
+import platform
 import time
 
 import numpy as np
@@ -34,3 +35,15 @@ def ort_session(model, threads: int):
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), for the benchmarks' machine line."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
