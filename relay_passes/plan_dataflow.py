@@ -36,7 +36,7 @@ from schedules.dot_conv2d.packing import pair_sums_fit_int16
 from schedules.word_layout import WORD_CHANNELS
 from tvm_sepnet.ops import parse_conv
 
-from .utils import op_name
+from .utils import binding_operands, op_name
 
 
 @dataclass
@@ -144,14 +144,7 @@ def plan_integer_dataflow(func: relax.Function, preset, knobs=None) -> DataflowP
                 var_layer[b.var.id_] = conv.attrs.name
             if op_name(b.value) == "relax.nn.max_pool2d":
                 pool_calls[b.var.id_] = (b.var, b.value)
-            operands = list(b.value.args) if isinstance(b.value, relax.Call) else []
-            if isinstance(b.value, (relax.Tuple,)):
-                operands = list(b.value.fields)
-            if isinstance(b.value, relax.TupleGetItem):
-                operands = [b.value.tuple_value]
-            if isinstance(b.value, relax.Var):
-                operands = [b.value]
-            for i, arg in enumerate(operands):
+            for i, arg in enumerate(binding_operands(b.value)):
                 if not isinstance(arg, relax.Var):
                     continue
                 role, user = "other", conv.attrs.name if conv is not None else None

@@ -23,6 +23,8 @@ from tvm import relax
 from schedules.xnor_conv2d.kernel import DEFAULT_TILES, XNOR_ISAS, bits_chunk, choose_xnor_isa
 from tvm_sepnet.ops import parse_conv
 
+from .utils import binding_operands
+
 
 @dataclass
 class SignFlow:
@@ -78,15 +80,7 @@ def plan_sign_layers(func: relax.Function, preset, knobs=None, bits_edges: bool 
             if conv is not None:
                 convs[conv.attrs.name] = (b.var, conv)
                 var_layer[b.var.id_] = conv.attrs.name
-            value = b.value
-            operands = list(value.args) if isinstance(value, relax.Call) else []
-            if isinstance(value, relax.Tuple):
-                operands = list(value.fields)
-            elif isinstance(value, relax.TupleGetItem):
-                operands = [value.tuple_value]
-            elif isinstance(value, relax.Var):
-                operands = [value]
-            for i, arg in enumerate(operands):
+            for i, arg in enumerate(binding_operands(b.value)):
                 if isinstance(arg, relax.Var):
                     role = "input" if conv is not None and i == 1 else "other"
                     uses.setdefault(arg.id_, []).append((conv.attrs.name if conv is not None else None, role))

@@ -33,6 +33,20 @@ def op_name(expr) -> str | None:
     return None
 
 
+def binding_operands(value) -> list:
+    """The direct operands of a binding value, in order: a call's arguments, a tuple's fields, a tuple
+    item's tuple, or the variable itself (an alias)."""
+    if isinstance(value, relax.Call):
+        return list(value.args)
+    if isinstance(value, relax.Tuple):
+        return list(value.fields)
+    if isinstance(value, relax.TupleGetItem):
+        return [value.tuple_value]
+    if isinstance(value, relax.Var):
+        return [value]
+    return []
+
+
 def use_counts(func: relax.Function) -> Counter:
     """How many bindings (plus the function result) use each variable, keyed by ``Var.id_``."""
     counts: Counter = Counter()
