@@ -151,12 +151,8 @@ class _TwinBuilder(BoundsMixin):
         scale = q = None
         x_in = x.v
         if act["kind"] != "float":
-            lo, hi = quantizer_range(act["kind"], act["bits"])
             scale = np.float32(act["scale"])
-            k = self.g.scalar(scale)
-            q = self.g.op("Clip", [self.g.op("Round", [self.g.op("Div", [x.v, k])]), self.g.scalar(lo), self.g.scalar(hi)],
-                          "q")
-            x_in = self.g.op("Mul", [q, k], "x_dq")
+            q, x_in = self.fake_quantize(x.v, act, "x")
         top, left, bottom, right = a["padding"]
         conv_attrs = {"strides": list(a["strides"]), "pads": [top, left, bottom, right],
                       "dilations": list(a["dilation"]), "group": int(a["groups"]), "kernel_shape": list(a["kernel"])}
@@ -182,15 +178,20 @@ class _TwinBuilder(BoundsMixin):
         """A skip connection in 8 bits: the residual as codes of another layer's quantizer, dequantized,
         ``Clip(Round(r / s), lo, hi) * s`` (docs/numerics.md); bound: one step ``s`` per rounding boundary
         within float32 rounding of ``r / s`` (the compiled side multiplies by ``inv_scale``)."""
-        lo, hi = quantizer_range(rq["kind"], rq["bits"])
         s = np.float32(rq["scale"])
-        k = self.g.scalar(s)
-        q = self.g.op("Clip", [self.g.op("Round", [self.g.op("Div", [r.v, k])]), self.g.scalar(lo), self.g.scalar(hi)],
-                      "skip_q")
-        v = self.g.op("Mul", [q, k], "skip_dq")
+        _, v = self.fake_quantize(r.v, rq, "skip")
         if not self.bounded:
             return Val(v, shape=r.shape)
-        return Val(v, self.g.op("Mul", [self.flips(r, s), k], "skip_e"), r.shape)
+        return Val(v, self.g.op("Mul", [self.flips(r, s), self.g.scalar(s)], "skip_e"), r.shape)
+
+    def fake_quantize(self, x: str, quantizer: dict, tag: str) -> tuple[str, str]:
+        """(codes ``Clip(Round(x / s), lo, hi)``, dequantized ``codes * s``) with a quantizer's published
+        scale ``s`` and range (docs/numerics.md)."""
+        lo, hi = quantizer_range(quantizer["kind"], quantizer["bits"])
+        k = self.g.scalar(np.float32(quantizer["scale"]))
+        q = self.g.op("Clip", [self.g.op("Round", [self.g.op("Div", [x, k])]), self.g.scalar(lo), self.g.scalar(hi)],
+                      f"{tag}_q")
+        return q, self.g.op("Mul", [q, k], f"{tag}_dq")
 
     # ---- other ops: value + (in forced mode) bound, one rule each
     def same_op(self, op_type: str, node: dict, x: Val, extra=(), exact_reduction: int = 0, **attrs) -> Val:
