@@ -1,11 +1,12 @@
 """PromoteToFloat64: compute the float ops of ``FLOAT64_OPS`` in float64 and round their results once.
 
 Matches calls of the Relax ops of :data:`tvm_sepnet.reference_ops.FLOAT64_OPS` (reductions, normalizations,
-transcendental functions, matmul, average pooling, resize) whose result is float32. Emits
-``astype(op(astype(args, float64)), float32)`` (each float32 tensor argument cast, constants at compile
-time; a tuple result, batch norm's, cast field by field). The reference executor computes these ops the same way, so their float32
-results agree bit for bit with it (stock TVM sums and evaluates them in float32, in an order of its own,
-and a quantizer downstream would see a different value now and then; docs/numerics.md, "Float ops").
+transcendental functions, matmul, einsum, average pooling, resize) whose result is float32. Emits
+``astype(op(astype(args, float64)), float32)`` (each float32 tensor argument cast, a tuple of them field
+by field, constants at compile time; a tuple result, batch norm's, cast field by field). The reference
+executor computes these ops the same way, so their float32 results agree bit for bit with it (stock TVM
+sums and evaluates them in float32, in an order of its own, and a quantizer downstream would see a
+different value now and then; docs/numerics.md, "Float ops").
 Relax's FuseOps fuses the casts into the op's kernel.
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ class _Promoter(BindingRewriter):
         fields = ty.fields if isinstance(ty, relax.TupleType) else [ty]
         if not all(isinstance(f, relax.TensorType) and str(f.dtype) == _F32 for f in fields):
             return None
-        args = [self._widen(a) if is_float32(a) else a for a in call.args]
+        args = [self._widen_arg(a) for a in call.args]
         if name == "relax.nn.layer_norm":  # TVM's layer_norm is float32/float16 only: its formula, in float64
             return relax.op.astype(self._layer_norm(*args, call.attrs), _F32)
         wide = self.builder_.emit(relax.Call(call.op, args, call.attrs, call.ty_args))
@@ -49,6 +50,12 @@ class _Promoter(BindingRewriter):
         if bool(attrs.scale):
             y = emit(relax.op.multiply(y, gamma))
         return relax.op.add(y, beta) if bool(attrs.center) else y
+
+    def _widen_arg(self, arg):
+        """A float32 argument widened; a tuple argument (einsum's operands) widened field by field."""
+        if isinstance(arg, relax.Tuple):
+            return relax.Tuple([self._widen_arg(f) for f in arg.fields])
+        return self._widen(arg) if is_float32(arg) else arg
 
     def _widen(self, expr):
         """``expr`` as float64: a constant is converted once, here; a tensor by an ``astype``."""

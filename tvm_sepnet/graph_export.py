@@ -41,7 +41,7 @@ _OP_ATTRS = {
     "strided_slice": (),
     "take": ("axis",),
     "nn.pad": ("pad_width", "pad_mode", "pad_value"),
-    "matmul": (),
+    "matmul": (), "einsum": ("subscripts",),
     "nn.softmax": ("axis",),
     "nn.batch_norm": ("axis", "epsilon", "center", "scale", "training"),
     "nn.layer_norm": ("axes", "epsilon", "center", "scale"),

@@ -9,7 +9,7 @@ indices, python scalars for ``PrimValue`` arguments). Two numerics classes (docs
   broadcast,
   nearest resize). TVM computes the same values bit for bit.
 * **float64, rounded once** (:data:`FLOAT64_OPS`): reductions, normalizations, transcendental functions,
-  matmul and average pooling are computed in float64 and rounded once to float32; TVM computes them the
+  matmul, einsum and average pooling are computed in float64 and rounded once to float32; TVM computes them the
   same way (``relay_passes.PromoteToFloat64``), so the two agree bit for bit but for float64 values at a
   float32 rounding boundary (about 2^-29 per value).
 * **close**: linear resize is interpolated here in float64 (rounded once), by TVM in float32 with its own
@@ -26,7 +26,7 @@ from .errors import UnsupportedOpError
 
 #: Relax ops (without the ``relax.`` prefix) computed in float64 and rounded once to float32
 FLOAT64_OPS = frozenset({
-    "mean", "sum", "prod", "matmul", "nn.avg_pool2d", "nn.adaptive_avg_pool2d", "nn.batch_norm", "nn.layer_norm",
+    "mean", "sum", "prod", "matmul", "einsum", "nn.avg_pool2d", "nn.adaptive_avg_pool2d", "nn.batch_norm", "nn.layer_norm",
     "nn.softmax", "sigmoid", "tanh", "exp", "erf", "power", "nn.gelu", "nn.gelu_tanh",
 })
 
@@ -251,6 +251,7 @@ GRAPH_OPS: dict[str, Callable] = {
     "sum": _f64(_reduce(np.sum)),
     "prod": _f64(_reduce(np.prod)),
     "matmul": _f64(lambda a, x, y: np.matmul(x, y)),
+    "einsum": lambda a, xs: np.einsum(a["subscripts"], *[x.astype(np.float64) for x in xs]).astype(np.float32),
     "nn.avg_pool2d": _f64(lambda a, x: avg_pool2d(x, a)),
     "nn.adaptive_avg_pool2d": _f64(lambda a, x: _adaptive_avg_pool2d(x, a)),
     "nn.batch_norm": _f64(lambda a, x, g, b, m, v: _batch_norm(x, g, b, m, v, a)),

@@ -60,6 +60,10 @@ CASES = {
     "Gemm": model([node("Flatten", ["x"], ["f"]), node("Gemm", ["f", "w", "b"], transB=1)],
                   {"w": _f(10, 288), "b": _f(10)}),
     "MatMul": model([node("MatMul", ["x", "w"])], {"w": _f(6, 5)}),
+    # attention as torch exports it (MaxViT): batched q·kᵀ, then ·v, with a blank in the equation
+    "Einsum_attention": model([node("Einsum", ["x", "k"], ["s"], equation="bchd, bcjd -> bchj"),
+                               node("Einsum", ["s", "v"], equation="bchj,bcjd->bchd")],
+                              {"k": _f(1, 8, 5, 6), "v": _f(1, 8, 5, 3)}),
     # activations
     "Relu": _unary("Relu"),
     "LeakyRelu": _unary("LeakyRelu", alpha=0.1),
@@ -139,6 +143,24 @@ CASES = {
         node("Reshape", ["t", "sh"]),
     ], {"zero": np.array(0, np.int64), "one": np.array(1, np.int64), "two": np.array(2, np.int64),
         "ax0": _i(0), "two1": _i(2), "minus1": _i(-1)}, opset=13, y_shape=X_SHAPE),
+    # a shape subgraph on a Reshape's output whose target shape is itself computed (Swin's window partition,
+    # legacy exporter): shape inference fixes that output only once the first subgraph is folded
+    "window_partition_two_rounds": model([
+        node("Shape", ["x"], ["sh"]),
+        helper.make_node("Gather", ["sh", "two"], ["h"], axis=0),
+        helper.make_node("Div", ["h", "two"], ["hw"]),
+        helper.make_node("Unsqueeze", ["hw", "ax0"], ["hw1"]),
+        helper.make_node("Concat", ["n8", "hw1", "tail"], ["shape5"], axis=0),
+        helper.make_node("Reshape", ["x", "shape5"], ["r"]),
+        helper.make_node("Shape", ["r"], ["sh5"]),
+        helper.make_node("Gather", ["sh5", "two"], ["g"], axis=0),
+        helper.make_node("Mul", ["g", "two"], ["g2"]),
+        helper.make_node("Unsqueeze", ["g2", "ax0"], ["g21"]),
+        helper.make_node("Concat", ["n8", "g21", "six"], ["shape4"], axis=0),
+        helper.make_node("Relu", ["r"], ["rr"]),
+        node("Reshape", ["rr", "shape4"]),
+    ], {"two": np.array(2, np.int64), "ax0": _i(0), "n8": _i(1, 8), "tail": _i(2, 6), "six": _i(6)},
+        opset=13, y_shape=X_SHAPE),
     "Range_ConstantOfShape_Expand_folded": model([
         node("Shape", ["x"], ["sh"]),
         helper.make_node("ConstantOfShape", ["sh"], ["ones"], value=numpy_helper.from_array(np.ones(1, np.float32))),

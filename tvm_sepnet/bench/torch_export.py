@@ -10,7 +10,9 @@ Python that has torch (``tvm-sepnet conformance --export-python``)::
 ``OUT.onnx.data``) or ``legacy`` (``dynamo=False``, TorchScript-based). The model has random weights
 (``weights=None``, ``torch.manual_seed(seed)``) and randomized batch-norm parameters and statistics
 (gamma in [0.5, 1.5], beta and mean ~ N(0, 0.1), var in [0.5, 1.5]), so that folding batch norm is
-exercised; it is exported in eval mode with a 1x3xSxS input. Prints one JSON object.
+exercised; a linear layer that torchvision initializes to zeros (ViT's classification head) gets
+N(0, 1/fan_in) weights, so that the outputs are not all zero; it is exported in eval mode with a 1x3xSxS
+input. Prints one JSON object.
 """
 from __future__ import annotations
 
@@ -45,6 +47,8 @@ def make_model(name: str, seed: int):
                 mod.bias.copy_(torch.randn(mod.bias.shape, generator=gen) * 0.1)
                 mod.running_mean.copy_(torch.randn(mod.running_mean.shape, generator=gen) * 0.1)
                 mod.running_var.copy_(torch.rand(mod.running_var.shape, generator=gen) + 0.5)
+            if isinstance(mod, torch.nn.Linear) and not mod.weight.any():
+                mod.weight.copy_(torch.randn(mod.weight.shape, generator=gen) / mod.weight.shape[1] ** 0.5)
     return model
 
 

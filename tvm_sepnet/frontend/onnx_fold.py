@@ -32,11 +32,13 @@ def _static_shapes(model, input_shapes: dict) -> dict:
         if inp.name in input_shapes:
             inp = helper.make_tensor_value_info(inp.name, inp.type.tensor_type.elem_type, list(input_shapes[inp.name]))
         inputs.append(inp)
-    # weights enter as typed inputs (their shapes, not their data): the copy stays small
+    # weights enter as typed inputs (their shapes, not their data): the copy stays small; small integer
+    # initializers (shapes, axes, indices: what Reshape / Slice / Gather read) keep their data
     named = {i.name for i in inputs}
+    small = [i for i in model.graph.initializer if i.name not in named and _is_small_integer(i)]
     inputs += [helper.make_tensor_value_info(i.name, i.data_type, list(i.dims))
-               for i in model.graph.initializer if i.name not in named]
-    pinned = _with_graph(model, model.graph.node, inputs, [])
+               for i in model.graph.initializer if i.name not in named and not _is_small_integer(i)]
+    pinned = _with_graph(model, model.graph.node, inputs, small)
     try:
         inferred = onnx.shape_inference.infer_shapes(pinned, strict_mode=False, data_prop=True)
     except Exception:  # noqa: BLE001 - inference is an optimisation: without it only constants fold
@@ -47,6 +49,13 @@ def _static_shapes(model, input_shapes: dict) -> dict:
         if t.HasField("shape") and all(d.HasField("dim_value") for d in t.shape.dim):
             shapes[vi.name] = tuple(int(d.dim_value) for d in t.shape.dim)
     return shapes
+
+
+def _is_small_integer(tensor) -> bool:
+    """An int64 / int32 initializer of at most 64 elements."""
+    from onnx import TensorProto
+
+    return tensor.data_type in (TensorProto.INT64, TensorProto.INT32) and int(np.prod(tensor.dims)) <= 64
 
 
 def _shape_value(node, shape: tuple) -> np.ndarray:
@@ -81,10 +90,25 @@ class _Evaluator:
         return ReferenceEvaluator(model).run(None, dict(zip(names, values)))
 
 
-def fold_static_subgraphs(model, input_shapes: dict):
+def fold_static_subgraphs(model, input_shapes: dict, max_rounds: int = 8):
     """``(model, folded)``: a copy of ``model`` where every node computable at import (see the module
     docstring) is replaced by initializers of its outputs, and the number of nodes folded. Initializers
-    left unused are dropped; the graph's inputs, outputs and other nodes are unchanged."""
+    left unused are dropped; the graph's inputs, outputs and other nodes are unchanged.
+
+    Folding runs in rounds until one folds nothing: a ``Reshape`` whose target shape was folded in one round
+    has a static output shape in the next, so a ``Shape`` of it folds then (Swin's window attention, as the
+    legacy exporter writes it, needs three rounds)."""
+    total = 0
+    for _ in range(max_rounds):
+        model, folded = _fold_once(model, input_shapes)
+        total += folded
+        if not folded:
+            break
+    return model, total
+
+
+def _fold_once(model, input_shapes: dict):
+    """One round of :func:`fold_static_subgraphs` (shape inference once, then one pass over the nodes)."""
     import onnx
     from onnx import numpy_helper
 

@@ -23,7 +23,7 @@ from .onnx_names import layer_names
 #: ONNX ops that the compiler and the reference executor run (default domain)
 SUPPORTED_ONNX_OPS = frozenset({
     # convolution and normalization
-    "Conv", "BatchNormalization", "LayerNormalization", "Gemm", "MatMul",
+    "Conv", "BatchNormalization", "LayerNormalization", "Gemm", "MatMul", "Einsum",
     # activations
     "Relu", "LeakyRelu", "PRelu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Gelu", "Erf",
     "Softmax",

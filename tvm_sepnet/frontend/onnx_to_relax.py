@@ -10,7 +10,9 @@ executor. With constant bounds and pads they are single Relax ops instead:
   reflect, edge -> replicate, wrap -> circular);
 * ``Dropout(x)`` (inference, no mask output) -> ``x`` (TVM emits ``relax.nn.dropout``, a training op);
 * ``Max`` / ``Min`` -> a chain of ``relax.maximum`` / ``relax.minimum`` (TVM stacks broadcast copies of the
-  inputs and reduces them).
+  inputs and reduces them);
+* ``Einsum(equation)`` -> ``relax.einsum`` (TVM emits ``call_tir`` of ``topi.einsum``); the equation's spaces
+  are dropped (torch writes ``"bghid,bghjd->bghij"``, ONNX allows blanks around the terms).
 
 Anything else (dynamic bounds or pads, negative pads) goes to TVM's own converter.
 """
@@ -95,7 +97,13 @@ def _elementwise(binary):
     return convert
 
 
-_REPLACED = {"Clip": _clip, "Pad": _pad, "Dropout": _dropout, "Max": _elementwise(relax.op.maximum),
+def _einsum(inputs, attrs: dict, opset: int):
+    equation = attrs.get("equation", b"")
+    equation = (equation.decode() if isinstance(equation, bytes) else str(equation)).replace(" ", "")
+    return relax.op.einsum(list(inputs), equation)
+
+
+_REPLACED = {"Einsum": _einsum, "Clip": _clip, "Pad": _pad, "Dropout": _dropout, "Max": _elementwise(relax.op.maximum),
              "Min": _elementwise(relax.op.minimum)}
 
 
