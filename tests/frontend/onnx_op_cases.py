@@ -99,6 +99,16 @@ CASES = {
     "ReduceMax": model([node("ReduceMax", ["x", "ax"], keepdims=1)], {"ax": _i(1)}, opset=18),
     "ReduceMin": model([node("ReduceMin", ["x", "ax"], keepdims=0)], {"ax": _i(-1)}, opset=18),
     "ReduceSum": model([node("ReduceSum", ["x", "ax"], keepdims=1)], {"ax": _i(2, 3)}, opset=13),
+    "ReduceL2": model([node("ReduceL2", ["x", "ax"], keepdims=1)], {"ax": _i(-1)}, opset=18),
+    "ReduceL1": model([node("ReduceL1", ["x"], axes=[1], keepdims=0)], opset=13),
+    "ReduceSumSquare": model([node("ReduceSumSquare", ["x", "ax"], keepdims=1)], {"ax": _i(2, 3)}, opset=18),
+    "ReduceProd": model([node("ReduceProd", ["x", "ax"], keepdims=0)], {"ax": _i(1)}, opset=18),
+    # F.normalize as Swin-V2 exports it: x / expand(clamp_min(norm, eps), shape(x))
+    "ReduceL2_Expand_normalize": model([node("ReduceL2", ["x", "ax"], ["n"], keepdims=1),
+                                        node("Clip", ["n", "eps"], ["c"]), node("Expand", ["c", "sh"], ["e"]),
+                                        node("Div", ["x", "e"])],
+                                       {"ax": _i(-1), "eps": np.array(1e-12, np.float32), "sh": _i(1, 8, 6, 6)},
+                                       opset=18),
     # data movement
     "Concat": model([node("Concat", ["x", "c"], axis=1)], {"c": _f(1, 4, 6, 6)}),
     "Split_sizes": model([node("Split", ["x", "s"], ["a", "b"], axis=1), node("Sub", ["a", "b"])], {"s": _i(4, 4)}),

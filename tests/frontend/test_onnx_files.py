@@ -70,6 +70,16 @@ def test_dynamic_shape_op_left_over_is_explained(tmp_path):
         load_onnx(str(path))
 
 
+def test_expand_to_a_shape_known_only_at_run_time_is_explained(tmp_path):
+    path = tmp_path / "expand.onnx"
+    m = model([node("ReduceMax", ["x"], ["m"], keepdims=0), node("Abs", ["m"], ["a"]),
+               node("Cast", ["a"], ["n"], to=onnx.TensorProto.INT64), node("Unsqueeze", ["n", "ax"], ["s"]),
+               node("Expand", ["x", "s"])], {"ax": np.array([0], np.int64)}, y_shape=None)
+    onnx.save(m, str(path))
+    with pytest.raises(UnsupportedOpError, match="'expand_y': operator 'Expand'.*known only at run time"):
+        load_onnx(str(path))
+
+
 def test_cli_exit_status_2_names_the_missing_data(tmp_path, capsys):
     path = tmp_path / "m.onnx"
     _save_external(mobile_cnn(), path)

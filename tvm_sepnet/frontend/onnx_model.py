@@ -31,16 +31,19 @@ SUPPORTED_ONNX_OPS = frozenset({
     "Add", "Sub", "Mul", "Div", "Max", "Min", "Pow", "Sqrt", "Exp", "Neg", "Abs", "Cast",
     # pooling and reductions
     "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceMax", "ReduceMin",
-    "ReduceSum",
+    "ReduceSum", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceProd",
     # data movement
     "Concat", "Split", "Slice", "Gather", "Pad", "Resize", "Flatten", "Reshape", "Squeeze", "Unsqueeze",
-    "Transpose", "Identity", "Dropout", "Constant",
+    "Transpose", "Identity", "Dropout", "Constant", "Expand",
     # ±1 activations (QONNX BipolarQuant is rewritten to these at import; Sign -> Conv: sign layers)
     "Sign", "Less", "Where",
 })
 
 #: ops that only compute on shapes or constants: accepted when they fold at import
-FOLDED_ONNX_OPS = frozenset({"Shape", "Size", "Range", "ConstantOfShape", "Equal", "Where", "Expand"})
+FOLDED_ONNX_OPS = frozenset({"Shape", "Size", "Range", "ConstantOfShape", "Equal", "Where"})
+
+#: {op: index of an input that must be a constant (after folding) for tvm-sepnet to compile the op}
+CONSTANT_ONNX_INPUTS = {"Expand": 1}
 
 
 def read_onnx(path: str):
@@ -92,12 +95,15 @@ def read_onnx(path: str):
 
 def check_ops(model, where: str) -> None:
     """Raise UnsupportedOpError for the first node (after folding) that tvm-sepnet cannot compile."""
+    constants = {i.name for i in model.graph.initializer}
     for i, node in enumerate(model.graph.node):
         domain = node.domain or "ai.onnx"
-        if node.op_type in SUPPORTED_ONNX_OPS and domain == "ai.onnx":
+        fixed = CONSTANT_ONNX_INPUTS.get(node.op_type)
+        run_time = fixed is not None and len(node.input) > fixed and node.input[fixed] not in constants
+        if node.op_type in SUPPORTED_ONNX_OPS and domain == "ai.onnx" and not run_time:
             continue
         label = f"{where}: ONNX node {node.name or f'#{i}'!r}: operator {node.op_type!r} (domain {domain})"
-        if node.op_type in FOLDED_ONNX_OPS and domain == "ai.onnx":
+        if (node.op_type in FOLDED_ONNX_OPS or run_time) and domain == "ai.onnx":
             raise UnsupportedOpError(
                 f"{label} computes on values known only at run time; tvm-sepnet folds it at import only when "
                 "its inputs are constants or static shapes: export the model with static input shapes")
