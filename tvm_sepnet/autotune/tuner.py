@@ -38,6 +38,7 @@ from ..builder import build
 from ..device.deploy import device_info
 from ..errors import SepnetError
 from ..frontend import LoadedModel, load_model
+from ..system_tools import require as require_tools
 from ..targets import get_target, why_not_runnable_here
 from ..tuning import knobs as knob_records
 from ..tuning.kinds import knob_spaces, spaces
@@ -258,6 +259,8 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
                               "this host; --tracker/--key do not apply (drop them)")
         return _tune_accelerator(model, preset, trials, work_dir, config=config, zoo_options=zoo_options, search=search,
                                  trials_per_iter=trials_per_iter, seed=search_seed or 0, only=only, stream=stream)
+    if preset.export_cc:
+        require_tools(preset.export_cc, f"tuning for target {preset.name!r}")
     tvm_target = preset.tvm_target()
     runner = make_runner(tracker, key, timeout)  # first: an unreachable tracker fails fast
     if tracker and _emulated_device(tracker, key, timeout):

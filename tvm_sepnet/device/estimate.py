@@ -26,7 +26,8 @@ import shutil
 import subprocess
 import tempfile
 
-from ..artifact import KERNELS_JSON, META_JSON
+from ..artifact import KERNELS_JSON, LIB_NAME
+from ..artifact_files import read_meta, verify_files
 from ..errors import SepnetError
 from ..targets import get_target
 
@@ -228,8 +229,8 @@ def estimate_artifact(path: str, cpu: str, cores: int | None = None, clock_ghz: 
     (``kernels.json``: each layer's kernel functions as TIR)."""
     import tvm
 
-    with open(os.path.join(path, META_JSON), encoding="utf-8") as f:
-        meta = json.load(f)
+    meta = read_meta(path)
+    verify_files(path, meta, LIB_NAME)
     preset = get_target(meta["target"])
     if preset.machine not in ("aarch64", "armv7l"):
         raise EstimateError(f"artifact {path!r} is for {meta['target']}: estimate models ARM cores (compile for arm64/armv7)")
