@@ -44,7 +44,7 @@ from ..tuning import knobs as knob_records
 from ..tuning.kinds import knob_spaces, spaces
 from ..tuning.records import MIN_GAIN, best_record_secs, knob_records_by_task, rejected_in_model, schedule_id, tuned_point
 from ..tuning.tasks import Task, generic_tasks, knob_tasks_of, tasks_of
-from ..tuning.workdir import FAILED_SECS, KNOB_RECORDS, MEASUREMENT, MODEL_CHECK, WorkDir, failed, median_secs
+from ..tuning.workdir import FAILED_SECS, KNOB_RECORDS, MEASUREMENT, MODEL_CHECK, WorkDir, failed, format_skipped, median_secs
 from . import knob_search
 from .accelerator import tune_accelerator
 from .budget import allocate_trials, cap_total
@@ -278,8 +278,8 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
     with WorkDir(work_dir) as wd:
         wd.check_target(preset, create=True, measurement=MEASUREMENT)
         if wd.dropped:
-            print(f"[tune] dropped {wd.dropped} incomplete record line(s) left by an interrupted run "
-                  f"(kept in *.corrupt)", file=stream)
+            print(f"[tune] {format_skipped(wd.skipped)} (an interrupted run or a damaged file; their text is kept in "
+                  f"*.corrupt)", file=stream)
         ctx = _RunContext(wd, tvm_target, make_builder(timeout, preset.export_cc), runner, preset.name, search,
                           trials_per_iter, search_seed, tracker, stream)
         knob_tasks = [t for t in tasks if t.is_knob_task]
