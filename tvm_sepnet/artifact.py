@@ -27,6 +27,7 @@ from .fpga.runtime import load_programs, register_programs, save_programs
 from .graph_export import save_graph
 from .reference import ReferenceExecutor
 from .system_tools import require as require_tools
+from .system_tools import require_host_compiler
 from .targets import get_target, why_not_runnable_here
 from .targets.accelerator import load_spec
 
@@ -174,6 +175,7 @@ class Artifact:
                 require_tools(cc, f"exporting an artifact for target {self.meta['target']!r}")
                 self.lib.export_library(os.path.join(tmp, LIB_NAME), fcompile=tcc.cross_compiler(cc))
             else:
+                require_host_compiler(f"exporting an artifact for target {self.meta['target']!r}")
                 self.lib.export_library(os.path.join(tmp, LIB_NAME))
             save_graph(self.graph, self.consts, os.path.join(tmp, GRAPH_JSON), os.path.join(tmp, GRAPH_NPZ))
             if self.kernels is not None:

@@ -46,6 +46,10 @@ def install_hint(tools) -> str:
             f"bash {INSTALL_SCRIPT} from a tvm-sepnet checkout installs every tool tvm-sepnet uses)")
 
 
+def not_installed(tools) -> str:
+    return "which is not installed" if len(tools) == 1 else "which are not installed"
+
+
 def missing(tools) -> list[str]:
     """The executables of ``tools`` that are not on ``PATH``."""
     return [t for t in tools if shutil.which(t) is None]
@@ -56,7 +60,17 @@ def require(tools, purpose: str) -> None:
     says what needs them (e.g. "compiling for target 'arm64'")."""
     absent = missing([tools] if isinstance(tools, str) else list(tools))
     if absent:
-        raise MissingToolError(f"{purpose} needs {', '.join(absent)}, which is not installed; {install_hint(absent)}")
+        raise MissingToolError(f"{purpose} needs {', '.join(absent)}, {not_installed(absent)}; {install_hint(absent)}")
 
 
-__all__ = ["DEBIAN_PACKAGES", "INSTALL_SCRIPT", "MissingToolError", "install_hint", "missing", "require"]
+def require_host_compiler(purpose: str) -> None:
+    """Raise :class:`MissingToolError` if TVM finds no host C/C++ compiler (``$CXX``/``$CC``, else g++,
+    gcc, clang++, clang, c++ or cc on ``PATH``), which links every exported library."""
+    from tvm.support.cc import get_cc
+
+    if get_cc() is None:
+        raise MissingToolError(f"{purpose} needs a C++ compiler (g++), which is not installed; {install_hint(['g++'])}")
+
+
+__all__ = ["DEBIAN_PACKAGES", "INSTALL_SCRIPT", "MissingToolError", "install_hint", "missing", "require",
+           "require_host_compiler"]

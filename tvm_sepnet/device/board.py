@@ -80,7 +80,7 @@ def build_tree(log=print) -> str:
         return root
     absent = system_tools.missing(("mmdebstrap", "qemu-aarch64-static"))
     if absent:
-        raise DeviceError(f"building the arm64 board needs {', '.join(absent)}, which is not installed; "
+        raise DeviceError(f"building the arm64 board needs {', '.join(absent)}, {system_tools.not_installed(absent)}; "
                           f"{system_tools.install_hint(absent)}")
     os.makedirs(root, exist_ok=True)
     t0 = time.time()
@@ -202,7 +202,7 @@ def start(arch: str = "arm64", cpu: str = "cortex-a72", port: int | None = None,
             raise DeviceError(f"unknown --cpu {cpu!r}; choose one of {', '.join(CPUS)}")
         absent = system_tools.missing(("qemu-aarch64-static",))  # the board's Python runs under it
         if absent:
-            raise DeviceError(f"an emulated arm64 board needs {', '.join(absent)}, which is not installed; "
+            raise DeviceError(f"an emulated arm64 board needs {', '.join(absent)}, {system_tools.not_installed(absent)}; "
                               f"{system_tools.install_hint(absent)}")
         root = build_tree(log)
         cmd = [os.path.join(root, "python-aarch64"), os.path.join(root, "board_server.py")]

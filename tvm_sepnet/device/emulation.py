@@ -44,8 +44,8 @@ def missing_tools(preset) -> list[str]:
 def require_tools(preset) -> None:
     missing = missing_tools(preset)
     if missing:
-        raise EmulationError(f"emulating target {preset.name!r} needs {', '.join(missing)}, which is not installed; "
-                             f"{system_tools.install_hint(missing)}")
+        raise EmulationError(f"emulating target {preset.name!r} needs {', '.join(missing)}, "
+                             f"{system_tools.not_installed(missing)}; {system_tools.install_hint(missing)}")
 
 
 def qemu_command(preset, cpu: str | None = None) -> list[str]:

@@ -29,6 +29,7 @@ import tempfile
 from ..artifact import KERNELS_JSON, LIB_NAME
 from ..artifact_files import read_meta, verify_files
 from ..errors import SepnetError
+from ..system_tools import install_hint
 from ..targets import get_target
 
 CLOCK_GHZ = {"cortex-a53": 1.4, "cortex-a55": 1.8, "cortex-a72": 1.5, "cortex-a76": 2.4, "neoverse-n1": 2.6, "cortex-a15": 1.8,
@@ -47,7 +48,7 @@ def llvm_mca() -> str:
         path = shutil.which(name)
         if path:
             return path
-    raise EstimateError("llvm-mca is not installed (apt-get install llvm-19)")
+    raise EstimateError(f"tvm-sepnet estimate needs llvm-mca, which is not installed; {install_hint(['llvm-mca-19'])}")
 
 
 _FOR = re.compile(r"^(\s*)for (.+?) in (T\.serial|T\.parallel|T\.grid|T\.unroll|T\.vectorized|range)\((.*)\):\s*$")
