@@ -21,7 +21,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from .artifact_files import META_JSON, CorruptArtifactError, checksums, read_meta, verify_files
+from .artifact_files import META_JSON, CorruptArtifactError, checksums, read_meta, sha256_file, verify_files
 from .errors import SepnetError
 from .fpga.runtime import load_programs, register_programs, save_programs
 from .graph_export import save_graph
@@ -219,6 +219,25 @@ def replace_folder(new: str, path: str) -> None:
     os.rename(old, new)
 
 
+_LOADED: dict[str, str] = {}  # library path -> SHA-256 of the file this process dlopen'ed there
+_COPIES: list = []  # temporary folders of the renamed copies (alive as long as the process)
+
+
+def _load_library(lib_path: str, meta: dict):
+    """``tvm.runtime.load_module`` of ``lib_path``. ``dlopen`` returns the library already loaded under the
+    same path name, so an artifact recompiled in place and loaded again in the same process would run
+    the *old* code: a path loaded before with other contents is loaded from a copy with a unique name."""
+    key = os.path.realpath(lib_path)
+    digest = (meta.get("files") or {}).get(LIB_NAME) or sha256_file(lib_path)
+    if _LOADED.setdefault(key, digest) == digest:
+        return tvm.runtime.load_module(lib_path)
+    folder = tempfile.mkdtemp(prefix="sepnet-lib-")
+    _COPIES.append(folder)
+    copy = os.path.join(folder, f"model-{digest[:16]}.so")
+    shutil.copyfile(lib_path, copy)
+    return tvm.runtime.load_module(copy)
+
+
 def load(path: str) -> Artifact:
     """Load an artifact folder written by :meth:`Artifact.export`, after checking every file against
     the checksums in its ``meta.json`` (:func:`tvm_sepnet.artifact_files.verify_files`)."""
@@ -229,7 +248,7 @@ def load(path: str) -> Artifact:
     ref = load_reference(path, meta)
     lib_path = os.path.join(path, LIB_NAME)
     try:
-        lib = tvm.runtime.load_module(lib_path) if meta["family"] == "x86" else lib_path
+        lib = _load_library(lib_path, meta) if meta["family"] == "x86" else lib_path
         programs = None
         if meta.get("accelerator"):
             programs = load_programs(os.path.join(path, FPGA_JSON), os.path.join(path, FPGA_NPZ))
