@@ -3,7 +3,8 @@
 One module per group of commands; each has ``register(sub)`` adding its sub-parsers. A command returns
 a JSON-able dict (printed whole with ``--json``); bad input raises a ``SepnetError``, which exits with
 status 2 and the message (so does a missing optional package: the message names its extra). ``run --check``
-and ``deploy --check`` exit 1 when the outputs do not match the reference executor, ``run --twin`` when a layer does not match the ONNX twin (docs/checks.md).
+and ``deploy --check`` exit 1 when the outputs do not match the reference executor, ``run --twin`` when a
+layer does not match the ONNX twin (docs/checks.md).
 """
 from __future__ import annotations
 
