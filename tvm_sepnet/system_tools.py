@@ -7,6 +7,7 @@ package and ``scripts/install_system_packages.sh`` (which installs all of them),
 """
 from __future__ import annotations
 
+import os
 import shutil
 
 from .errors import SepnetError
@@ -33,6 +34,13 @@ DEBIAN_PACKAGES = {
 INSTALL_SCRIPT = "scripts/install_system_packages.sh"
 
 
+def install_script() -> str:
+    """Path of the install script: the checkout's, or the copy a wheel installs in tvm_sepnet/system_scripts."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    checkout = os.path.join(os.path.dirname(here), INSTALL_SCRIPT)
+    return checkout if os.path.isfile(checkout) else os.path.join(here, "system_scripts", os.path.basename(INSTALL_SCRIPT))
+
+
 class MissingToolError(SepnetError):
     """An executable a command needs (cross compiler, qemu, mmdebstrap, ...) is not installed."""
 
@@ -43,7 +51,7 @@ def install_hint(tools) -> str:
     packages = sorted({DEBIAN_PACKAGES.get(t, t) for t in tools})
     word = "package" if len(packages) == 1 else "packages"
     return (f"install the Debian {word} {', '.join(packages)} (sudo apt-get install {' '.join(packages)}; "
-            f"bash {INSTALL_SCRIPT} from a tvm-sepnet checkout installs every tool tvm-sepnet uses)")
+            f"{INSTALL_SCRIPT}, bash {install_script()}, installs every tool tvm-sepnet uses)")
 
 
 def not_installed(tools) -> str:
