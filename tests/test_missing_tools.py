@@ -87,3 +87,22 @@ def test_require_lists_every_missing_tool(empty_path):
     with pytest.raises(MissingToolError, match=r"x needs mmdebstrap, yosys, which are not installed; install the "
                        r"Debian packages mmdebstrap, yosys \(sudo apt-get install mmdebstrap yosys;"):
         require(["mmdebstrap", "yosys"], "x")
+
+
+def test_a_missing_optional_package_names_its_extra(tiny_onnx, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ModuleNotFoundError, as without [onnx]
+    assert main(["compile", tiny_onnx, "-o", str(tmp_path / "art")]) == 2
+    err = capsys.readouterr().err
+    assert "needs the Python package 'onnx'" in err and "pip install 'tvm-sepnet[onnx]'" in err
+    assert "Traceback" not in err
+
+
+def test_sympy_is_declared_where_onnxruntime_quantization_needs_it():
+    from tvm_sepnet.optional_deps import missing_package_error
+
+    err = missing_package_error(ModuleNotFoundError("No module named 'sympy'", name="sympy"))
+    assert "pip install 'tvm-sepnet[onnx]'" in str(err)
+    setup = open(os.path.join(ROOT, "setup.py"), encoding="utf-8").read()
+    onnx_extra = setup.split('"onnx": [', 1)[1].split("]", 1)[0]
+    assert '"sympy"' in onnx_extra
+    assert missing_package_error(ModuleNotFoundError("x", name="no_such_module")) is None
