@@ -26,7 +26,7 @@ from tvm_sepnet.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = 19
-N_ONNX, N_ARTIFACT, N_NPY = 180, 80, 80
+N_ONNX, N_ARTIFACT, N_NPY = 150, 100, 100
 pytestmark = pytest.mark.slow
 
 
