@@ -158,3 +158,14 @@ def test_a_compile_killed_mid_way_leaves_no_half_artifact(exported, tmp_path):
     assert killed and code == -signal.SIGKILL
     assert {f: sha256_file(os.path.join(out, f)) for f in os.listdir(out)} == before
     assert tvm_sepnet.load(out).check(np.load(x))["bit_exact"]
+
+
+def test_export_never_replaces_a_folder_that_is_not_an_artifact(exported, tmp_path, capsys):
+    path, _, onnx_path = exported
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    code, err = _cli(["compile", onnx_path, "--act-bits", "4", "-o", str(other)], capsys)
+    assert code == 2 and "is a folder that is not a tvm-sepnet artifact" in err
+    assert (other / "keep.txt").read_text() == "mine" and sorted(os.listdir(other)) == ["keep.txt"]
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".tmp-artifact-")]

@@ -164,6 +164,11 @@ class Artifact:
     def export(self, path: str) -> str:
         """Write the artifact folder ``path`` atomically; returns the path."""
         path = os.path.abspath(path)
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise SepnetError(f"cannot write the artifact folder {path!r}: a file of that name exists")
+        if os.path.isdir(path) and os.listdir(path) and not os.path.isfile(os.path.join(path, META_JSON)):
+            raise SepnetError(f"will not replace {path!r}: it is a folder that is not a tvm-sepnet artifact "
+                              f"(no {META_JSON}); choose another -o")
         parent = os.path.dirname(path) or "."
         os.makedirs(parent, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=".tmp-artifact-", dir=parent)
