@@ -45,8 +45,10 @@ setup(
     extras_require={
         # sympy: onnxruntime's quant_pre_process (tvm-sepnet bench) imports it; onnxruntime does not declare it
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17", "sympy"],
-        # build: tests/test_wheel.py builds the wheel (python -m build) and installs it into a fresh venv
-        "test": ["pytest>=7", "onnx>=1.15", "onnxruntime>=1.17", "sympy", "pygments", "ruff", "build"],
+        # build, setuptools>=70.1 (bdist_wheel built in): tests/test_wheel.py builds the wheel without build
+        # isolation and installs it into a fresh venv
+        "test": ["pytest>=7", "onnx>=1.15", "onnxruntime>=1.17", "sympy", "pygments", "ruff", "build",
+                 "setuptools>=70.1"],
         # exporting torchvision models (tvm-sepnet conformance, tests/frontend/test_torch_exports.py). PyPI has
         # only CUDA builds of torch for x86-64 Linux: 555 MB + 2.2 GB of nvidia-* wheels, 5.5 GB installed.
         "torch": ["torch>=2.9", "torchvision", "onnxscript>=0.5"],
