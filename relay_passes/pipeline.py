@@ -62,7 +62,7 @@ from .quantize_skip_connections import QuantizeSkipConnections
 from .report import PipelineReport
 from .target_pipeline import build_pipeline, legalize_generic_ops
 from .utils import apply_pass
-from .wrap_conv_layers import WrapConvLayers
+from .wrap_conv_layers import MAX_WEIGHT_MAGNITUDE, WrapConvLayers
 
 PHASES = ("import", "quantize_weights", "quantize_activations", "choose_kernels", "fuse_epilogues", "offload", "lower")
 
@@ -270,12 +270,14 @@ def _check_constants(graph: dict, consts: dict) -> None:
             if "const" in a:
                 owner[a["const"]] = node
     for key, value in consts.items():
-        if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
+        if np.issubdtype(value.dtype, np.floating) and value.size and not (
+                np.all(np.isfinite(value)) and float(np.max(np.abs(value))) <= MAX_WEIGHT_MAGNITUDE):
             node = owner[key]
             what = (f"layer {node['attrs']['name']!r} ({node['op']})" if node["op"] == "sepnet.conv2d"
                     else f"a constant operand of a {node['op']} op (a Gemm/MatMul weight, a bias, a scale)")
             raise InvalidWeightsError(
-                f"{what}: constant of shape {value.shape} has NaN/Inf values; fix the model's weights before compiling")
+                f"{what}: constant of shape {value.shape} has NaN/Inf values or values beyond {MAX_WEIGHT_MAGNITUDE:g} "
+                "(their products overflow float32); fix the model's weights before compiling")
 
 
 __all__ = ["PHASES", "CompileConfig", "PipelineReport", "build_pipeline", "legalize_generic_ops", "run_pipeline"]

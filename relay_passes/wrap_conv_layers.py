@@ -25,15 +25,24 @@ from tvm_sepnet.ops import ConvAttrs, make_conv
 
 from .utils import BindingRewriter, const_value, is_float32, module_pass, op_name
 
+#: a weight of larger magnitude is an error: a product with an activation of order 1 summed over a layer
+#: overflows float32 (max 3.4e38) in the float twin and in the scales of the quantized layers
+MAX_WEIGHT_MAGNITUDE = 1e18
+
 
 def check_finite(name: str, what: str, array: np.ndarray) -> None:
-    """Raise InvalidWeightsError if ``array`` has a NaN or Inf."""
+    """Raise InvalidWeightsError if ``array`` has a NaN or Inf, or a value beyond ``MAX_WEIGHT_MAGNITUDE``."""
     if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise InvalidWeightsError(
             f"layer {name!r}: {what} of shape {tuple(array.shape)} has {bad} NaN/Inf value(s); "
             "fix or retrain the model before compiling"
         )
+    if np.issubdtype(array.dtype, np.floating) and array.size and float(np.max(np.abs(array))) > MAX_WEIGHT_MAGNITUDE:
+        raise InvalidWeightsError(
+            f"layer {name!r}: {what} of shape {tuple(array.shape)} has a value of magnitude "
+            f"{float(np.max(np.abs(array))):.3g} (> {MAX_WEIGHT_MAGNITUDE:g}): its products overflow float32; "
+            "fix or retrain the model before compiling")
 
 
 @mutator

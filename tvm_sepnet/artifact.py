@@ -4,11 +4,14 @@ executor, export) and :func:`load`.
 An artifact folder holds the files named below, written atomically by :meth:`Artifact.export` (a
 temporary folder renamed into place, so an interrupted export never leaves a half-written artifact):
 the compiled library, the quantized graph and its constants that the reference executor checks it
-against, the metadata (target, config, layer table), and per target family the ARM kernels' TIR (for
-``tvm-sepnet estimate``) or the accelerator's programs (``fpga-sim``).
+against, the metadata (target, config, layer table, and the SHA-256 of every other file: :mod:`.artifact_files`),
+and per target family the ARM kernels' TIR (for ``tvm-sepnet estimate``) or the accelerator's programs
+(``fpga-sim``). :func:`load` verifies the checksums before it opens any file, so a truncated or altered
+file is an error naming it, never a crash.
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
@@ -18,15 +21,18 @@ import numpy as np
 import tvm
 from tvm import relax
 
+from .artifact_files import META_JSON, CorruptArtifactError, checksums, read_meta, sha256_file, verify_files
 from .errors import SepnetError
 from .fpga.runtime import load_programs, register_programs, save_programs
 from .graph_export import save_graph
 from .reference import ReferenceExecutor
+from .system_tools import require as require_tools
+from .system_tools import require_host_compiler
 from .targets import get_target, why_not_runnable_here
 from .targets.accelerator import load_spec
 
 ARTIFACT_FORMAT = 1
-LIB_NAME, GRAPH_JSON, GRAPH_NPZ, META_JSON = "model.so", "graph.json", "graph.npz", "meta.json"
+LIB_NAME, GRAPH_JSON, GRAPH_NPZ = "model.so", "graph.json", "graph.npz"
 KERNELS_JSON = "kernels.json"  # ARM artifacts: each layer's scheduled kernels (TIR), for tvm-sepnet estimate
 FPGA_JSON, FPGA_NPZ = "fpga.json", "fpga.npz"  # fpga-sim artifacts: the offloaded layers' programs
 
@@ -41,9 +47,19 @@ def compare_with_reference(got: list, ref: list, rtol: float = 1e-5) -> dict:
             "bit_exact": all(np.array_equal(g, r) for g, r in zip(got, ref))}
 
 
-def load_reference(path: str) -> ReferenceExecutor:
-    """The reference executor of the artifact folder ``path`` (its quantized graph and constants)."""
-    return ReferenceExecutor.load(os.path.join(path, GRAPH_JSON), os.path.join(path, GRAPH_NPZ))
+def load_reference(path: str, meta: dict | None = None) -> ReferenceExecutor:
+    """The reference executor of the artifact folder ``path`` (its quantized graph and constants). Without
+    ``meta`` (already verified by the caller) the folder's checksums are verified first."""
+    if meta is None:
+        meta = read_meta(path)
+        verify_files(path, meta, LIB_NAME)
+    try:
+        return ReferenceExecutor.load(os.path.join(path, GRAPH_JSON), os.path.join(path, GRAPH_NPZ))
+    except SepnetError:
+        raise
+    except Exception as err:  # noqa: BLE001 - only reachable for files without checksums (older artifacts)
+        raise CorruptArtifactError(f"artifact {path!r}: its graph ({GRAPH_JSON}, {GRAPH_NPZ}) cannot be read "
+                                   f"({type(err).__name__}: {err}); recompile it") from None
 
 
 class Artifact:
@@ -148,6 +164,11 @@ class Artifact:
     def export(self, path: str) -> str:
         """Write the artifact folder ``path`` atomically; returns the path."""
         path = os.path.abspath(path)
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise SepnetError(f"cannot write the artifact folder {path!r}: a file of that name exists")
+        if os.path.isdir(path) and os.listdir(path) and not os.path.isfile(os.path.join(path, META_JSON)):
+            raise SepnetError(f"will not replace {path!r}: it is a folder that is not a tvm-sepnet artifact "
+                              f"(no {META_JSON}); choose another -o")
         parent = os.path.dirname(path) or "."
         os.makedirs(parent, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=".tmp-artifact-", dir=parent)
@@ -155,23 +176,23 @@ class Artifact:
             cc = self.meta.get("export_cc")
             if cc:
                 from tvm.support import cc as tcc
+
+                require_tools(cc, f"exporting an artifact for target {self.meta['target']!r}")
                 self.lib.export_library(os.path.join(tmp, LIB_NAME), fcompile=tcc.cross_compiler(cc))
             else:
+                require_host_compiler(f"exporting an artifact for target {self.meta['target']!r}")
                 self.lib.export_library(os.path.join(tmp, LIB_NAME))
             save_graph(self.graph, self.consts, os.path.join(tmp, GRAPH_JSON), os.path.join(tmp, GRAPH_NPZ))
-            with open(os.path.join(tmp, META_JSON), "w", encoding="utf-8") as f:
-                json.dump(self.meta, f, indent=1)
             if self.kernels is not None:
                 with open(os.path.join(tmp, KERNELS_JSON), "w", encoding="utf-8") as f:
                     json.dump(self.kernels, f)
             if self.programs is not None:  # fpga-sim, also when no layer is offloaded (load reads the files)
                 save_programs(self.programs, os.path.join(tmp, FPGA_JSON), os.path.join(tmp, FPGA_NPZ))
+            with open(os.path.join(tmp, META_JSON), "w", encoding="utf-8") as f:  # last: it lists the others' checksums
+                json.dump({**self.meta, "files": checksums(tmp)}, f, indent=1)
             if os.path.isdir(path):
-                old = path + ".old"
-                shutil.rmtree(old, ignore_errors=True)
-                os.rename(path, old)
-                os.rename(tmp, path)
-                shutil.rmtree(old, ignore_errors=True)
+                replace_folder(tmp, path)
+                shutil.rmtree(tmp, ignore_errors=True)  # now the previous artifact
             else:
                 os.rename(tmp, path)
         except BaseException:
@@ -180,22 +201,68 @@ class Artifact:
         return path
 
 
+def _renameat2():
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.renameat2
+    except (OSError, AttributeError):
+        return None
+
+
+def replace_folder(new: str, path: str) -> None:
+    """Put folder ``new`` at ``path`` (an existing folder) in one step: the two are exchanged
+    (Linux ``renameat2(RENAME_EXCHANGE)``), so ``path`` always holds a whole artifact, the old or the
+    new; ``new`` then holds the old one. Without that call: two renames (a short window without ``path``)."""
+    fn = _renameat2()
+    if fn is not None:
+        at_fdcwd, rename_exchange = -100, 2
+        if fn(at_fdcwd, os.fsencode(new), at_fdcwd, os.fsencode(path), rename_exchange) == 0:
+            return
+    old = new + ".old"
+    os.rename(path, old)
+    os.rename(new, path)
+    os.rename(old, new)
+
+
+_LOADED: dict[str, str] = {}  # library path -> SHA-256 of the file this process dlopen'ed there
+_COPIES: list = []  # temporary folders of the renamed copies (alive as long as the process)
+
+
+def _load_library(lib_path: str, meta: dict):
+    """``tvm.runtime.load_module`` of ``lib_path``. ``dlopen`` returns the library already loaded under the
+    same path name, so an artifact recompiled in place and loaded again in the same process would run
+    the *old* code: a path loaded before with other contents is loaded from a copy with a unique name."""
+    key = os.path.realpath(lib_path)
+    digest = (meta.get("files") or {}).get(LIB_NAME) or sha256_file(lib_path)
+    if _LOADED.setdefault(key, digest) == digest:
+        return tvm.runtime.load_module(lib_path)
+    folder = tempfile.mkdtemp(prefix="sepnet-lib-")
+    _COPIES.append(folder)
+    copy = os.path.join(folder, f"model-{digest[:16]}.so")
+    shutil.copyfile(lib_path, copy)
+    return tvm.runtime.load_module(copy)
+
+
 def load(path: str) -> Artifact:
-    """Load an artifact folder written by :meth:`Artifact.export`."""
-    meta_path = os.path.join(path, META_JSON)
-    if not os.path.isfile(meta_path):
-        raise SepnetError(f"{path!r} is not a tvm-sepnet artifact (no {META_JSON}); compile one with tvm-sepnet compile")
-    with open(meta_path, encoding="utf-8") as f:
-        meta = json.load(f)
+    """Load an artifact folder written by :meth:`Artifact.export`, after checking every file against
+    the checksums in its ``meta.json`` (:func:`tvm_sepnet.artifact_files.verify_files`)."""
+    meta = read_meta(path)
     if meta.get("format") != ARTIFACT_FORMAT:
         raise SepnetError(f"{path!r}: artifact format {meta.get('format')} is not supported (expected {ARTIFACT_FORMAT})")
-    ref = load_reference(path)
+    verify_files(path, meta, LIB_NAME)  # before dlopen: a truncated library would be a SIGBUS there
+    ref = load_reference(path, meta)
     lib_path = os.path.join(path, LIB_NAME)
-    lib = tvm.runtime.load_module(lib_path) if meta["family"] == "x86" else lib_path
-    programs = None
-    if meta.get("accelerator"):
-        programs = load_programs(os.path.join(path, FPGA_JSON), os.path.join(path, FPGA_NPZ))
+    try:
+        lib = _load_library(lib_path, meta) if meta["family"] == "x86" else lib_path
+        programs = None
+        if meta.get("accelerator"):
+            programs = load_programs(os.path.join(path, FPGA_JSON), os.path.join(path, FPGA_NPZ))
+    except SepnetError:
+        raise
+    except Exception as err:  # noqa: BLE001 - verified files that still fail: name them and the cause
+        raise CorruptArtifactError(f"artifact {path!r} cannot be loaded ({type(err).__name__}: {err}); "
+                                   "recompile it with this version of tvm-sepnet") from None
     return Artifact(lib, ref.graph, ref.consts, meta, programs=programs)
 
 
-__all__ = ["Artifact", "compare_with_reference", "load", "load_reference"]
+__all__ = ["META_JSON", "Artifact", "compare_with_reference", "load", "load_reference"]

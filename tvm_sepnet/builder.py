@@ -15,6 +15,7 @@ from relay_passes.pipeline import CompileConfig, build_pipeline, run_pipeline
 from .artifact import ARTIFACT_FORMAT, Artifact, load
 from .errors import InputMismatchError
 from .report import layer_table
+from .system_tools import require as require_tools
 from .targets import get_target
 from .targets.accelerator import load_spec
 from .tuning.accelerator import TunedTiling
@@ -45,6 +46,8 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, tuning=None, **option
     match none of the model's kernels raise ``TuningMismatchError``.
     """
     preset = get_target(target)
+    if preset.export_cc:  # before minutes of lowering: exporting the library needs the cross compiler
+        require_tools(preset.export_cc, f"compiling for target {preset.name!r}")
     config = CompileConfig.of(**options)
     records = tiling = None
     if tuning is not None and preset.accelerator:

@@ -15,7 +15,8 @@ import pytest
 import tvm_sepnet
 from tests.onnx_models import foreign_model
 from tests.rpc_cluster import RPCCluster
-from tvm_sepnet.artifact import GRAPH_NPZ, Artifact
+from tvm_sepnet.artifact import GRAPH_NPZ, META_JSON, Artifact
+from tvm_sepnet.artifact_files import sha256_file
 from tvm_sepnet.cli import main
 from tvm_sepnet.frontend import load_onnx
 from tvm_sepnet.verify import check_artifact
@@ -92,6 +93,11 @@ def _corrupted_copy(built, what, dest) -> tuple[str, str]:
     shutil.copytree(path, dest)
     consts, layer = corrupt(art, what)
     np.savez(f"{dest}/{GRAPH_NPZ}", **consts)
+    # list the changed file's checksum in meta.json: the oracles are under test here, not the checksums (which
+    # reject an altered file before any oracle runs: tests/test_artifact_integrity.py)
+    meta = json.load(open(f"{dest}/{META_JSON}", encoding="utf-8"))
+    meta["files"][GRAPH_NPZ] = sha256_file(f"{dest}/{GRAPH_NPZ}")
+    json.dump(meta, open(f"{dest}/{META_JSON}", "w", encoding="utf-8"))
     return str(dest), layer
 
 

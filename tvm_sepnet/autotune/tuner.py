@@ -38,12 +38,13 @@ from ..builder import build
 from ..device.deploy import device_info
 from ..errors import SepnetError
 from ..frontend import LoadedModel, load_model
+from ..system_tools import require as require_tools
 from ..targets import get_target, why_not_runnable_here
 from ..tuning import knobs as knob_records
 from ..tuning.kinds import knob_spaces, spaces
 from ..tuning.records import MIN_GAIN, best_record_secs, knob_records_by_task, rejected_in_model, schedule_id, tuned_point
 from ..tuning.tasks import Task, generic_tasks, knob_tasks_of, tasks_of
-from ..tuning.workdir import FAILED_SECS, KNOB_RECORDS, MEASUREMENT, MODEL_CHECK, WorkDir, failed, median_secs
+from ..tuning.workdir import FAILED_SECS, KNOB_RECORDS, MEASUREMENT, MODEL_CHECK, WorkDir, failed, format_skipped, median_secs
 from . import knob_search
 from .accelerator import tune_accelerator
 from .budget import allocate_trials, cap_total
@@ -258,6 +259,8 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
                               "this host; --tracker/--key do not apply (drop them)")
         return _tune_accelerator(model, preset, trials, work_dir, config=config, zoo_options=zoo_options, search=search,
                                  trials_per_iter=trials_per_iter, seed=search_seed or 0, only=only, stream=stream)
+    if preset.export_cc:
+        require_tools(preset.export_cc, f"tuning for target {preset.name!r}")
     tvm_target = preset.tvm_target()
     runner = make_runner(tracker, key, timeout)  # first: an unreachable tracker fails fast
     if tracker and _emulated_device(tracker, key, timeout):
@@ -275,8 +278,8 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
     with WorkDir(work_dir) as wd:
         wd.check_target(preset, create=True, measurement=MEASUREMENT)
         if wd.dropped:
-            print(f"[tune] dropped {wd.dropped} incomplete record line(s) left by an interrupted run "
-                  f"(kept in *.corrupt)", file=stream)
+            print(f"[tune] {format_skipped(wd.skipped)} (an interrupted run or a damaged file; their text is kept in "
+                  f"*.corrupt)", file=stream)
         ctx = _RunContext(wd, tvm_target, make_builder(timeout, preset.export_cc), runner, preset.name, search,
                           trials_per_iter, search_seed, tracker, stream)
         knob_tasks = [t for t in tasks if t.is_knob_task]

@@ -2,8 +2,9 @@
 
 One module per group of commands; each has ``register(sub)`` adding its sub-parsers. A command returns
 a JSON-able dict (printed whole with ``--json``); bad input raises a ``SepnetError``, which exits with
-status 2 and the message. ``run --check`` and ``deploy --check`` exit 1 when the outputs do not match
-the reference executor, ``run --twin`` when a layer does not match the ONNX twin (docs/checks.md).
+status 2 and the message (so does a missing optional package: the message names its extra). ``run --check``
+and ``deploy --check`` exit 1 when the outputs do not match the reference executor, ``run --twin`` when a
+layer does not match the ONNX twin (docs/checks.md).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import json
 import sys
 
 from ..errors import SepnetError
+from ..optional_deps import missing_package_error
 from . import bench_commands, conformance_commands, device_commands, fpga_commands, model_commands, tune_commands
 
 COMMAND_MODULES = (model_commands, tune_commands, bench_commands, conformance_commands, device_commands, fpga_commands)
@@ -44,7 +46,10 @@ def _mismatch(args, result: dict) -> bool:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        result = args.func(args)
+        try:
+            result = args.func(args)
+        except ModuleNotFoundError as err:  # an optional package (an extra) that is not installed
+            raise (missing_package_error(err) or err) from None
     except SepnetError as err:
         if args.json:
             print(json.dumps({"error": str(err), "type": type(err).__name__}))

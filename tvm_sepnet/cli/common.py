@@ -43,7 +43,12 @@ def read_inputs(input_specs: list[dict], specs: list[str]) -> dict:
                 raise SepnetError(f"the model has inputs {names}: pass --input NAME=FILE.npy for each")
             name = names[0]
         try:
-            inputs[name] = np.load(path)
-        except (OSError, ValueError) as err:
-            raise SepnetError(f"cannot read input file {path!r}: {err}") from err
+            value = np.load(path)
+        except MemoryError:
+            raise SepnetError(f"cannot read input file {path!r}: its header claims an array too large for memory") from None
+        except Exception as err:  # noqa: BLE001 - a damaged .npy header reaches numpy's parser (TokenError, ...)
+            raise SepnetError(f"cannot read input file {path!r} as .npy ({type(err).__name__}: {err})") from None
+        if not isinstance(value, np.ndarray):
+            raise SepnetError(f"input file {path!r} is not one array (.npy); save the input with numpy.save")
+        inputs[name] = value
     return inputs

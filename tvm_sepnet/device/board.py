@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 
+from .. import system_tools
 from ..errors import SepnetError
 from ..targets.accelerator import load_spec
 from .rpc_check import free_port
@@ -77,9 +78,10 @@ def build_tree(log=print) -> str:
     if os.path.exists(stamp):
         _write_scripts(root)  # ours, not the cached tree's: always this version's
         return root
-    for tool in ("mmdebstrap", "qemu-aarch64-static"):
-        if shutil.which(tool) is None:
-            raise DeviceError(f"building the arm64 board needs {tool}: apt-get install mmdebstrap qemu-user-static")
+    absent = system_tools.missing(("mmdebstrap", "qemu-aarch64-static"))
+    if absent:
+        raise DeviceError(f"building the arm64 board needs {', '.join(absent)}, {system_tools.not_installed(absent)}; "
+                          f"{system_tools.install_hint(absent)}")
     os.makedirs(root, exist_ok=True)
     t0 = time.time()
     if not os.path.exists(os.path.join(rootfs, "usr/bin/python3.11")):
@@ -198,6 +200,10 @@ def start(arch: str = "arm64", cpu: str = "cortex-a72", port: int | None = None,
     elif arch == "arm64":
         if cpu not in CPUS:
             raise DeviceError(f"unknown --cpu {cpu!r}; choose one of {', '.join(CPUS)}")
+        absent = system_tools.missing(("qemu-aarch64-static",))  # the board's Python runs under it
+        if absent:
+            raise DeviceError(f"an emulated arm64 board needs {', '.join(absent)}, {system_tools.not_installed(absent)}; "
+                              f"{system_tools.install_hint(absent)}")
         root = build_tree(log)
         cmd = [os.path.join(root, "python-aarch64"), os.path.join(root, "board_server.py")]
         env.update(QEMU_CPU=cpu, TMPDIR=os.path.join(root, "tmp"))

@@ -15,9 +15,9 @@ import platform
 
 import numpy as np
 
-from ..artifact import FPGA_JSON, FPGA_NPZ, GRAPH_JSON, GRAPH_NPZ, LIB_NAME, META_JSON, compare_with_reference
+from ..artifact import FPGA_JSON, FPGA_NPZ, LIB_NAME, compare_with_reference, load_reference
+from ..artifact_files import read_meta, verify_files
 from ..errors import SepnetError
-from ..reference import ReferenceExecutor
 from ..targets import get_target
 from .rpc_check import check_reachable, check_tracker_key
 
@@ -67,11 +67,9 @@ def deploy(path: str, *, host=None, port=None, tracker=None, key=None, inputs=No
     with the reference executor (the integer pipeline is bit-exact: ``bit_exact``)."""
     from tvm import relax
 
-    if not os.path.isfile(os.path.join(path, META_JSON)):
-        raise DeployError(f"{path!r} is not a tvm-sepnet artifact (no {META_JSON}); compile one with tvm-sepnet compile")
-    with open(os.path.join(path, META_JSON), encoding="utf-8") as f:
-        meta = json.load(f)
-    ref = ReferenceExecutor.load(os.path.join(path, GRAPH_JSON), os.path.join(path, GRAPH_NPZ))
+    meta = read_meta(path)
+    verify_files(path, meta, LIB_NAME)  # a damaged file is named here, not a failure on the device
+    ref = load_reference(path, meta)
     want = artifact_machine(meta)
     if inputs is None:
         rng = np.random.default_rng(0)

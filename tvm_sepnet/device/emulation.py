@@ -18,12 +18,11 @@ import tempfile
 
 import numpy as np
 
+from .. import system_tools
 from ..errors import SepnetError
 
 LOADER_SOURCE = os.path.join(os.path.dirname(__file__), "kernel_loader.c")
 _ARCH = {"aarch64": ("qemu-aarch64-static", "aarch64-linux-gnu"), "armv7l": ("qemu-arm-static", "arm-linux-gnueabihf")}
-APT_PACKAGES = ("qemu-user-static gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross "
-                "gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf libc6-dev-armhf-cross")
 
 
 class EmulationError(SepnetError):
@@ -39,14 +38,14 @@ def _arch(preset):
 def missing_tools(preset) -> list[str]:
     """Executables the preset's emulation needs that are not on PATH."""
     qemu, triple = _arch(preset)
-    return [t for t in (qemu, f"{triple}-gcc", preset.export_cc) if shutil.which(t) is None]
+    return system_tools.missing((qemu, f"{triple}-gcc", preset.export_cc))
 
 
 def require_tools(preset) -> None:
     missing = missing_tools(preset)
     if missing:
-        raise EmulationError(f"target {preset.name!r} needs {', '.join(missing)}; install the Debian packages: "
-                             f"apt-get install {APT_PACKAGES}")
+        raise EmulationError(f"emulating target {preset.name!r} needs {', '.join(missing)}, "
+                             f"{system_tools.not_installed(missing)}; {system_tools.install_hint(missing)}")
 
 
 def qemu_command(preset, cpu: str | None = None) -> list[str]:

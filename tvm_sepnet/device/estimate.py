@@ -26,8 +26,10 @@ import shutil
 import subprocess
 import tempfile
 
-from ..artifact import KERNELS_JSON, META_JSON
+from ..artifact import KERNELS_JSON, LIB_NAME
+from ..artifact_files import read_meta, verify_files
 from ..errors import SepnetError
+from ..system_tools import install_hint
 from ..targets import get_target
 
 CLOCK_GHZ = {"cortex-a53": 1.4, "cortex-a55": 1.8, "cortex-a72": 1.5, "cortex-a76": 2.4, "neoverse-n1": 2.6, "cortex-a15": 1.8,
@@ -46,7 +48,7 @@ def llvm_mca() -> str:
         path = shutil.which(name)
         if path:
             return path
-    raise EstimateError("llvm-mca is not installed (apt-get install llvm-19)")
+    raise EstimateError(f"tvm-sepnet estimate needs llvm-mca, which is not installed; {install_hint(['llvm-mca-19'])}")
 
 
 _FOR = re.compile(r"^(\s*)for (.+?) in (T\.serial|T\.parallel|T\.grid|T\.unroll|T\.vectorized|range)\((.*)\):\s*$")
@@ -228,8 +230,8 @@ def estimate_artifact(path: str, cpu: str, cores: int | None = None, clock_ghz: 
     (``kernels.json``: each layer's kernel functions as TIR)."""
     import tvm
 
-    with open(os.path.join(path, META_JSON), encoding="utf-8") as f:
-        meta = json.load(f)
+    meta = read_meta(path)
+    verify_files(path, meta, LIB_NAME)
     preset = get_target(meta["target"])
     if preset.machine not in ("aarch64", "armv7l"):
         raise EstimateError(f"artifact {path!r} is for {meta['target']}: estimate models ARM cores (compile for arm64/armv7)")

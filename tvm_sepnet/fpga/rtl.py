@@ -15,7 +15,10 @@ from ..errors import SepnetError
 from ..targets.accelerator import AcceleratorSpec
 from . import isa
 
-RTL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "rtl")
+_CHECKOUT_RTL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "rtl")
+_WHEEL_RTL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "rtl_sources")
+#: the RTL sources: the checkout's rtl/ folder, or the copy a wheel installs as tvm_sepnet/rtl_sources
+RTL_DIR = _CHECKOUT_RTL if os.path.isdir(_CHECKOUT_RTL) or not os.path.isdir(_WHEEL_RTL) else _WHEEL_RTL
 TOP = "sepnet_accel"
 ISA_HEADER = "isa_fields.svh"
 QUEUE_DEPTH = 64  # instructions per load / compute / store queue
@@ -28,8 +31,8 @@ class RtlConfigError(SepnetError):
 
 def rtl_dir() -> str:
     if not os.path.isfile(os.path.join(RTL_DIR, f"{TOP}.sv")):
-        raise RtlConfigError(f"the accelerator's RTL is not at {RTL_DIR} (it ships in the repository's rtl/ folder; "
-                             "install tvm-sepnet from a checkout: pip install -e .)")
+        raise RtlConfigError(f"the accelerator's RTL is not at {RTL_DIR} (it ships in the repository's rtl/ folder "
+                             "and in the wheel; reinstall tvm-sepnet)")
     return RTL_DIR
 
 

@@ -124,6 +124,35 @@ def onnx_input_shapes(model) -> dict:
     return shapes
 
 
+#: the largest graph input tvm-sepnet accepts (elements; 1 GiB of float32): calibration and the reference
+#: executor hold several tensors of that size
+MAX_INPUT_ELEMENTS = 1 << 28
+
+
+def check_graph_inputs(model, shapes: dict, where: str) -> None:
+    """Raise InvalidModelError for a graph input that is not float32 or whose static shape is absurd
+    (more than :data:`MAX_INPUT_ELEMENTS` elements)."""
+    import onnx
+
+    inits = {i.name for i in model.graph.initializer}
+    for inp in model.graph.input:
+        if inp.name in inits:
+            continue
+        elem = inp.type.tensor_type.elem_type
+        if elem != onnx.TensorProto.FLOAT:
+            dtype = onnx.TensorProto.DataType.Name(elem) if elem in onnx.TensorProto.DataType.values() else elem
+            raise InvalidModelError(f"{where}: graph input {inp.name!r} has element type {dtype}; tvm-sepnet compiles "
+                                    "models with float32 inputs (export the model with a FLOAT input)")
+    for name, shape in shapes.items():
+        count = 1
+        for d in shape:
+            count *= max(int(d), 1)
+        if count > MAX_INPUT_ELEMENTS:
+            raise InvalidModelError(f"{where}: graph input {name!r} has shape {list(shape)} ({count:,} elements), "
+                                    f"more than tvm-sepnet handles ({MAX_INPUT_ELEMENTS:,}); export the model with "
+                                    "its real input size")
+
+
 def load_onnx(path: str, shape_dict=None) -> LoadedModel:
     """A :class:`LoadedModel` from an ONNX file (weights bound as constants)."""
     from .onnx_to_relax import onnx_to_relax
@@ -131,6 +160,7 @@ def load_onnx(path: str, shape_dict=None) -> LoadedModel:
     name = os.path.basename(path)
     model = read_onnx(path)
     shapes = shape_dict or onnx_input_shapes(model)
+    check_graph_inputs(model, shapes, name)
     model, _ = fold_static_subgraphs(model, shapes)
     check_ops(model, name)
     try:

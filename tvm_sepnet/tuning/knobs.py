@@ -11,8 +11,9 @@ file). A failed measurement costs ``FAILED_COST``. The search over such lists is
 from __future__ import annotations
 
 import json
+import os
 
-from .workdir import append_json_line, split_json_lines
+from .workdir import append_json_line, good_line_numbers, split_json_lines
 
 FAILED_COST = float("inf")
 
@@ -27,7 +28,21 @@ def append_record(path: str, record: dict) -> None:
     append_json_line(path, record)
 
 
-def read_records(path: str) -> list[dict]:
-    """The complete JSON lines of ``path`` (a reader's snapshot: an incomplete last line is skipped)."""
-    good, _, _ = split_json_lines(path)
-    return [json.loads(line) for line in good]
+def read_records(path: str, skipped: list | None = None, keys=("task", "knobs")) -> list[dict]:
+    """The records of ``path``: its complete JSON lines that are objects with ``keys`` (a reader's
+    snapshot: an incomplete last line is skipped). Every other line (but an unterminated last one, which
+    may be still being appended) is added to ``skipped`` as ``{"file", "line", "why"}``."""
+    good, bad, ends_clean = split_json_lines(path)
+    cut = bad[-1][0] if bad and not ends_clean else None
+    name = os.path.basename(path)
+    out, report = [], [{"file": name, "line": n, "why": "not JSON"} for n, _ in bad if n != cut]
+    numbers = iter(good_line_numbers(path))
+    for line in good:
+        number, value = next(numbers), json.loads(line)
+        if isinstance(value, dict) and all(k in value for k in keys) and isinstance(value["knobs"], dict):
+            out.append(value)
+        else:
+            report.append({"file": name, "line": number, "why": f"not a record (an object with {', '.join(keys)})"})
+    if skipped is not None:
+        skipped.extend(sorted(report, key=lambda s: s["line"]))
+    return out

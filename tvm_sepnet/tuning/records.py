@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 
 import tvm_ffi
 
@@ -34,7 +35,7 @@ from ..targets import get_target
 from . import knobs as knob_records
 from .kinds import spaces
 from .tasks import workload_key
-from .workdir import KNOB_RECORDS, MODEL_CHECK, RECORDS, WorkDir, median_secs
+from .workdir import KNOB_RECORDS, MODEL_CHECK, RECORDS, WorkDir, format_skipped, median_secs
 
 MIN_GAIN = 0.01  # a tuned schedule replaces the hand one only if measured at least 1 % faster
 
@@ -56,8 +57,12 @@ class TuningRecords:
         self.db = self.wd.database
         self.hand = self.wd.hand()
         self.confirmed = self.wd.confirmed()
-        self.knob_done = knob_records_by_task(self.wd.file(KNOB_RECORDS), self.preset.name, confirmed=True)
+        self.knob_done = knob_records_by_task(self.wd.file(KNOB_RECORDS), self.preset.name, confirmed=True,
+                                              skipped=self.wd.skipped)
         self.model_check = self.wd.load_json(MODEL_CHECK)
+        self.skipped = list(self.wd.skipped)  # unreadable record lines, left out of this build
+        if self.skipped:
+            print(f"tvm-sepnet: warning: tuning directory {work_dir!r}: {format_skipped(self.skipped)}", file=sys.stderr)
         self.target = self.preset.tvm_target()
         self.used: dict[str, list[str]] = {"tuned": [], "hand_faster": [], "no_record": [], "slower_in_model": []}
         self.choices: dict[str, dict] = {}  # task key -> the tuned choice a build uses (for the model check)
@@ -109,7 +114,8 @@ class TuningRecords:
         status, and the tuned choices by task key."""
         choices = {k: {**c, "layers": list(c["layers"])} for k, c in self.choices.items()}
         return {k: len(v) for k, v in self.used.items()} | {"kernels": self.used, "choices": choices,
-                                                             "rejected_in_model": dict(self.rejected)}
+                                                             "rejected_in_model": dict(self.rejected),
+                                                             "skipped_lines": list(self.skipped)}
 
     def check_matched(self) -> None:
         """Raise :class:`TuningMismatchError` if no kernel of the build had a record."""
@@ -147,14 +153,15 @@ def schedule_id(mod) -> str:
     return str(tvm_ffi.structural_hash(mod))
 
 
-def knob_records_by_task(path: str, target_name: str, confirmed: bool = False) -> dict[str, dict[str, float]]:
+def knob_records_by_task(path: str, target_name: str, confirmed: bool = False,
+                         skipped: list | None = None) -> dict[str, dict[str, float]]:
     """{knob task key: {knob id: seconds}} of a knob records file, for one target (a failed trial
     costs ``knob_records.FAILED_COST``). ``confirmed``: for a task with confirmation records
     (``search == "confirm"``: the best points re-measured interleaved with the default), only its
     default and those; otherwise the search trials (confirmation records excluded)."""
     trials: dict[str, dict[str, float]] = {}
     confirms: dict[str, dict[str, float]] = {}
-    for r in knob_records.read_records(path):
+    for r in knob_records.read_records(path, skipped):
         if r.get("target") != target_name:
             continue
         cost = knob_records.FAILED_COST if r.get("secs") is None else r["secs"]
