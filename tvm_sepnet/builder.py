@@ -38,7 +38,8 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, tuning=None, **option
     ``calibration`` (``minmax``/``percentile``), ``knobs`` (per-layer schedule knobs), ``layer_names``,
     ``probe_layers`` (``main`` also returns every conv layer's output, for
     :meth:`Artifact.check_layers`), ``kernel_choice`` (``model``, ``measure``, ``bitserial``, ``int8``),
-    ``fuse_epilogues``.
+    ``fuse_epilogues``, ``layers`` (per-layer precision rules: {glob pattern: "float" | "int8" | "binary" |
+    "aN" | "bitserial" | "dot", comma separated}, or ``PATTERN=VALUE`` strings; ``tvm_sepnet.layer_precision``).
 
     ``tuning``: a ``tvm-sepnet tune`` work directory whose records replace hand schedules where they were
     measured faster (``meta["tuning"]`` reports how many kernels got a tuned schedule); records that
@@ -76,8 +77,9 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, tuning=None, **option
         "probes": report.probes,
         "tuning": None if records is None else {"work_dir": os.path.abspath(str(tuning)), **records.summary()},
         "accelerator": accelerator,
+        "layer_settings": report.layer_settings,  # what the per-layer rules set on each layer they match
         "layer_kernels": report.kernels.layer_kernels,  # kernel functions per conv layer, in call order (profiling)
-        **layer_table(report.graph, report.consts, report.kernels.choices, report.kernels.traffic),
+        **layer_table(report.graph, report.consts, report.kernels.choices, report.kernels.traffic, report.layer_settings),
     }
     kernels = None
     if preset.family != "x86":  # kept for the static estimate of ARM kernels (tvm-sepnet estimate)
