@@ -29,7 +29,7 @@ def quantize_model(mod: tvm.IRModule, params=None, *, target="x86", **options) -
     return qmod
 
 
-def build(mod: tvm.IRModule, target="x86", params=None, *, tuning=None, **options) -> Artifact:
+def build(mod: tvm.IRModule, target="x86", params=None, *, tuning=None, any_batch: bool = False, **options) -> Artifact:
     """Compile a float Relax model (function ``main``) into a pattern network for ``target``.
 
     ``options`` (:class:`relay_passes.pipeline.CompileConfig`): ``kxk`` (``binary``/``float``),
@@ -44,6 +44,11 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, tuning=None, **option
     ``tuning``: a ``tvm-sepnet tune`` work directory whose records replace hand schedules where they were
     measured faster (``meta["tuning"]`` reports how many kernels got a tuned schedule); records that
     match none of the model's kernels raise ``TuningMismatchError``.
+
+    ``any_batch``: the model computes each image on its own (a zoo model, an ONNX model with a symbolic
+    batch dimension): the artifact then runs any number of images in chunks of its compiled batch
+    (:mod:`tvm_sepnet.batching`; recorded as ``graph["any_batch"]`` when every input and output leads
+    with the batch).
     """
     preset = get_target(target)
     config = CompileConfig.of(**options)
@@ -61,6 +66,7 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, tuning=None, **option
         if tiling is not None:
             tiling.check_matched()
             accelerator["tuning"] = tiling.summary()
+    report.graph["any_batch"] = bool(any_batch) and _leads_with_batch(report.graph)
     lib = tvm.compile(lowered, target=preset.tvm_target(), relax_pipeline=build_pipeline(preset, tuning=records))
     if records is not None:
         records.check_matched()
@@ -74,6 +80,8 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, tuning=None, **option
         "config": config.summary(),
         "inputs": report.graph["inputs"],
         "outputs": report.graph["outputs"],
+        "batch": int(report.graph["inputs"][0]["shape"][0]) if report.graph["inputs"][0]["shape"] else 1,
+        "any_batch": report.graph["any_batch"],
         "probes": report.probes,
         "tuning": None if records is None else {"work_dir": os.path.abspath(str(tuning)), **records.summary()},
         "accelerator": accelerator,
@@ -88,6 +96,13 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, tuning=None, **option
         kernels = {"layers": report.kernels.layer_kernels, "tir": tir}
     programs = dict(report.offload.programs) if preset.accelerator else None  # {} when nothing is offloaded
     return Artifact(lib, report.graph, report.consts, meta, kernels, programs)
+
+
+def _leads_with_batch(graph: dict) -> bool:
+    """Whether every input and output of ``graph`` has the same leading (batch) dimension."""
+    shapes = {n["name"]: n.get("shape") for n in graph["nodes"]}
+    lead = {tuple(s["shape"][:1]) for s in graph["inputs"]} | {tuple((shapes.get(o) or [])[:1]) for o in graph["outputs"]}
+    return len(lead) == 1 and lead != {()}
 
 
 __all__ = ["Artifact", "build", "load", "quantize_model", "InputMismatchError"]

@@ -36,17 +36,18 @@ def cmd_compile(args) -> dict:
     from ..frontend import load_model
     from ..report import format_table
 
-    model = load_model(args.model, **zoo_options(args))
+    model = load_model(args.model, batch=args.batch, **zoo_options(args))
     cfg = compile_options(args, model.config)
     art = build(model.mod, args.target, kxk=cfg["kxk"], pointwise=cfg["pointwise"], depthwise=cfg["depthwise"],
                 dense=cfg["dense"], act_bits=cfg["act_bits"],
                 keep_first=not args.binarize_first, calib=args.calib, calibration=args.calibration,
                 layer_names=model.layer_names, kernel_choice=cfg["kernel_choice"], tuning=args.tuning,
                 dataflow=args.dataflow, skip_connections=args.skip_connections,
-                probe_layers=args.probe_layers, layers=cfg["layers"])
+                probe_layers=args.probe_layers, layers=cfg["layers"], any_batch=model.any_batch)
     art.meta["model"] = model.name
     path = art.export(args.output)
     result = {"artifact": path, "model": model.name, "target": art.meta["target"], "config": art.meta["config"],
+              "batch": art.meta["batch"], "any_batch": art.meta["any_batch"],
               "layers": art.layers, "weight_bytes_total": art.meta["weight_bytes_total"],
               "weight_bytes_theoretical": art.meta["weight_bytes_theoretical"]}
     if art.meta.get("tuning"):
@@ -167,6 +168,8 @@ def register(sub) -> None:
                    "e.g. --layer conv1=float --layer 'sep*_kxk=a2' (docs/lowbit.md)")
     p.add_argument("--config", help="compile config file (.json or .toml): {\"layers\": {PATTERN: VALUE}} and "
                    "optionally kxk, pointwise, depthwise, dense, act_bits, kernel_choice (flags win)")
+    p.add_argument("--batch", type=int, help="images per call of the compiled module (zoo models; ONNX models with a "
+                   "symbolic batch dimension); default 1. Such artifacts run any number of images (in chunks of this)")
     p.add_argument("--tuning", help="work directory of tvm-sepnet tune: use its tuned schedules")
     p.add_argument("--probe-layers", action="store_true",
                    help="main also returns every conv layer's output (for run --twin and per-layer checks)")
