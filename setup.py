@@ -24,6 +24,7 @@ setup(
         "matplotlib",  # tuning curves and benchmark plots
         "tflite>=2.18",  # the TFLite flatbuffer schema (reading .tflite files; no TensorFlow)
         "flatbuffers>=23",  # flexbuffers: LCE's custom op options
+        "tqdm>=4.60",  # progress bars of compile, tune, bench (stderr, terminals only)
     ],
     extras_require={
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],

@@ -284,20 +284,23 @@ class _Context:
 
 
 def run_pipeline(mod: tvm.IRModule, target="x86", config: CompileConfig | None = None, *, params=None,
-                 tuning=None, accelerator_tuning=None, model_id: str | None = None, until: str = "lower"):
+                 tuning=None, accelerator_tuning=None, model_id: str | None = None, until: str = "lower",
+                 on_phase=None):
     """Run the phases of the module docstring on a float Relax model, from ``import`` through
     ``until``; returns ``(module, PipelineReport)``.
 
     ``tuning`` (``tvm_sepnet.tuning.TuningRecords`` or an object with its ``lookup``/``knobs_for``)
     gives tuned schedules and knob choices to the lowering; ``accelerator_tuning``
     (``tvm_sepnet.tuning.accelerator.TunedTiling``) tuned tilings to the offload; ``model_id`` names the
-    accelerator's programs (a fresh one by default). A tvm-sepnet error raised inside a pass reaches
-    the caller with its own type."""
+    accelerator's programs (a fresh one by default); ``on_phase(name)`` is called before each phase
+    (a progress bar). A tvm-sepnet error raised inside a pass reaches the caller with its own type."""
     if until not in PHASES:
         raise ValueError(f"unknown phase {until!r}; phases: {', '.join(PHASES)}")
     preset = get_target(target)
     ctx = _Context(preset, config or CompileConfig(), PipelineReport(), params, tuning, accelerator_tuning, model_id)
     for phase in PHASES[: PHASES.index(until) + 1]:
+        if on_phase is not None:
+            on_phase(phase)
         mod = apply_pass(lambda m, fn=_PHASE_FUNCS[phase]: fn(m, ctx), mod)
         ctx.report.phases.append(phase)
     return mod, ctx.report

@@ -10,7 +10,7 @@ import os
 
 import tvm
 
-from relay_passes.pipeline import CompileConfig, build_pipeline, run_pipeline
+from relay_passes.pipeline import PHASES, CompileConfig, build_pipeline, run_pipeline
 
 from .artifact import ARTIFACT_FORMAT, Artifact, load
 from .errors import InputMismatchError
@@ -57,7 +57,17 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, tuning=None, any_batc
         tiling = TunedTiling(str(tuning), preset, load_spec(preset.accelerator))
     elif tuning is not None:
         records = TuningRecords(str(tuning), preset)
-    lowered, report = run_pipeline(mod, preset, config, params=params, tuning=records, accelerator_tuning=tiling)
+    from .progress import bar
+
+    steps = bar(len(PHASES) + 1, "compile", unit="phase")
+
+    def on_phase(name):
+        steps.set_postfix_str(name)
+        steps.update(0 if name == PHASES[0] else 1)
+
+    lowered, report = run_pipeline(mod, preset, config, params=params, tuning=records, accelerator_tuning=tiling,
+                                   on_phase=on_phase)
+    on_phase("tvm.compile")
     accelerator = None
     if preset.accelerator:
         programs = report.offload.programs
@@ -68,6 +78,8 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, tuning=None, any_batc
             accelerator["tuning"] = tiling.summary()
     report.graph["any_batch"] = bool(any_batch) and _leads_with_batch(report.graph)
     lib = tvm.compile(lowered, target=preset.tvm_target(), relax_pipeline=build_pipeline(preset, tuning=records))
+    steps.update(1)
+    steps.close()
     if records is not None:
         records.check_matched()
     meta = {

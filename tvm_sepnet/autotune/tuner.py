@@ -194,12 +194,18 @@ class _Progress:
         self.total = sum(planned)
         self.start = time.time()
         self.best = {t.key: t.hand_secs for t in tasks}
+        from ..progress import bar, enabled
+
+        self.bar = bar(self.total, "tune", unit="trial", stream=stream)  # a terminal: a bar instead of the lines
+        self.lines = not enabled(stream)
 
     def add(self, tasks, planned) -> None:
         """More tasks (the MetaSchedule tasks once the knob choices are made)."""
         self.tasks, self.planned = list(self.tasks) + list(tasks), list(self.planned) + list(planned)
         self.total = self.done + sum(planned)  # earlier tasks may have run fewer trials than planned
         self.best.update({t.key: t.hand_secs for t in tasks})
+        self.bar.total = self.total
+        self.bar.refresh()
 
     def update(self, task: Task, secs: list[float]) -> None:
         self.done += len(secs)
@@ -215,7 +221,10 @@ class _Progress:
                 f"{best * 1e3:.4f} ms (hand {hand * 1e3:.4f} ms)" if best and hand
                 else f"[tune] {self.done}/{self.total} trials | {task.name}")
         line += f"{' | ' + str(errors) + ' failed' if errors else ''} | elapsed {elapsed:.0f} s, ETA {eta:.0f} s"
-        print(line, file=self.stream, flush=True)
+        self.bar.update(len(secs))
+        self.bar.set_postfix_str(line.split(" | ", 1)[1] if " | " in line else "")
+        if self.lines:
+            print(line, file=self.stream, flush=True)
 
 
 def _progress_callback(progress: _Progress, task: Task):

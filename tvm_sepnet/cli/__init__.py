@@ -12,6 +12,7 @@ import json
 import sys
 
 from ..errors import SepnetError
+from ..progress import set_quiet
 from . import (
     bench_commands,
     conformance_commands,
@@ -33,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         module.register(sub)
     for action in sub.choices.values():
         action.add_argument("--json", action="store_true", help="print one JSON object")
+        action.add_argument("--quiet", action="store_true", help="no progress bars (shown on stderr only when it is a "
+                            "terminal)")
     return parser
 
 
@@ -52,6 +55,7 @@ def _mismatch(args, result: dict) -> bool:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    set_quiet(args.quiet)
     try:
         result = args.func(args)
     except SepnetError as err:
