@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import tvm_sepnet
-from tests.cli.test_cli_sepnet import cli_json
 from tvm_sepnet.bench.ort_layers import node_owners
 from tvm_sepnet.bench.profile import profile_artifact
 from tvm_sepnet.frontend import load_zoo
@@ -58,13 +57,19 @@ def test_onnx_node_owners(tmp_path):
     assert "pool2" not in owners
 
 
-def test_profile_cli_json_png_and_errors(artifact, tmp_path):
+def test_profile_cli_json_png(artifact, tmp_path, capsys):
+    from tvm_sepnet.cli import main
+
     x = tmp_path / "x.npy"
     np.save(x, np.random.default_rng(2).standard_normal((1, 3, 48, 48)).astype("float32"))
     png = tmp_path / "p.png"
-    res, proc = cli_json("profile", artifact, "--input", str(x), "--png", str(png), "--repeat", "2", "--threads", "1")
+    capsys.readouterr()
+    assert main(["profile", artifact, "--input", str(x), "--png", str(png), "--repeat", "2", "--threads", "1", "--no-ort",
+                 "--json"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
-    assert res["device"] == "host" and res["rows"] and "Traceback" not in proc.stderr
+    assert res["device"] == "host" and res["png"] == str(png)
+    assert [r["name"] for r in res["rows"]][:2] == ["conv1", "conv2"] and all(r["ms"] > 0 for r in res["rows"])
 
 @pytest.mark.parametrize("args, message", [(["--device", "nohostport"], "HOST:PORT"),
                                            (["--device", "127.0.0.1:9", "--no-ort"], "ARM target"),  # no kernels.json

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.cli.test_cli_sepnet import cli_json
+from tvm_sepnet.cli import main
 from tvm_sepnet.errors import SepnetError
 from tvm_sepnet.layer_precision import parse_rule, read_config, resolve
 
@@ -41,14 +41,21 @@ def test_toml_and_json_configs_agree(tmp_path):
         read_config(str(tmp_path / "bad.json"))
 
 
-def test_cli_rules_set_layer_kinds_and_match_reference(tmp_path):
+def _cli(capsys, *args, status=0) -> dict:
+    """The command line in this process (``--json``): its result, the exit status asserted."""
+    capsys.readouterr()
+    assert main([*args, "--json"]) == status
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_cli_rules_set_layer_kinds_and_match_reference(tmp_path, capsys):
     config = tmp_path / "precision.json"  # the file's rules first, then --layer's (which win on conv2)
     config.write_text(json.dumps({"layers": {"conv1": "binary", "classifier": "float", "conv2": "float"}}))
     out = str(tmp_path / "art")
-    cli_json("compile", "sepnet-bq", "--image-size", "32", "--num-classes", "10", "-o", out, "--config", str(config),
+    _cli(capsys, "compile", "sepnet-bq", "--image-size", "32", "--num-classes", "10", "-o", out, "--config", str(config),
              "--layer", "sep2_*_kxk=a2", "--layer", "sep3_1_prb1_kxk=a1,bitserial", "--layer", "sep4_1_prb1_kxk=int8",
              "--layer", "conv2=int8")
-    inspected, _ = cli_json("inspect", out)
+    inspected = _cli(capsys, "inspect", out)
     rows = {r["name"]: r for r in inspected["layers"] if r["kind"] != "other"}
     assert rows["conv1"]["kind"] == "binary_conv" and rows["conv1"]["role"] == "rule"  # the first layer, binarized
     assert rows["classifier"]["kind"] == "float_conv" and rows["classifier"]["kernel"] == "float"
@@ -61,12 +68,11 @@ def test_cli_rules_set_layer_kinds_and_match_reference(tmp_path):
     assert inspected["layer_settings"]["conv2"] == {"weights": "int8"}
     x = tmp_path / "x.npy"
     np.save(x, np.random.default_rng(3).standard_normal((1, 3, 32, 32)).astype("float32"))
-    ran, _ = cli_json("run", out, "--input", str(x), "--check")
+    ran = _cli(capsys, "run", out, "--input", str(x), "--check")
     assert ran["match"] is True and ran["bit_exact"] is True, ran
 
 
-def test_cli_unknown_layer_exits_2_with_close_names(tmp_path):
-    err, proc = cli_json("compile", "sepnet-bq", "--image-size", "32", "--num-classes", "10", "-o",
-                         str(tmp_path / "x"), "--layer", "clasifier=float", check=False)
-    assert proc.returncode == 2 and "close names: classifier" in err["error"], (proc.returncode, err)
-    assert "Traceback" not in proc.stderr
+def test_cli_unknown_layer_exits_2_with_close_names(tmp_path, capsys):
+    err = _cli(capsys, "compile", "sepnet-bq", "--image-size", "32", "--num-classes", "10", "-o",
+               str(tmp_path / "x"), "--layer", "clasifier=float", status=2)
+    assert "close names: classifier" in err["error"], err
