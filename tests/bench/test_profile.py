@@ -36,8 +36,9 @@ def test_profile_on_host(artifact):
     assert abs(sum(r["share"] for r in res["rows"]) - 1.0) < 1e-9
     # the MACs of the rows (fused k×k layers counted in their kernel's row) are the float network's MACs
     assert sum(r["macs"] for r in layer_rows) == get_model("sepnet-bq", seed=None, **SMALL).macs()
-    # the instrumented per-layer sum is near the model's own time (the hook adds some per call)
-    assert 0.5 * res["total_ms"] <= res["kernels_ms"] <= 4.0 * res["total_ms"], (res["kernels_ms"], res["total_ms"])
+    # the per-layer sum is near the model's own time (the hook adds a little per call; per-group medians drop
+    # the preemptions of a shared machine that the whole-model median keeps)
+    assert 0.25 * res["total_ms"] <= res["kernels_ms"] <= 4.0 * res["total_ms"], (res["kernels_ms"], res["total_ms"])
     assert all(0 < r["pct_peak"] < 150 for r in layer_rows), [(r["name"], r["pct_peak"]) for r in layer_rows]
     assert all(r["gops"] == pytest.approx(2 * r["gmacs"]) for r in layer_rows)
     # onnxruntime on the same float network: every layer row has its nodes' time, no Conv left unmatched

@@ -144,7 +144,8 @@ def _attach_ort(rows: list[dict], info: dict) -> None:
 def format_profile(result: dict) -> str:
     """The profile as a text table."""
     lines = [f"{result['model']} ({result['target']}) on {result['device']}, input {result['input_shape']}: "
-             f"layers sum {result['sum_ms']:.3f} ms, whole model {result['total_ms']:.3f} ms"
+             f"kernels timed {result['kernels_ms']:.3f} ms, rows sum {result['sum_ms']:.3f} ms, whole model timed alone "
+             f"{result['total_ms']:.3f} ms"
              + (f"; onnxruntime fp32 on this host {result['ort']['total_ms']:.3f} ms ({result['ort']['source']})"
                 if result.get("ort") else f"; no onnxruntime column: {result.get('ort_note', 'not asked')}"),
              f"{'layer':28} {'kernel':26} {'ms':>8} {'share':>6} {'G MAC/s':>8} {'GOPS':>7} {'% peak':>7} "
