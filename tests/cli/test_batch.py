@@ -31,11 +31,9 @@ def symbolic_onnx(tmp_path_factory):
     """The zoo network as ONNX with the batch dimension of its input and output named ``N``."""
     import onnx
 
-    path = str(tmp_path_factory.mktemp("onnx") / "bq_dyn.onnx")
-    model = onnx.load(save_onnx(get_model("sepnet-bq", seed=0, **SMALL), path))
-    for value in list(model.graph.input) + list(model.graph.output):
-        value.type.tensor_type.shape.dim[0].dim_param = "N"
-    onnx.save(model, path)
+    path = save_onnx(get_model("sepnet-bq", seed=0, **SMALL), str(tmp_path_factory.mktemp("onnx") / "bq.onnx"),
+                     dynamic_batch=True)
+    assert onnx.load(path).graph.input[0].type.tensor_type.shape.dim[0].dim_param == "N"
     return path
 
 

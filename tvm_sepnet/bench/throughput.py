@@ -13,19 +13,6 @@ from .conformance import interleaved_latency
 from .timing import cpu_name
 
 
-def symbolic_batch_onnx(name: str, path: str, image_size: int, num_classes: int) -> str:
-    """The float zoo network as ONNX with its input's and output's batch dimension named ``N``."""
-    import onnx
-
-    from ..models import get_model, save_onnx
-
-    model = onnx.load(save_onnx(get_model(name, seed=0, image_size=image_size, num_classes=num_classes), path))
-    for value in list(model.graph.input) + list(model.graph.output):
-        value.type.tensor_type.shape.dim[0].dim_param = "N"
-    onnx.save(model, path)
-    return path
-
-
 def bench_throughput(name: str = "sepnet-bq", batches=(1, 8, 32), image_size: int = 224, num_classes: int = 1000,
                      threads: int | None = None, repeat: int = 5, progress=None) -> dict:
     """{"rows": [{"batch", "ours_ms", "ours_images_per_s", "ort_ms", "ort_images_per_s", "compile_s"}], ...}:
@@ -40,7 +27,10 @@ def bench_throughput(name: str = "sepnet-bq", batches=(1, 8, 32), image_size: in
     threads = threads or int(os.environ.get("TVM_NUM_THREADS", os.cpu_count() or 1))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = symbolic_batch_onnx(name, os.path.join(tmp, f"{name}.onnx"), image_size, num_classes)
+        from ..models import get_model, save_onnx
+
+        onnx_path = save_onnx(get_model(name, seed=0, image_size=image_size, num_classes=num_classes),
+                              os.path.join(tmp, f"{name}.onnx"), dynamic_batch=True)
         so = ort.SessionOptions()
         so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
         sess = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
@@ -77,4 +67,4 @@ def throughput_lines(result: dict) -> list[str]:
     return lines
 
 
-__all__ = ["bench_throughput", "symbolic_batch_onnx", "throughput_lines"]
+__all__ = ["bench_throughput", "throughput_lines"]

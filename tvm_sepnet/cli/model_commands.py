@@ -120,8 +120,9 @@ def cmd_export_onnx(args) -> dict:
     from ..models import get_model, save_onnx
 
     net = get_model(args.name, **zoo_options(args))
-    save_onnx(net, args.output)
-    result = {"model": args.name, "onnx": args.output, "params": int(net.num_params())}
+    save_onnx(net, args.output, dynamic_batch=args.dynamic_batch)
+    result = {"model": args.name, "onnx": args.output, "params": int(net.num_params()),
+              "dynamic_batch": args.dynamic_batch}
     if not args.json:
         print(f"wrote {args.output} ({result['params']:,} parameters)")
     return result
@@ -189,6 +190,7 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_inspect)
     p = sub.add_parser("export-onnx", help="write a zoo model (float) as ONNX")
     p.add_argument("name")
+    p.add_argument("--dynamic-batch", action="store_true", help="a symbolic batch dimension N (runs any batch)")
     p.add_argument("-o", "--output", required=True)
     add_zoo_args(p)
     p.set_defaults(func=cmd_export_onnx)
