@@ -39,7 +39,9 @@ def test_profile_on_host(artifact):
     # the per-layer sum is near the model's own time (the hook adds a little per call; per-group medians drop
     # the preemptions of a shared machine that the whole-model median keeps)
     assert 0.25 * res["total_ms"] <= res["kernels_ms"] <= 4.0 * res["total_ms"], (res["kernels_ms"], res["total_ms"])
-    assert all(0 < r["pct_peak"] < 150 for r in layer_rows), [(r["name"], r["pct_peak"]) for r in layer_rows]
+    # under 4x the peak: a sanity bound (a MAC count off by a layer would break it); not tighter, since on a shared
+    # machine the peak micro-kernels measured while an SMT sibling is busy read about half the quiet peak
+    assert all(0 < r["pct_peak"] < 400 for r in layer_rows), [(r["name"], r["pct_peak"]) for r in layer_rows]
     assert all(r["gops"] == pytest.approx(2 * r["gmacs"]) for r in layer_rows)
     # onnxruntime on the same float network: every layer row has its nodes' time, no Conv left unmatched
     assert res["ort"]["total_ms"] > 0 and all(r["ort_ms"] and r["ort_ms"] > 0 for r in layer_rows)

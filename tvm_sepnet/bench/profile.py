@@ -119,7 +119,8 @@ def profile_artifact(path: str, inputs=None, *, host=None, port=None, tracker=No
                     raise SepnetError("the onnxruntime column needs onnx and onnxruntime: pip install "
                                       "'tvm-sepnet[onnx]' (or pass --no-ort)") from None
                 _attach_ort(rows, info)
-                result["ort"] = {"source": how, "where": "this host", "total_ms": info["total_ms"], "threads": info["threads"],
+                result["ort"] = {"source": how, "where": "this host", "total_ms": info["total_ms"],
+                                 "run_median_ms": info["run_median_ms"], "threads": info["threads"],
                                  "onnxruntime": info["onnxruntime"],
                                  "unmatched": {k: v for k, v in info["by_layer"].items() if k.startswith("other")}}
                 result["ort"]["unmatched"].update(info["other"])
