@@ -89,3 +89,13 @@ def test_batch_errors(tmp_path, batch1):
         batch1.run(_images(2)[:, :, :16])  # other image sizes stay errors
     chunks = split_batches({"input": _images(5)}, [{"name": "input", "shape": [2, 3, 32, 32]}])
     assert [c["input"].shape[0] for c in chunks] == [2, 2, 2] and np.array_equal(chunks[2]["input"][1], _images(5)[4])
+
+
+def test_bench_batch_arguments_are_checked(capsys):
+    from tvm_sepnet.bench.throughput import bench_throughput
+    from tvm_sepnet.errors import SepnetError
+
+    with pytest.raises(SepnetError, match="needs 1 thread"):
+        bench_throughput(threads=2, clock="thread")
+    assert main(["bench", "--batch", "1,x"]) == 2 and "batch sizes separated by commas" in capsys.readouterr().err
+    assert main(["bench", "--batch", "0"]) == 2 and "must be >= 1" in capsys.readouterr().err

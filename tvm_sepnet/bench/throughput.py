@@ -14,10 +14,12 @@ from .timing import cpu_name
 
 
 def bench_throughput(name: str = "sepnet-bq", batches=(1, 8, 32), image_size: int = 224, num_classes: int = 1000,
-                     threads: int | None = None, repeat: int = 5, progress=None) -> dict:
+                     threads: int | None = None, repeat: int = 5, progress=None, clock: str = "wall") -> dict:
     """{"rows": [{"batch", "ours_ms", "ours_images_per_s", "ort_ms", "ort_images_per_s", "compile_s"}], ...}:
     per batch the median over ``repeat`` rounds of the two engines timed interleaved (each round a block
-    of calls of each, about 0.5 s, order rotating: :func:`.conformance.interleaved_latency`), wall time."""
+    of calls of each, about 0.5 s, order rotating: :func:`.conformance.interleaved_latency`); ``clock``
+    ``wall`` (perf_counter) or ``thread`` (the calling thread's CPU time: robust to other jobs on a shared
+    machine; only with 1 thread, where both engines compute on the calling thread)."""
     import onnxruntime as ort
     import tvm
 
@@ -25,6 +27,11 @@ def bench_throughput(name: str = "sepnet-bq", batches=(1, 8, 32), image_size: in
     from tvm_sepnet.frontend import load_zoo
 
     threads = threads or int(os.environ.get("TVM_NUM_THREADS", os.cpu_count() or 1))
+    if clock == "thread" and threads != 1:
+        from ..errors import SepnetError
+
+        raise SepnetError("--clock thread measures the calling thread's CPU time: it needs 1 thread (TVM_NUM_THREADS=1)")
+    timer = time.thread_time if clock == "thread" else time.perf_counter
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         from ..models import get_model, save_onnx
@@ -43,22 +50,23 @@ def bench_throughput(name: str = "sepnet-bq", batches=(1, 8, 32), image_size: in
             args = [tvm.runtime.tensor(x, tvm.cpu())]
             main, feed = art.vm["main"], {sess.get_inputs()[0].name: x}
             ms = interleaved_latency({"ours": lambda: main(*args), "ort": lambda: sess.run(None, feed)},
-                                     rounds=repeat, block_seconds=0.5)
+                                     rounds=repeat, block_seconds=0.5, clock=timer)
             ours, theirs = ms["ours"] / 1e3, ms["ort"] / 1e3
             rows.append({"batch": n, "ours_ms": 1e3 * ours, "ours_images_per_s": n / ours, "ort_ms": 1e3 * theirs,
                          "ort_images_per_s": n / theirs, "compile_s": round(compile_s, 1)})
             if progress is not None:
                 progress(n)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {"model": name, "image_size": image_size, "threads": threads, "cpu": cpu_name(), "rows": rows,
+    return {"model": name, "image_size": image_size, "threads": threads, "clock": clock, "cpu": cpu_name(), "rows": rows,
             "onnxruntime": ort.__version__, "load_average": list(load) if load else None,
             "method": "tvm-sepnet: the VM's main of the artifact compiled for that batch; onnxruntime: one session "
                       "on the float ONNX with a symbolic batch, all graph optimizations; both timed interleaved in one "
-                      "process (blocks of about 0.5 s, order rotating), wall time, median over the rounds"}
+                      f"process (blocks of about 0.5 s, order rotating), {clock} clock, median over the rounds"}
 
 
 def throughput_lines(result: dict) -> list[str]:
     lines = [f"{result['model']} {result['image_size']}x{result['image_size']}, {result['threads']} thread(s), "
+             f"{result['clock']} clock, "
              f"{result['cpu']}, load {result['load_average']}",
              f"{'batch':>5} {'ours ms':>9} {'ours img/s':>11} {'ORT ms':>9} {'ORT img/s':>10} {'x ORT':>6}"]
     for r in result["rows"]:

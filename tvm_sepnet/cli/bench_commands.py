@@ -33,7 +33,7 @@ def _bench_batch(args) -> dict:
         raise SepnetError(f"--batch {args.batch!r}: batch sizes must be >= 1")
     steps = bar(len(batches), "bench --batch", unit="batch")
     result = bench_throughput(args.model, batches, image_size=args.image_size, repeat=args.rounds,
-                              progress=lambda n: steps.update(1))
+                              progress=lambda n: steps.update(1), clock=args.clock)
     steps.close()
     os.makedirs(args.output, exist_ok=True)
     out = os.path.join(args.output, "throughput.json")
@@ -90,5 +90,5 @@ def register(sub) -> None:
     p.add_argument("--no-layers", action="store_true", help="--lce: end to end only")
     p.add_argument("--threads", type=int, default=2, help="--lce: threads of both engines")
     p.add_argument("--clock", choices=("wall", "thread"), default="wall",
-                   help="--lce: wall time, or the calling thread's CPU time (needs --threads 1; robust to other jobs)")
+                   help="--lce, --batch: wall time, or the calling thread's CPU time (needs 1 thread; robust to other jobs)")
     p.set_defaults(func=cmd_bench)
