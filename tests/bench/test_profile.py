@@ -67,16 +67,21 @@ def test_profile_cli_json_png(artifact, tmp_path, capsys):
     np.save(x, np.random.default_rng(2).standard_normal((1, 3, 48, 48)).astype("float32"))
     png = tmp_path / "p.png"
     capsys.readouterr()
+    peaks = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "docs", "profile",
+                         "quiet-peaks-1thread.json")
     assert main(["profile", artifact, "--input", str(x), "--png", str(png), "--repeat", "2", "--threads", "1", "--no-ort",
+                 "--peaks", peaks,
                  "--json"]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
-    assert res["device"] == "host" and res["png"] == str(png)
+    assert res["device"] == "host" and res["png"] == str(png) and res["peaks"]["vnni_mac"] == 2.34e11
     assert [r["name"] for r in res["rows"]][:2] == ["conv1", "conv2"] and all(r["ms"] > 0 for r in res["rows"])
 
 @pytest.mark.parametrize("args, message", [(["--device", "nohostport"], "HOST:PORT"),
                                            (["--device", "127.0.0.1:9", "--no-ort"], "ARM target"),  # no kernels.json
-                                           (["--tracker", "127.0.0.1:9"], "--tracker needs --key")])
+                                           (["--tracker", "127.0.0.1:9"], "--tracker needs --key"),
+                                           (["--device", "127.0.0.1:9", "--clock", "thread"], "needs a host profile"),
+                                           (["--peaks", "/nonexistent.json"], "cannot read it as JSON")])
 def test_profile_cli_errors_exit_2(artifact, capsys, args, message):
     from tvm_sepnet.cli import main
 

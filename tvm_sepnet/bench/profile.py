@@ -58,18 +58,54 @@ def _ort_column(rows: list[dict], onnx_path: str, inputs: dict, layer_names: lis
     return {**ort, "by_layer": by_layer, "fused": fused_layers(rows)}
 
 
+def read_peaks(path: str) -> dict:
+    """Peaks from a JSON file: the ``peaks`` of a ``tvm-sepnet bench`` result, or the peak dict itself
+    (keys of :func:`.peak.measure_peaks`: ``vnni_mac``, ``ubsw_mac``, ``int16_mac``, ``fp32_mac``, ``popcount``)."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as err:
+        raise SepnetError(f"--peaks {path!r}: cannot read it as JSON: {err}") from None
+    peaks = data.get("peaks", data) if isinstance(data, dict) else None
+    need = ("vnni_mac", "ubsw_mac", "int16_mac", "fp32_mac", "popcount")
+    if not isinstance(peaks, dict) or any(not isinstance(peaks.get(k), (int, float)) for k in need):
+        raise SepnetError(f"--peaks {path!r}: expected numbers for {', '.join(need)} (ops/s), e.g. the 'peaks' of "
+                          "benchmarks/results/bench.json")
+    return peaks
+
+
+def _thread_seconds(fn, repeat: int, number: int = 3) -> float:
+    """Median over ``repeat`` blocks of the calling thread's CPU seconds per call of ``fn``."""
+    import time
+
+    fn()
+    runs = []
+    for _ in range(repeat):
+        t0 = time.thread_time()
+        for _ in range(number):
+            fn()
+        runs.append((time.thread_time() - t0) / number)
+    return float(np.median(runs))
+
+
 def profile_artifact(path: str, inputs=None, *, host=None, port=None, tracker=None, key=None, onnx: str | None = None,
-                     ort: bool = True, repeat: int = 5, threads: int | None = None) -> dict:
+                     ort: bool = True, repeat: int = 5, threads: int | None = None, peaks: dict | None = None,
+                     clock: str = "wall") -> dict:
     """The profile of artifact ``path`` (on the host, or on an RPC device when ``host``/``port`` or
     ``tracker``/``key`` are given): ``rows`` (name, kernel, ms, share, macs, gmacs, gops, instruction,
     pct_peak, ort_ms), ``sum_ms`` (the rows' total), ``kernels_ms`` (the time measured kernel by kernel:
     on a device, without the ``other`` row that fills up to the whole model's time), ``total_ms`` (the
     whole model timed on its own), ``ort`` (onnxruntime's totals on this host, not on the device, or
-    ``ort_note`` why there is none), ``peaks`` (host)."""
+    ``ort_note`` why there is none), ``peaks`` (host: ``peaks``, else measured now). ``clock`` (host):
+    ``wall`` or ``thread`` (the calling thread's CPU time, robust to other jobs; needs 1 thread)."""
     from ..artifact import load, load_reference
 
     threads = threads or int(os.environ.get("TVM_NUM_THREADS", os.cpu_count() or 1))
     remote = bool(host or tracker)
+    if clock == "thread" and (remote or int(os.environ.get("TVM_NUM_THREADS", "1")) != 1):
+        raise SepnetError("--clock thread times the calling thread's CPU: it needs a host profile with TVM_NUM_THREADS=1")
     ref = load_reference(path)
     if inputs is None:
         rng = np.random.default_rng(0)
@@ -89,16 +125,26 @@ def profile_artifact(path: str, inputs=None, *, host=None, port=None, tracker=No
         times["other (not a layer kernel)"] = max(timed["total_ms"] - kernels_ms, 0.0)
         peaks, total, where = None, timed["total_ms"], {"device": timed["device"], "device_info": timed["device_info"]}
     else:
+        import time
+
+        import tvm
+
         from ..profiling import profile_layers
         from .peak import measure_peaks
 
         art = load(path)
         meta = art.meta
-        peaks = measure_peaks(threads)
-        times = profile_layers(art, inputs, repeat=repeat)
+        peaks = dict(peaks) if peaks else measure_peaks(threads)
+        timer = time.thread_time if clock == "thread" else time.perf_counter
+        times = profile_layers(art, inputs, repeat=repeat, clock=timer)
         kernels_ms = float(sum(times.values()))
-        total = 1e3 * art.time(inputs, number=3, repeat=repeat)
-        where = {"device": "host", "threads": threads}
+        if clock == "thread":
+            args = [tvm.runtime.tensor(inputs[s["name"]], tvm.cpu()) for s in art.input_specs]
+            main = art.vm["main"]
+            total = 1e3 * _thread_seconds(lambda: main(*args), repeat)
+        else:
+            total = 1e3 * art.time(inputs, number=3, repeat=repeat)
+        where = {"device": "host", "threads": threads, "clock": clock}
     rows = rows_from_times(meta["layers"], times, peaks)
     summed = float(sum(r["ms"] for r in rows))
     for r in rows:

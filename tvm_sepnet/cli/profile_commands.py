@@ -28,8 +28,12 @@ def cmd_profile(args) -> dict:
         except (OSError, ValueError) as err:
             raise SepnetError(f"{args.artifact!r} is not a readable tvm-sepnet artifact: {err}") from err
         inputs = read_inputs(specs, args.input)
+    from ..bench.profile import read_peaks
+
+    peaks = read_peaks(args.peaks) if args.peaks else None
     result = profile_artifact(args.artifact, inputs, host=host, port=port, tracker=args.tracker, key=args.key,
-                              onnx=args.onnx, ort=not args.no_ort, repeat=args.repeat, threads=args.threads)
+                              onnx=args.onnx, ort=not args.no_ort, repeat=args.repeat, threads=args.threads,
+                              peaks=peaks, clock=args.clock)
     if args.png:
         result["png"] = plot_profile(result, args.png)
     if not args.json:
@@ -52,4 +56,8 @@ def register(sub) -> None:
     p.add_argument("--repeat", type=int, default=5, help="timed runs (medians)")
     p.add_argument("--threads", type=int, help="threads of the peaks and onnxruntime (default: $TVM_NUM_THREADS)")
     p.add_argument("--png", help="write a bar chart of the per-layer times")
+    p.add_argument("--peaks", help="the host's peaks as JSON (a bench.json, or its 'peaks'), e.g. measured on a quiet "
+                   "machine; default: measured now")
+    p.add_argument("--clock", choices=("wall", "thread"), default="wall",
+                   help="host: wall time, or the calling thread's CPU time (TVM_NUM_THREADS=1; robust to other jobs)")
     p.set_defaults(func=cmd_profile)
