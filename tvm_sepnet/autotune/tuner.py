@@ -14,7 +14,8 @@ Steps of a run (``tune(model, target, trials, work_dir)``):
    tunes further;
 4. per task, ``ms.tune_tir`` with the task's design space (``schedules/<op>/space.py``), the XGBoost cost model
    (``num_warmup_samples`` sized to the budget) or random search, the shared JSON database, and a
-   progress line per measured batch (trials done, best per task, ETA).
+   progress line per measured batch (trials done, best per task, ETA); on a terminal a tqdm bar instead
+   (``tvm_sepnet.progress``).
 
 Measurement is local (``LocalRunner``) or through a TVM RPC tracker (``tracker="host:port"``,
 ``key``): builds run here, each trial runs on a server the tracker hands out (several servers under
@@ -319,6 +320,7 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
         progress.add(ms_tasks, cap_total([max(0, a - done.get(t.key, 0)) for t, a in zip(ms_tasks, alloc)], left))
         for t, n in zip(ms_tasks, progress.planned[len(knob_tasks):]):
             ctx.tune_ms_task(t, n, progress)
+        progress.bar.close()
         rows = ctx.summary_rows(knob_tasks + ms_tasks)
         covered = {layer for t in knob_tasks for layer in t.layers}
         plain = [(t, r) for t, r in zip(ms_tasks, rows[len(knob_tasks):]) if not set(t.layers) <= covered]
