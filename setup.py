@@ -41,6 +41,7 @@ setup(
         "matplotlib",  # tuning curves and benchmark plots
         "tflite>=2.18",  # the TFLite flatbuffer schema (reading .tflite files; no TensorFlow)
         "flatbuffers>=23",  # flexbuffers: LCE's custom op options
+        "tqdm>=4.60",  # progress bars of compile, tune, bench (stderr, terminals only)
     ],
     extras_require={
         # sympy: onnxruntime's quant_pre_process (tvm-sepnet bench) imports it; onnxruntime does not declare it

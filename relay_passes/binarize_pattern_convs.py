@@ -6,7 +6,8 @@ Matches float ``sepnet.conv2d`` layers with a kernel larger than 1×1. Emits the
 (its output is the bias alone). The first conv layer of the network (in program order) stays float
 unless ``keep_first=False``; layers named in ``skip`` stay float too; depthwise convs (one input channel
 per group) are binarized only with ``depthwise="binary"`` (by default ``QuantizePointwiseConvs`` makes
-them int8: docs/lowbit.md).
+them int8: docs/lowbit.md). Layers named in ``force`` (per-layer rules, ``tvm_sepnet.layer_precision``)
+are binarized whatever their role: the first layer, a depthwise or a 1×1 one.
 """
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ def binarize_kernel(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @mutator
 class _Binarizer(BindingRewriter):
-    def __init__(self, mod, keep_first: bool, skip, depthwise: str, patterns: bool):
+    def __init__(self, mod, keep_first: bool, skip, depthwise: str, patterns: bool, force=()):
         super().__init__(mod)
+        self.force = set(force)
         self.keep_first = keep_first
         self.depthwise = depthwise
         self.patterns = patterns
@@ -42,12 +44,13 @@ class _Binarizer(BindingRewriter):
             return None
         is_first, self.seen_first = not self.seen_first, True
         a = conv.attrs
-        if a.weight_format != "float" or a.is_pointwise or a.name in self.skip:
+        if a.weight_format != "float" or a.name in self.skip:
             return None
-        if (a.is_depthwise and self.depthwise != "binary") or (not a.is_depthwise and not self.patterns):
-            return None
-        if is_first and self.keep_first:
-            return None
+        if a.name not in self.force:
+            if a.is_pointwise or (a.is_depthwise and self.depthwise != "binary") or (not a.is_depthwise and not self.patterns):
+                return None
+            if is_first and self.keep_first:
+                return None
         signs, alpha = binarize_kernel(conv.w)
         packed = pack_weights(signs, pack_bits_for(a.channels_per_group))
         return conv.rebuild(w=packed, w_scale=alpha, attrs=a.replace(weight_format="binary"))
@@ -57,11 +60,12 @@ class _Binarizer(BindingRewriter):
 class BinarizePatternConvs:
     """Binarize every k×k float conv layer (k > 1) with a per-filter scale alpha = mean|W|."""
 
-    def __init__(self, keep_first: bool = True, skip=(), depthwise: str = "int8", patterns: bool = True):
+    def __init__(self, keep_first: bool = True, skip=(), depthwise: str = "int8", patterns: bool = True, force=()):
         self.keep_first = keep_first
+        self.force = tuple(force)
         self.skip = tuple(skip)
         self.depthwise = depthwise
         self.patterns = patterns  # False: only depthwise layers (with depthwise="binary")
 
     def rewrite_module(self, mod):
-        return _Binarizer(mod, self.keep_first, self.skip, self.depthwise, self.patterns).run()
+        return _Binarizer(mod, self.keep_first, self.skip, self.depthwise, self.patterns, self.force).run()

@@ -11,7 +11,8 @@ Two kernels compute the same integers (``acc = sum_c q * B``, docs/numerics.md):
 instruction set (:data:`POPCOUNT_RATES`, :data:`DOT_RATES`: measured on the project's hosts,
 docs/measurements.md "Kernel choice"; ``rates`` overrides them); ``mode="measure"`` compiles both kernels
 for each distinct layer shape and times them here (a second or two per shape); ``mode="bitserial"`` /
-``"int8"`` force one. The choice goes to the layer's ``impl`` attribute, the costs behind it to
+``"int8"`` force one; ``forced`` ({layer: impl}, per-layer rules) sets the kernel of the layers it names
+whatever the mode. The choice goes to the layer's ``impl`` attribute, the costs behind it to
 ``impl_reason``; ``tvm-sepnet inspect`` shows both.
 """
 from __future__ import annotations
@@ -73,8 +74,9 @@ def modelled_choice(bits: int, macs: int, preset, rates=None) -> tuple[str, str]
 
 @mutator
 class _Chooser(BindingRewriter):
-    def __init__(self, mod, mode, rates, target, timer):
+    def __init__(self, mod, mode, rates, target, timer, forced):
         super().__init__(mod)
+        self.forced = forced
         self.mode, self.rates, self.target, self.timer = mode, rates, target, timer
         self.cache: dict = {}
 
@@ -87,7 +89,9 @@ class _Chooser(BindingRewriter):
             return None
         bits = int(a.act["bits"])
         x_shape = tuple(int(v) for v in conv.x.ty.shape)
-        if self.mode in ("bitserial", "int8"):
+        if a.name in self.forced:
+            impl, reason = self.forced[a.name], f"set by a layer rule: {self.forced[a.name]}"
+        elif self.mode in ("bitserial", "int8"):
             impl, reason = self.mode, f"forced: kernel_choice={self.mode}"
         elif self.mode == "model":
             impl, reason = modelled_choice(bits, layer_macs(a, a.out_shape(x_shape)), self.target, self.rates)
@@ -123,12 +127,16 @@ def time_layer_kernel(conv, impl: str, target) -> float:
 class ChooseKxkKernels:
     """Choose bitserial or int8 for every binary conv layer with quantized activations."""
 
-    def __init__(self, mode: str = "model", rates=None, target="x86"):
+    def __init__(self, mode: str = "model", rates=None, target="x86", forced=None):
         if mode not in ("model", "measure", "bitserial", "int8"):
             raise ValueError(f"kernel choice must be model, measure, bitserial or int8, got {mode!r}")
         self.mode = mode
         self.rates = dict(rates or {})
         self.target = get_target(target)
+        self.forced = dict(forced or {})
+        bad = {k: v for k, v in self.forced.items() if v not in ("bitserial", "int8")}
+        if bad:
+            raise ValueError(f"forced kernels must be bitserial or int8, got {bad}")
 
     def rewrite_module(self, mod):
-        return _Chooser(mod, self.mode, self.rates, self.target, time_layer_kernel).run()
+        return _Chooser(mod, self.mode, self.rates, self.target, time_layer_kernel, self.forced).run()

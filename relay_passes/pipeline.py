@@ -39,6 +39,8 @@ from tvm import relax
 from tvm_sepnet.calibrate import calibrate, load_calibration, synthetic_inputs
 from tvm_sepnet.errors import InvalidWeightsError, SepnetError
 from tvm_sepnet.graph_export import export_graph
+from tvm_sepnet.layer_precision import describe, normalize_rules
+from tvm_sepnet.layer_precision import resolve as resolve_layer_rules
 from tvm_sepnet.reference import ReferenceExecutor
 from tvm_sepnet.targets import get_target
 from tvm_sepnet.targets.accelerator import load_spec
@@ -86,7 +88,11 @@ class CompileConfig:
     their consumers' input formats, relay_passes/plan_dataflow.py) or ``float`` (float32 between layers);
     skip_connections: ``quantized`` (a fused residual that an 8-bit layer also reads is carried as those
     8-bit codes, relay_passes/quantize_skip_connections.py), ``float``, or None: ``quantized`` for CPU
-    targets, ``float`` for accelerator targets (the accelerator adds float residuals).
+    targets, ``float`` for accelerator targets (the accelerator adds float residuals); layers: per-layer
+    precision rules, (glob pattern, settings) pairs (``tvm_sepnet.layer_precision``: weights float / int8 /
+    binary, activation bits, kernel), resolved against the conv layers' names in ``quantize_weights``
+    (``report.layer_settings``); they override ``kxk``, ``pointwise``, ``depthwise``, ``keep_first``,
+    ``act_bits`` and ``kernel_choice`` on the layers they match.
     """
 
     kxk: str = "binary"
@@ -105,6 +111,7 @@ class CompileConfig:
     probe_layers: bool = False
     dataflow: str = "integer"
     skip_connections: str | None = None
+    layers: tuple = ()
 
     def __post_init__(self):
         if self.kxk not in ("binary", "float"):
@@ -126,7 +133,7 @@ class CompileConfig:
     def of(cls, *, knobs=None, layer_names=None, **options) -> "CompileConfig":
         """A config from ``tvm_sepnet.build``-style keyword options (lists and dicts accepted)."""
         return cls(knobs=dict(knobs or {}), layer_names=tuple(layer_names) if layer_names else None,
-                   skip=tuple(options.pop("skip", ())), **options)
+                   skip=tuple(options.pop("skip", ())), layers=normalize_rules(options.pop("layers", ())), **options)
 
     @property
     def depthwise_format(self) -> str:
@@ -146,7 +153,8 @@ class CompileConfig:
                 "kernel_choice": self.kernel_choice, "fuse_epilogues": self.fuse_epilogues, "dataflow": self.dataflow,
                 "skip_connections": self.skip_connections,
                 "calibration": self.calibration if self.act_bits is not None else None,
-                "calib": "synthetic" if calib is None else ("file" if isinstance(calib, (str, os.PathLike)) else "data")}
+                "calib": "synthetic" if calib is None else ("file" if isinstance(calib, (str, os.PathLike)) else "data"),
+                **({"layers": describe(self.layers)} if self.layers else {})}
 
 
 def _phase_import(mod, ctx):
@@ -161,16 +169,47 @@ def _phase_import(mod, ctx):
 
 def _phase_quantize_weights(mod, ctx):
     cfg = ctx.config
+    settings = ctx.report.layer_settings = _resolve_layer_rules(mod, cfg)
+    by_weights = {w: tuple(n for n, s in settings.items() if s.get("weights") == w) for w in ("float", "int8", "binary")}
+    skip = tuple(cfg.skip) + by_weights["float"]
     passes = []
     depthwise = cfg.depthwise_format
-    if cfg.kxk == "binary" or depthwise == "binary":
-        passes.append(BinarizePatternConvs(keep_first=cfg.keep_first, skip=cfg.skip, depthwise=depthwise,
-                                           patterns=cfg.kxk == "binary"))
-    if cfg.pointwise == "int8" or depthwise == "int8":
-        passes.append(QuantizePointwiseConvs(skip=cfg.skip, depthwise=depthwise, pointwise=cfg.pointwise == "int8"))
-    mod = tvm.transform.Sequential(passes, name="sepnet.quantize_weights")(mod)
-    _check_constants(*export_graph(mod))
+    if cfg.kxk == "binary" or depthwise == "binary" or by_weights["binary"]:
+        passes.append(BinarizePatternConvs(keep_first=cfg.keep_first, skip=skip + by_weights["int8"], depthwise=depthwise,
+                                           patterns=cfg.kxk == "binary", force=by_weights["binary"]))
+    if cfg.pointwise == "int8" or depthwise == "int8" or by_weights["int8"]:
+        passes.append(QuantizePointwiseConvs(skip=skip, depthwise=depthwise, pointwise=cfg.pointwise == "int8",
+                                             force=by_weights["int8"]))
+    if passes:
+        mod = tvm.transform.Sequential(passes, name="sepnet.quantize_weights")(mod)
+    graph, consts = export_graph(mod)
+    _check_constants(graph, consts)
+    _check_binary_settings(graph, settings, cfg)
     return mod
+
+
+def _resolve_layer_rules(mod, cfg) -> dict:
+    """{layer: settings} of the config's per-layer rules over the module's conv layers (program order)."""
+    if not cfg.layers:
+        return {}
+    graph, _ = export_graph(mod)
+    names = [n["attrs"]["name"] for n in graph["nodes"] if n["op"] == "sepnet.conv2d"]
+    return resolve_layer_rules(cfg.layers, names)
+
+
+def _check_binary_settings(graph: dict, settings: dict, cfg) -> None:
+    """Activation bits and kernels set per layer apply to binary layers with quantized activations."""
+    formats = {n["attrs"]["name"]: n["attrs"]["weight_format"] for n in graph["nodes"] if n["op"] == "sepnet.conv2d"}
+    for name, s in settings.items():
+        what = [k for k in ("act_bits", "kernel") if k in s]
+        if not what:
+            continue
+        if formats[name] != "binary":
+            raise SepnetError(f"layer {name!r} has {formats[name]} weights: the {' and '.join(what)} set by a layer "
+                              "rule apply to binary layers only (add 'binary' to the rule, or narrow its pattern)")
+        if cfg.act_bits is None:
+            raise SepnetError(f"layer {name!r}: the {' and '.join(what)} set by a layer rule need quantized "
+                              "activations, but the config keeps activations float (set --act-bits)")
 
 
 def _phase_quantize_activations(mod, ctx):
@@ -186,13 +225,15 @@ def _phase_quantize_activations(mod, ctx):
     else:
         samples = [executor.check_inputs(s) for s in cfg.calib]
     ctx.report.ranges = calibrate(executor, samples, cfg.calibration)
-    return QuantizeActivations(ctx.report.ranges, act_bits=cfg.act_bits)(mod)
+    layer_bits = {n: s["act_bits"] for n, s in ctx.report.layer_settings.items() if "act_bits" in s}
+    return QuantizeActivations(ctx.report.ranges, act_bits=cfg.act_bits, layer_bits=layer_bits)(mod)
 
 
 def _phase_choose_kernels(mod, ctx):
     if ctx.config.act_bits is None:
         return mod
-    return ChooseKxkKernels(ctx.config.kernel_choice, target=ctx.preset)(mod)
+    forced = {n: s["kernel"] for n, s in ctx.report.layer_settings.items() if "kernel" in s}
+    return ChooseKxkKernels(ctx.config.kernel_choice, target=ctx.preset, forced=forced)(mod)
 
 
 def _phase_fuse_epilogues(mod, ctx):
@@ -243,20 +284,23 @@ class _Context:
 
 
 def run_pipeline(mod: tvm.IRModule, target="x86", config: CompileConfig | None = None, *, params=None,
-                 tuning=None, accelerator_tuning=None, model_id: str | None = None, until: str = "lower"):
+                 tuning=None, accelerator_tuning=None, model_id: str | None = None, until: str = "lower",
+                 on_phase=None):
     """Run the phases of the module docstring on a float Relax model, from ``import`` through
     ``until``; returns ``(module, PipelineReport)``.
 
     ``tuning`` (``tvm_sepnet.tuning.TuningRecords`` or an object with its ``lookup``/``knobs_for``)
     gives tuned schedules and knob choices to the lowering; ``accelerator_tuning``
     (``tvm_sepnet.tuning.accelerator.TunedTiling``) tuned tilings to the offload; ``model_id`` names the
-    accelerator's programs (a fresh one by default). A tvm-sepnet error raised inside a pass reaches
-    the caller with its own type."""
+    accelerator's programs (a fresh one by default); ``on_phase(name)`` is called before each phase
+    (a progress bar). A tvm-sepnet error raised inside a pass reaches the caller with its own type."""
     if until not in PHASES:
         raise ValueError(f"unknown phase {until!r}; phases: {', '.join(PHASES)}")
     preset = get_target(target)
     ctx = _Context(preset, config or CompileConfig(), PipelineReport(), params, tuning, accelerator_tuning, model_id)
     for phase in PHASES[: PHASES.index(until) + 1]:
+        if on_phase is not None:
+            on_phase(phase)
         mod = apply_pass(lambda m, fn=_PHASE_FUNCS[phase]: fn(m, ctx), mod)
         ctx.report.phases.append(phase)
     return mod, ctx.report

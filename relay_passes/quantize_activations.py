@@ -8,6 +8,7 @@ Matches ``sepnet.conv2d`` layers and sets their ``act`` attribute (docs/numerics
 * float layers: ``accumulate="float64"`` (deterministic, order-free sums), since their outputs feed
   quantizers.
 
+``layer_bits`` ({layer: bits}, per-layer rules) overrides ``act_bits`` for the binary layers it names.
 ``ranges`` maps a layer name to the (lo, hi) range of that layer's input; a layer missing from it
 gets the no-data default range ``default_range`` (stated in the README). The scale and its float32
 reciprocal ``inv_scale`` are both stored in the attribute.
@@ -39,8 +40,9 @@ def act_quantizer(kind: str, bits: int, lo: float, hi: float) -> dict:
 
 @mutator
 class _ActQuantizer(BindingRewriter):
-    def __init__(self, mod, ranges, act_bits, pointwise_bits, default_range):
+    def __init__(self, mod, ranges, act_bits, pointwise_bits, default_range, layer_bits):
         super().__init__(mod)
+        self.layer_bits = layer_bits
         self.ranges = ranges
         self.act_bits = act_bits
         self.pointwise_bits = pointwise_bits
@@ -55,7 +57,7 @@ class _ActQuantizer(BindingRewriter):
             return None
         lo, hi = self.ranges.get(a.name, self.default_range)
         if a.weight_format == "binary":
-            act = act_quantizer("uint", self.act_bits, lo, hi)
+            act = act_quantizer("uint", self.layer_bits.get(a.name, self.act_bits), lo, hi)
         elif a.weight_format == "int8":
             act = act_quantizer("uint" if lo >= 0 else "int", self.pointwise_bits, lo, hi)
         else:
@@ -67,13 +69,19 @@ class _ActQuantizer(BindingRewriter):
 class QuantizeActivations:
     """Quantize the input activations of binary (A-bit unsigned) and int8 (8-bit) conv layers."""
 
-    def __init__(self, ranges=None, act_bits: int = 4, pointwise_bits: int = 8, default_range=DEFAULT_RANGE):
+    def __init__(self, ranges=None, act_bits: int = 4, pointwise_bits: int = 8, default_range=DEFAULT_RANGE,
+                 layer_bits=None):
         if not 1 <= int(act_bits) <= 8:
             raise ValueError(f"act_bits must be in 1..8, got {act_bits}")
         self.ranges = dict(ranges or {})
         self.act_bits = int(act_bits)
         self.pointwise_bits = int(pointwise_bits)
         self.default_range = tuple(default_range)
+        self.layer_bits = {k: int(v) for k, v in (layer_bits or {}).items()}
+        bad = {k: v for k, v in self.layer_bits.items() if not 1 <= v <= 8}
+        if bad:
+            raise ValueError(f"layer_bits must be in 1..8, got {bad}")
 
     def rewrite_module(self, mod):
-        return _ActQuantizer(mod, self.ranges, self.act_bits, self.pointwise_bits, self.default_range).run()
+        return _ActQuantizer(mod, self.ranges, self.act_bits, self.pointwise_bits, self.default_range,
+                             self.layer_bits).run()

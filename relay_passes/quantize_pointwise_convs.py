@@ -4,7 +4,8 @@ Matches float ``sepnet.conv2d`` layers with a 1×1 kernel (the squeeze-and-excit
 and depthwise k×k layers (one input channel per group, any multiplier) when ``depthwise="int8"`` (the
 default; docs/lowbit.md says why). Emits ``weight_format="int8"`` with
 per-output-channel symmetric scales: ``ws[o] = max|W[o]| / 127``, ``wq = clip(rint(W / ws), -127, 127)``
-(an all-zero filter gets ``ws = 0``). Layers named in ``skip`` stay float.
+(an all-zero filter gets ``ws = 0``). Layers named in ``skip`` stay float; layers named in ``force``
+(per-layer rules, ``tvm_sepnet.layer_precision``) get int8 weights whatever their kernel size.
 """
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from .utils import BindingRewriter, module_pass
 
 @mutator
 class _PointwiseQuantizer(BindingRewriter):
-    def __init__(self, mod, skip, depthwise, pointwise):
+    def __init__(self, mod, skip, depthwise, pointwise, force=()):
         super().__init__(mod)
+        self.force = set(force)
         self.skip = set(skip)
         self.depthwise = depthwise
         self.pointwise = pointwise
@@ -28,7 +30,7 @@ class _PointwiseQuantizer(BindingRewriter):
         if conv is None:
             return None
         a = conv.attrs
-        wanted = (a.is_pointwise and self.pointwise) or (a.is_depthwise and self.depthwise == "int8")
+        wanted = (a.is_pointwise and self.pointwise) or (a.is_depthwise and self.depthwise == "int8") or a.name in self.force
         if a.weight_format != "float" or not wanted or a.name in self.skip:
             return None
         wq, ws = quantize_weights_int8(conv.w)
@@ -40,10 +42,11 @@ class QuantizePointwiseConvs:
     """Quantize every 1×1 (and, with ``depthwise="int8"``, depthwise) float conv layer's weights to int8,
     per output channel."""
 
-    def __init__(self, skip=(), depthwise: str = "int8", pointwise: bool = True):
+    def __init__(self, skip=(), depthwise: str = "int8", pointwise: bool = True, force=()):
         self.skip = tuple(skip)
+        self.force = tuple(force)
         self.depthwise = depthwise
         self.pointwise = pointwise  # False: only depthwise layers (with depthwise="int8")
 
     def rewrite_module(self, mod):
-        return _PointwiseQuantizer(mod, self.skip, self.depthwise, self.pointwise).run()
+        return _PointwiseQuantizer(mod, self.skip, self.depthwise, self.pointwise, self.force).run()

@@ -52,7 +52,8 @@ class PipelineReport:
       (``tvm_sepnet.graph_export``): what every build is checked against;
     - ``probes``: ``[{"node", "layer"}]`` of the layers whose outputs ``main`` also returns;
     - ``model_id`` / ``spec``: the accelerator program namespace and description (offload);
-    - ``offload``: :class:`OffloadReport`; ``kernels``: :class:`KernelReport`.
+    - ``offload``: :class:`OffloadReport`; ``kernels``: :class:`KernelReport`;
+    - ``layer_settings``: {layer: settings} of the config's per-layer rules (``tvm_sepnet.layer_precision``).
     """
 
     phases: list = field(default_factory=list)
@@ -64,3 +65,4 @@ class PipelineReport:
     spec: object = None
     offload: OffloadReport = field(default_factory=OffloadReport)
     kernels: KernelReport = field(default_factory=KernelReport)
+    layer_settings: dict = field(default_factory=dict)

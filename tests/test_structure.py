@@ -19,11 +19,13 @@ PACKAGES = ("schedules", "relay_passes", "tvm_sepnet")
 #: low -> high: a module imports from its own layer or a lower one (longest prefix decides the layer)
 LAYERS = [
     ["schedules"],
-    ["tvm_sepnet.errors", "tvm_sepnet.system_tools", "tvm_sepnet.optional_deps", "tvm_sepnet.artifact_files"],
+    ["tvm_sepnet.errors", "tvm_sepnet.system_tools", "tvm_sepnet.optional_deps", "tvm_sepnet.artifact_files",
+     "tvm_sepnet.progress"],
     ["tvm_sepnet.targets"],
-    ["tvm_sepnet.ops", "tvm_sepnet.models", "tvm_sepnet.fpga.isa", "tvm_sepnet.fpga.simulator",
+    ["tvm_sepnet.ops", "tvm_sepnet.batching", "tvm_sepnet.models", "tvm_sepnet.fpga.isa", "tvm_sepnet.fpga.simulator",
      "tvm_sepnet.fpga.compiler", "tvm_sepnet.fpga.runtime", "tvm_sepnet.fpga.rtl", "tvm_sepnet.fpga.cosim"],
     ["tvm_sepnet.reference", "tvm_sepnet.reference_ops", "tvm_sepnet.graph_export", "tvm_sepnet.calibrate",
+     "tvm_sepnet.layer_precision",
      "tvm_sepnet.frontend", "tvm_sepnet.verify"],
     ["relay_passes"],
     ["tvm_sepnet.tuning"],

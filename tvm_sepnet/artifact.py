@@ -22,6 +22,7 @@ import tvm
 from tvm import relax
 
 from .artifact_files import META_JSON, CorruptArtifactError, checksums, read_meta, sha256_file, verify_files
+from .batching import run_any_batch
 from .errors import SepnetError
 from .fpga.runtime import load_programs, register_programs, save_programs
 from .graph_export import save_graph
@@ -120,8 +121,17 @@ class Artifact:
             self._vm = relax.VirtualMachine(self.lib, tvm.cpu())
         return self._vm
 
+    @property
+    def any_batch(self) -> bool:
+        """Whether the artifact runs any number of images (in chunks of its compiled batch: tvm_sepnet.batching)."""
+        return bool(self.graph.get("any_batch"))
+
     def run(self, inputs) -> list[np.ndarray]:
-        """Outputs (numpy) for ``inputs`` (an array, a list, or a name -> array dict)."""
+        """Outputs (numpy) for ``inputs`` (an array, a list, or a name -> array dict); an ``any_batch``
+        artifact takes any number of images (:mod:`tvm_sepnet.batching`)."""
+        chunked = run_any_batch(self.run, inputs, self.input_specs, self.any_batch)
+        if chunked is not None:
+            return chunked
         checked = self.reference().check_inputs(inputs)
         args = [tvm.runtime.tensor(checked[s["name"]], tvm.cpu()) for s in self.input_specs]
         out = self.vm["main"](*args)

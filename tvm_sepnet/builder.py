@@ -10,7 +10,7 @@ import os
 
 import tvm
 
-from relay_passes.pipeline import CompileConfig, build_pipeline, run_pipeline
+from relay_passes.pipeline import PHASES, CompileConfig, build_pipeline, run_pipeline
 
 from .artifact import ARTIFACT_FORMAT, Artifact, load
 from .errors import InputMismatchError
@@ -30,7 +30,7 @@ def quantize_model(mod: tvm.IRModule, params=None, *, target="x86", **options) -
     return qmod
 
 
-def build(mod: tvm.IRModule, target="x86", params=None, *, tuning=None, **options) -> Artifact:
+def build(mod: tvm.IRModule, target="x86", params=None, *, tuning=None, any_batch: bool = False, **options) -> Artifact:
     """Compile a float Relax model (function ``main``) into a pattern network for ``target``.
 
     ``options`` (:class:`relay_passes.pipeline.CompileConfig`): ``kxk`` (``binary``/``float``),
@@ -39,11 +39,17 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, tuning=None, **option
     ``calibration`` (``minmax``/``percentile``), ``knobs`` (per-layer schedule knobs), ``layer_names``,
     ``probe_layers`` (``main`` also returns every conv layer's output, for
     :meth:`Artifact.check_layers`), ``kernel_choice`` (``model``, ``measure``, ``bitserial``, ``int8``),
-    ``fuse_epilogues``.
+    ``fuse_epilogues``, ``layers`` (per-layer precision rules: {glob pattern: "float" | "int8" | "binary" |
+    "aN" | "bitserial" | "dot", comma separated}, or ``PATTERN=VALUE`` strings; ``tvm_sepnet.layer_precision``).
 
     ``tuning``: a ``tvm-sepnet tune`` work directory whose records replace hand schedules where they were
     measured faster (``meta["tuning"]`` reports how many kernels got a tuned schedule); records that
     match none of the model's kernels raise ``TuningMismatchError``.
+
+    ``any_batch``: the model computes each image on its own (a zoo model, an ONNX model with a symbolic
+    batch dimension): the artifact then runs any number of images in chunks of its compiled batch
+    (:mod:`tvm_sepnet.batching`; recorded as ``graph["any_batch"]`` when every input and output leads
+    with the batch).
     """
     preset = get_target(target)
     if preset.export_cc:  # before minutes of lowering: exporting the library needs the cross compiler
@@ -54,7 +60,17 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, tuning=None, **option
         tiling = TunedTiling(str(tuning), preset, load_spec(preset.accelerator))
     elif tuning is not None:
         records = TuningRecords(str(tuning), preset)
-    lowered, report = run_pipeline(mod, preset, config, params=params, tuning=records, accelerator_tuning=tiling)
+    from .progress import bar
+
+    steps = bar(len(PHASES) + 1, "compile", unit="phase")
+
+    def on_phase(name):
+        steps.set_postfix_str(name)
+        steps.update(0 if name == PHASES[0] else 1)
+
+    lowered, report = run_pipeline(mod, preset, config, params=params, tuning=records, accelerator_tuning=tiling,
+                                   on_phase=on_phase)
+    on_phase("tvm.compile")
     accelerator = None
     if preset.accelerator:
         programs = report.offload.programs
@@ -63,7 +79,10 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, tuning=None, **option
         if tiling is not None:
             tiling.check_matched()
             accelerator["tuning"] = tiling.summary()
+    report.graph["any_batch"] = bool(any_batch) and _leads_with_batch(report.graph)
     lib = tvm.compile(lowered, target=preset.tvm_target(), relax_pipeline=build_pipeline(preset, tuning=records))
+    steps.update(1)
+    steps.close()
     if records is not None:
         records.check_matched()
     meta = {
@@ -76,11 +95,14 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, tuning=None, **option
         "config": config.summary(),
         "inputs": report.graph["inputs"],
         "outputs": report.graph["outputs"],
+        "batch": int(report.graph["inputs"][0]["shape"][0]) if report.graph["inputs"][0]["shape"] else 1,
+        "any_batch": report.graph["any_batch"],
         "probes": report.probes,
         "tuning": None if records is None else {"work_dir": os.path.abspath(str(tuning)), **records.summary()},
         "accelerator": accelerator,
+        "layer_settings": report.layer_settings,  # what the per-layer rules set on each layer they match
         "layer_kernels": report.kernels.layer_kernels,  # kernel functions per conv layer, in call order (profiling)
-        **layer_table(report.graph, report.consts, report.kernels.choices, report.kernels.traffic),
+        **layer_table(report.graph, report.consts, report.kernels.choices, report.kernels.traffic, report.layer_settings),
     }
     kernels = None
     if preset.family != "x86":  # kept for the static estimate of ARM kernels (tvm-sepnet estimate)
@@ -89,6 +111,13 @@ def build(mod: tvm.IRModule, target="x86", params=None, *, tuning=None, **option
         kernels = {"layers": report.kernels.layer_kernels, "tir": tir}
     programs = dict(report.offload.programs) if preset.accelerator else None  # {} when nothing is offloaded
     return Artifact(lib, report.graph, report.consts, meta, kernels, programs)
+
+
+def _leads_with_batch(graph: dict) -> bool:
+    """Whether every input and output of ``graph`` has the same leading (batch) dimension."""
+    shapes = {n["name"]: n.get("shape") for n in graph["nodes"]}
+    lead = {tuple(s["shape"][:1]) for s in graph["inputs"]} | {tuple((shapes.get(o) or [])[:1]) for o in graph["outputs"]}
+    return len(lead) == 1 and lead != {()}
 
 
 __all__ = ["Artifact", "build", "load", "quantize_model", "InputMismatchError"]

@@ -14,14 +14,23 @@ from .reference import ReferenceExecutor
 
 
 def synthetic_inputs(specs: list[dict], count: int = 2, seed: int = 0) -> list[dict]:
-    """``count`` standard-normal input dicts for the input ``specs`` (deterministic)."""
+    """``count`` standard-normal input dicts for the input ``specs`` (deterministic). Each is drawn at
+    batch 1 and repeated along the batch axis to the specs' batch, so a model compiled for batch N gets
+    the ranges, hence the quantizers, of the same model at batch 1 (a batch-N run equals N batch-1 runs)."""
     rng = np.random.default_rng(seed)
-    return [{s["name"]: rng.standard_normal(s["shape"]).astype(s["dtype"]) for s in specs} for _ in range(count)]
+    return [{s["name"]: _to_batch(rng.standard_normal([1, *s["shape"][1:]]).astype(s["dtype"]), s["shape"][0])
+             for s in specs} for _ in range(count)]
+
+
+def _to_batch(image: np.ndarray, batch: int) -> np.ndarray:
+    return np.repeat(image, int(batch), axis=0) if batch != 1 else image
 
 
 def load_calibration(path: str, specs: list[dict]) -> list[dict]:
     """Calibration samples from an ``.npz`` whose keys are input names; each array is one input of
-    the model's shape or a stack of them along a new first axis."""
+    the model's shape or a stack of them along a new first axis. For a model compiled for batch N > 1,
+    batch-1 samples (shape ``(1, ...)`` or a stack of them) are accepted too and repeated to batch N
+    (the same ranges as the batch-1 model's on the same file)."""
     with np.load(path) as z:
         data = {k: z[k] for k in z.files}
     names = [s["name"] for s in specs]
@@ -32,6 +41,10 @@ def load_calibration(path: str, specs: list[dict]) -> list[dict]:
     for s in specs:
         arr = data[s["name"]]
         shape = tuple(s["shape"])
+        single = (1, *shape[1:])
+        if shape[0] != 1 and (arr.shape == single or arr.shape[1:] == single):
+            arr = arr[None] if arr.shape == single else arr
+            arr = data[s["name"]] = np.repeat(arr, shape[0], axis=1)
         if arr.shape == shape:
             data[s["name"]] = arr[None]
         elif arr.shape[1:] != shape:

@@ -20,6 +20,7 @@ from schedules.int8_conv2d.reference import int8_conv2d
 from schedules.quantize.reference import quantize
 from schedules.xnor_conv2d.reference import xnor_conv2d
 
+from .batching import run_any_batch
 from .errors import InputMismatchError, UnsupportedOpError
 from .reference_ops import GRAPH_OPS
 
@@ -127,6 +128,10 @@ class ReferenceExecutor:
     def run(self, inputs, observe: Callable | None = None, keep=()) -> list[np.ndarray]:
         """Outputs for ``inputs``, then the values of the nodes named in ``keep``;
         ``observe(node, args)`` is called before each node runs."""
+        chunked = run_any_batch(lambda chunk: self.run(chunk, observe, keep), inputs, self.input_specs,
+                                bool(self.graph.get("any_batch")))
+        if chunked is not None:  # any batch N: chunks of the compiled batch (tvm_sepnet.batching)
+            return chunked
         env = dict(self.check_inputs(inputs))
         for node in self.graph["nodes"]:
             args = [self._value(a, env) for a in node["args"]]

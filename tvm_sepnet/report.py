@@ -25,6 +25,7 @@ ROLES = {
     "pointwise": "1×1 conv: int8 (pointwise)",
     "squeeze_excite": "1×1 conv on a 1×1 map (squeeze-and-excitation): int8 (pointwise)",
     "dense": "matmul / Gemm by a constant matrix (the classifier): float (dense), as a 1×1 layer int8",
+    "rule": "weight format set by a per-layer rule (--layer / --config, tvm_sepnet.layer_precision)",
 }
 
 
@@ -41,13 +42,15 @@ def layer_role(attrs: ConvAttrs, in_shape, first: bool) -> str:
     return "pattern"
 
 
-def layer_table(graph: dict, consts: dict, choices: dict | None = None, traffic: dict | None = None) -> dict:
+def layer_table(graph: dict, consts: dict, choices: dict | None = None, traffic: dict | None = None,
+                settings: dict | None = None) -> dict:
     """``{"layers": [...], "weight_bytes_total": int, "weight_bytes_theoretical": int}``.
 
     Each conv layer row: name, kind (binary_conv, binary_weight_conv, int8_conv, float_conv), role (the
     rule that chose its weight format: :data:`ROLES`), kernel (what it was lowered to), in/out shapes,
     weight_bytes (packed weights + scales + bias as stored), bytes_read / bytes_written (activation tensors
-    its kernels read and write, constants excluded). Other nodes that hold constants are rows of kind
+    its kernels read and write, constants excluded); role is ``rule`` where ``settings`` (per-layer rules:
+{layer: settings}) set the weights. Other nodes that hold constants are rows of kind
     ``other``: a dense matmul (role ``dense``, named after its layer) and the biases and scales (named
     ``op@layer`` after the row before them); scalar constants count in the totals without a row."""
     shapes = {s["name"]: s["shape"] for s in graph["inputs"]}
@@ -66,6 +69,8 @@ def layer_table(graph: dict, consts: dict, choices: dict | None = None, traffic:
             stored = w.nbytes + bias.nbytes + (w_scale.nbytes if attrs.weight_format != "float" else 0)
             bits = _theoretical_bits(attrs, w)
             role = layer_role(attrs, in_shape, first=not any(r["kind"] != "other" for r in rows))
+            if "weights" in (settings or {}).get(attrs.name, {}):
+                role = "rule"
             rows.append({"name": attrs.name, "kind": attrs.kind, "role": role,
                          "kernel": choices.get(attrs.name, attrs.weight_format),
                          "in_shape": in_shape, "out_shape": out_shape, "kernel_size": list(attrs.kernel),

@@ -63,6 +63,22 @@ def test_deploy_through_tracker_is_bit_exact(cluster, arm_artifact, tmp_path):
     assert res["remote_ms"] > 0 and np.array_equal(np.load(tmp_path / "y.npy"), res["outputs"][0])
 
 
+def test_profile_on_the_board(cluster, arm_artifact):
+    """tvm-sepnet profile through the tracker: each layer kernel timed on the board, the kernels' sum
+    within the whole model's remote time, the layers' MACs the float network's count."""
+    from tvm_sepnet.bench.profile import profile_artifact
+    from tvm_sepnet.models import get_model
+
+    c, _ = cluster
+    res = profile_artifact(arm_artifact, tracker=c.tracker, key=KEY, repeat=2, ort=False)
+    assert res["device_info"]["machine"] == "aarch64" and res["peaks"] is None
+    layer_rows = [r for r in res["rows"] if r["kernel"] is not None]
+    assert len(layer_rows) >= 30 and all(r["ms"] > 0 and r["gops"] > 0 for r in layer_rows)
+    assert sum(r["macs"] for r in layer_rows) == get_model("sepnet-bq", seed=None, **SMALL).macs()
+    assert abs(sum(r["share"] for r in res["rows"]) - 1.0) < 1e-9
+    assert 0.3 * res["total_ms"] <= res["kernels_ms"] <= 1.5 * res["total_ms"], (res["kernels_ms"], res["total_ms"])
+
+
 def test_x86_artifact_is_refused_before_upload(cluster, tmp_path):
     c, _ = cluster
     lm = load_zoo("sepnet-bq", **SMALL)

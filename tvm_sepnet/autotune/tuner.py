@@ -14,7 +14,8 @@ Steps of a run (``tune(model, target, trials, work_dir)``):
    tunes further;
 4. per task, ``ms.tune_tir`` with the task's design space (``schedules/<op>/space.py``), the XGBoost cost model
    (``num_warmup_samples`` sized to the budget) or random search, the shared JSON database, and a
-   progress line per measured batch (trials done, best per task, ETA).
+   progress line per measured batch (trials done, best per task, ETA); on a terminal a tqdm bar instead
+   (``tvm_sepnet.progress``).
 
 Measurement is local (``LocalRunner``) or through a TVM RPC tracker (``tracker="host:port"``,
 ``key``): builds run here, each trial runs on a server the tracker hands out (several servers under
@@ -195,12 +196,18 @@ class _Progress:
         self.total = sum(planned)
         self.start = time.time()
         self.best = {t.key: t.hand_secs for t in tasks}
+        from ..progress import bar, enabled
+
+        self.bar = bar(self.total, "tune", unit="trial", stream=stream)  # a terminal: a bar instead of the lines
+        self.lines = not enabled(stream)
 
     def add(self, tasks, planned) -> None:
         """More tasks (the MetaSchedule tasks once the knob choices are made)."""
         self.tasks, self.planned = list(self.tasks) + list(tasks), list(self.planned) + list(planned)
         self.total = self.done + sum(planned)  # earlier tasks may have run fewer trials than planned
         self.best.update({t.key: t.hand_secs for t in tasks})
+        self.bar.total = self.total
+        self.bar.refresh()
 
     def update(self, task: Task, secs: list[float]) -> None:
         self.done += len(secs)
@@ -216,7 +223,10 @@ class _Progress:
                 f"{best * 1e3:.4f} ms (hand {hand * 1e3:.4f} ms)" if best and hand
                 else f"[tune] {self.done}/{self.total} trials | {task.name}")
         line += f"{' | ' + str(errors) + ' failed' if errors else ''} | elapsed {elapsed:.0f} s, ETA {eta:.0f} s"
-        print(line, file=self.stream, flush=True)
+        self.bar.update(len(secs))
+        self.bar.set_postfix_str(line.split(" | ", 1)[1] if " | " in line else "")
+        if self.lines:
+            print(line, file=self.stream, flush=True)
 
 
 def _progress_callback(progress: _Progress, task: Task):
@@ -313,6 +323,7 @@ def tune(model, target="x86", trials: int = 64, work_dir: str = "tuning", *, tra
         progress.add(ms_tasks, cap_total([max(0, a - done.get(t.key, 0)) for t, a in zip(ms_tasks, alloc)], left))
         for t, n in zip(ms_tasks, progress.planned[len(knob_tasks):]):
             ctx.tune_ms_task(t, n, progress)
+        progress.bar.close()
         rows = ctx.summary_rows(knob_tasks + ms_tasks)
         covered = {layer for t in knob_tasks for layer in t.layers}
         plain = [(t, r) for t, r in zip(ms_tasks, rows[len(knob_tasks):]) if not set(t.layers) <= covered]

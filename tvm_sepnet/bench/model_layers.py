@@ -48,18 +48,27 @@ def peak_of(kernel: str, peaks: dict) -> tuple[str, float, int]:
 def model_layer_rows(art, inputs, peaks: dict, repeat: int = 7) -> list[dict]:
     """One row per conv layer (program order), then the other kernels and the VM's builtins:
     ``name, kernel, ms, macs, gmacs, instruction, pct_peak``."""
-    times = profile_layers(art, inputs, repeat=repeat)
+    return rows_from_times(art.layers, profile_layers(art, inputs, repeat=repeat), peaks)
+
+
+def rows_from_times(layers: list[dict], times: dict, peaks: dict | None) -> list[dict]:
+    """:func:`model_layer_rows` from per-group times ``{group: ms}`` (conv layers by name, other kernels,
+    ``VM_BUILTINS``) and the layer table ``layers``; ``peaks`` None (a device whose peaks are not
+    measured): ``instruction`` and ``pct_peak`` stay None. A layer that a fused kernel computes (a
+    pattern block's k×k conv) has no row: its MACs count in the row of the layer whose kernel runs it."""
+    times = dict(times)
     rows = []
-    fused = fused_layers(art.layers)
-    for r in art.layers:
+    fused = fused_layers(layers)
+    for r in layers:
         if r["kind"] == "other" or r["name"] not in times:
             continue
-        macs = layer_macs(r) + sum(layer_macs(f) for f in art.layers if fused.get(f["name"]) == r["name"])
+        macs = layer_macs(r) + sum(layer_macs(f) for f in layers if fused.get(f["name"]) == r["name"])
         ms = times.pop(r["name"])
-        unit, peak, per_mac = peak_of(str(r["kernel"]), peaks)
-        rate = macs / (ms / 1e3)
-        rows.append({"name": r["name"], "kernel": r["kernel"], "ms": ms, "macs": macs, "gmacs": rate / 1e9,
-                     "instruction": unit, "pct_peak": 100 * rate * per_mac / peak if peak else None})
+        unit, peak, per_mac = peak_of(str(r["kernel"]), peaks) if peaks else (None, None, 1)
+        rate = macs / (ms / 1e3) if ms > 0 else None
+        rows.append({"name": r["name"], "kernel": r["kernel"], "ms": ms, "macs": macs,
+                     "gmacs": rate / 1e9 if rate else None, "instruction": unit,
+                     "pct_peak": 100 * rate * per_mac / peak if peak and rate else None})
     for name, ms in sorted(times.items(), key=lambda kv: -kv[1]):
         rows.append({"name": name if name != VM_BUILTINS else "(VM builtins)", "kernel": None, "ms": ms, "macs": None,
                      "gmacs": None, "instruction": None, "pct_peak": None})

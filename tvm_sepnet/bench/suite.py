@@ -35,16 +35,25 @@ def run_suite(out_dir: str, *, quick: bool = False, threads: int | None = None, 
     shapes = sepnet_shapes(image)
     if quick:
         shapes = [next(s for s in shapes if s.k > 1), next(s for s in shapes if s.k == 1)]
-    layers = [add_rates(bench_layer(s, runs=runs, threads=threads, act_bits_list=(1, 2) if quick else (1, 2, 4),
-                                    plain_tvm=not quick), peaks) for s in shapes]
+    from ..progress import bar
+
+    steps = bar(len(shapes) + 2, "bench", unit="step")
+    layers = []
+    for s in shapes:
+        layers.append(add_rates(bench_layer(s, runs=runs, threads=threads, act_bits_list=(1, 2) if quick else (1, 2, 4),
+                                            plain_tvm=not quick), peaks))
+        steps.update(1)
     e2e = bench_end_to_end(image_size=image, runs=runs, threads=threads, act_bits_list=(2,) if quick else (1, 2, 4),
                            plain_tvm=not quick, rounds=1 if quick else 5, previous=not quick)
+    steps.update(1)
     in_model = {}
     lm = load_zoo("sepnet-bq", image_size=image)
     x = np.random.default_rng(0).standard_normal((1, 3, image, image)).astype(np.float32)
     for bits in ((2,) if quick else (2, 4)):
         art = tvm_sepnet.build(lm.mod, "x86", **{**lm.config, "act_bits": bits})
         in_model[f"a{bits}"] = model_layer_rows(art, x, peaks, repeat=3 if quick else 7)
+    steps.update(1)
+    steps.close()
     results = {"machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": threads,
                            "python": platform.python_version(), "flags": sorted(get_target("x86").features)},
                "quick": quick, "peaks": peaks, "layers": layers, "end_to_end": e2e, "layers_in_model": in_model,

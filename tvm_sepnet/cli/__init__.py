@@ -14,9 +14,19 @@ import sys
 
 from ..errors import SepnetError
 from ..optional_deps import missing_package_error
-from . import bench_commands, conformance_commands, device_commands, fpga_commands, model_commands, tune_commands
+from ..progress import set_quiet
+from . import (
+    bench_commands,
+    conformance_commands,
+    device_commands,
+    fpga_commands,
+    model_commands,
+    profile_commands,
+    tune_commands,
+)
 
-COMMAND_MODULES = (model_commands, tune_commands, bench_commands, conformance_commands, device_commands, fpga_commands)
+COMMAND_MODULES = (model_commands, profile_commands, tune_commands, bench_commands, conformance_commands, device_commands,
+                   fpga_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         module.register(sub)
     for action in sub.choices.values():
         action.add_argument("--json", action="store_true", help="print one JSON object")
+        action.add_argument("--quiet", action="store_true", help="no progress bars (shown on stderr only when it is a "
+                            "terminal)")
     return parser
 
 
@@ -45,6 +57,7 @@ def _mismatch(args, result: dict) -> bool:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    set_quiet(args.quiet)
     try:
         try:
             result = args.func(args)

@@ -5,28 +5,49 @@ import numpy as np
 
 from .common import act_bits_arg, add_zoo_args, read_inputs, zoo_options
 
+COMPILE_DEFAULTS = {"depthwise": None, "dense": "float", "kernel_choice": "model"}
+
+
+def compile_options(args, model_config: dict) -> dict:
+    """kxk, pointwise, depthwise, dense, act_bits, kernel_choice and the per-layer rules (``layers``) of a
+    compile: the model's defaults, then ``--config FILE``, then the command line's flags and ``--layer``
+    rules (appended after the file's, so they win where both set a layer)."""
+    from ..layer_precision import normalize_rules, read_config
+
+    cfg = {**COMPILE_DEFAULTS, **{k: model_config[k] for k in ("kxk", "pointwise", "act_bits")}, "layers": ()}
+    if args.config:
+        file_cfg = read_config(args.config)
+        if "act_bits" in file_cfg and file_cfg["act_bits"] is not None:
+            file_cfg["act_bits"] = act_bits_arg(str(file_cfg["act_bits"]))
+        cfg.update(file_cfg)
+    for key in ("kxk", "pointwise", "depthwise", "dense", "kernel_choice"):
+        if getattr(args, key) is not None:
+            cfg[key] = getattr(args, key)
+    if args.act_bits is not None:
+        cfg["act_bits"] = args.act_bits
+    if cfg["act_bits"] == "float":
+        cfg["act_bits"] = None
+    cfg["layers"] = tuple(cfg["layers"]) + normalize_rules(args.layer or ())
+    return cfg
+
 
 def cmd_compile(args) -> dict:
     from ..builder import build
     from ..frontend import load_model
     from ..report import format_table
 
-    model = load_model(args.model, **zoo_options(args))
-    cfg = dict(model.config)
-    for key in ("kxk", "pointwise"):
-        if getattr(args, key) is not None:
-            cfg[key] = getattr(args, key)
-    if args.act_bits is not None:
-        cfg["act_bits"] = None if args.act_bits == "float" else args.act_bits
-    art = build(model.mod, args.target, kxk=cfg["kxk"], pointwise=cfg["pointwise"], depthwise=args.depthwise,
-                dense=args.dense, act_bits=cfg["act_bits"],
+    model = load_model(args.model, batch=args.batch, **zoo_options(args))
+    cfg = compile_options(args, model.config)
+    art = build(model.mod, args.target, kxk=cfg["kxk"], pointwise=cfg["pointwise"], depthwise=cfg["depthwise"],
+                dense=cfg["dense"], act_bits=cfg["act_bits"],
                 keep_first=not args.binarize_first, calib=args.calib, calibration=args.calibration,
-                layer_names=model.layer_names, kernel_choice=args.kernel_choice, tuning=args.tuning,
+                layer_names=model.layer_names, kernel_choice=cfg["kernel_choice"], tuning=args.tuning,
                 dataflow=args.dataflow, skip_connections=args.skip_connections,
-                probe_layers=args.probe_layers)
+                probe_layers=args.probe_layers, layers=cfg["layers"], any_batch=model.any_batch)
     art.meta["model"] = model.name
     path = art.export(args.output)
     result = {"artifact": path, "model": model.name, "target": art.meta["target"], "config": art.meta["config"],
+              "batch": art.meta["batch"], "any_batch": art.meta["any_batch"],
               "layers": art.layers, "weight_bytes_total": art.meta["weight_bytes_total"],
               "weight_bytes_theoretical": art.meta["weight_bytes_theoretical"]}
     if art.meta.get("tuning"):
@@ -84,9 +105,14 @@ def cmd_inspect(args) -> dict:
     result = {k: meta[k] for k in ("target", "config", "inputs", "outputs", "layers", "weight_bytes_total",
                                    "weight_bytes_theoretical")}
     result["model"] = meta.get("model")
+    result["layer_settings"] = meta.get("layer_settings") or {}
     if not args.json:
         print(f"model {meta.get('model')} for target {meta['target']}, config {meta['config']}")
         print(format_table(meta))
+        if result["layer_settings"]:
+            print(f"per-layer rules {', '.join(meta['config'].get('layers', []))} set:")
+            for name, s in result["layer_settings"].items():
+                print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in s.items()))
     return result
 
 
@@ -94,8 +120,9 @@ def cmd_export_onnx(args) -> dict:
     from ..models import get_model, save_onnx
 
     net = get_model(args.name, **zoo_options(args))
-    save_onnx(net, args.output)
-    result = {"model": args.name, "onnx": args.output, "params": int(net.num_params())}
+    save_onnx(net, args.output, dynamic_batch=args.dynamic_batch)
+    result = {"model": args.name, "onnx": args.output, "params": int(net.num_params()),
+              "dynamic_batch": args.dynamic_batch}
     if not args.json:
         print(f"wrote {args.output} ({result['params']:,} parameters)")
     return result
@@ -123,19 +150,27 @@ def register(sub) -> None:
     p.add_argument("--pointwise", choices=["int8", "float"], help="1×1 convs: int8 or float weights")
     p.add_argument("--depthwise", choices=["int8", "binary", "float"],
                    help="depthwise k×k convs (default: int8, float when k×k and 1×1 are float)")
-    p.add_argument("--dense", choices=["float", "int8"], default="float",
+    p.add_argument("--dense", choices=["float", "int8"],
                    help="Gemm / Linear layers: float matmuls (default) or int8 1×1 layers")
     p.add_argument("--act-bits", type=act_bits_arg, default=None,
                    help="activation bits of binary convs (1..8) or 'float' (default: the model's)")
     p.add_argument("--calib", help="calibration inputs (.npz keyed by input name)")
     p.add_argument("--calibration", choices=["minmax", "percentile"], default="minmax")
     p.add_argument("--binarize-first", action="store_true", help="binarize the first conv too")
-    p.add_argument("--kernel-choice", choices=["model", "measure", "bitserial", "int8"], default="model",
+    p.add_argument("--kernel-choice", choices=["model", "measure", "bitserial", "int8"],
                    help="kernel of binary layers with quantized activations (default: cost model)")
     p.add_argument("--dataflow", choices=["integer", "float"], default="integer",
                    help="between layers: each consumer's integer codes (default) or float32 (docs/layouts.md)")
     p.add_argument("--skip-connections", choices=["quantized", "float"],
                    help="SEP modules' identity skip: 8-bit codes or float32 (default: quantized on CPUs, float on accelerators)")
+    p.add_argument("--layer", action="append", metavar="PATTERN=VALUE",
+                   help="per-layer precision (repeatable; glob patterns over layer names): float, int8 or binary "
+                   "weights, aN activation bits (binary layers), bitserial or dot kernel, comma separated; "
+                   "e.g. --layer conv1=float --layer 'sep*_kxk=a2' (docs/lowbit.md)")
+    p.add_argument("--config", help="compile config file (.json or .toml): {\"layers\": {PATTERN: VALUE}} and "
+                   "optionally kxk, pointwise, depthwise, dense, act_bits, kernel_choice (flags win)")
+    p.add_argument("--batch", type=int, help="images per call of the compiled module (zoo models; ONNX models with a "
+                   "symbolic batch dimension); default 1. Such artifacts run any number of images (in chunks of this)")
     p.add_argument("--tuning", help="work directory of tvm-sepnet tune: use its tuned schedules")
     p.add_argument("--probe-layers", action="store_true",
                    help="main also returns every conv layer's output (for run --twin and per-layer checks)")
@@ -155,6 +190,7 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_inspect)
     p = sub.add_parser("export-onnx", help="write a zoo model (float) as ONNX")
     p.add_argument("name")
+    p.add_argument("--dynamic-batch", action="store_true", help="a symbolic batch dimension N (runs any batch)")
     p.add_argument("-o", "--output", required=True)
     add_zoo_args(p)
     p.set_defaults(func=cmd_export_onnx)

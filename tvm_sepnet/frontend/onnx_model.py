@@ -112,15 +112,24 @@ def check_ops(model, where: str) -> None:
             "Export the model without it, or replace it with supported ops")
 
 
-def onnx_input_shapes(model) -> dict:
-    """{input name: shape} of the graph inputs that are not initializers (symbolic dims → 1)."""
+def onnx_input_shapes(model, batch: int | None = None) -> dict:
+    """{input name: shape} of the graph inputs that are not initializers (symbolic dims → 1; a symbolic
+    leading dimension → ``batch`` when given). ``batch`` on an input whose leading dimension is fixed
+    to another value is an error."""
     inits = {i.name for i in model.graph.initializer}
     shapes = {}
     for inp in model.graph.input:
         if inp.name in inits:
             continue
         dims = inp.type.tensor_type.shape.dim
-        shapes[inp.name] = [d.dim_value if d.dim_value > 0 else 1 for d in dims]
+        shape = [d.dim_value if d.dim_value > 0 else 1 for d in dims]
+        if batch is not None and dims:
+            if dims[0].dim_value > 0 and dims[0].dim_value != batch:
+                raise InvalidModelError(f"input {inp.name!r} has a fixed batch dimension {dims[0].dim_value}: it cannot be "
+                                        f"compiled for --batch {batch}; export the model with a symbolic batch dimension "
+                                        "(dim_param, e.g. torch.onnx.export(..., dynamic_axes={'input': {0: 'N'}}))")
+            shape[0] = batch
+        shapes[inp.name] = shape
     return shapes
 
 
@@ -153,13 +162,22 @@ def check_graph_inputs(model, shapes: dict, where: str) -> None:
                                     "its real input size")
 
 
-def load_onnx(path: str, shape_dict=None) -> LoadedModel:
-    """A :class:`LoadedModel` from an ONNX file (weights bound as constants)."""
+def has_symbolic_batch(model) -> bool:
+    """Whether every graph input (not an initializer) has a symbolic leading dimension."""
+    inits = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in inits]
+    return bool(inputs) and all(i.type.tensor_type.shape.dim and i.type.tensor_type.shape.dim[0].dim_value <= 0
+                                for i in inputs)
+
+
+def load_onnx(path: str, shape_dict=None, batch: int | None = None) -> LoadedModel:
+    """A :class:`LoadedModel` from an ONNX file (weights bound as constants), its symbolic batch
+    dimension set to ``batch`` (default 1); ``any_batch`` when every input's batch is symbolic."""
     from .onnx_to_relax import onnx_to_relax
 
     name = os.path.basename(path)
     model = read_onnx(path)
-    shapes = shape_dict or onnx_input_shapes(model)
+    shapes = shape_dict or onnx_input_shapes(model, batch)
     check_graph_inputs(model, shapes, name)
     model, _ = fold_static_subgraphs(model, shapes)
     check_ops(model, name)
@@ -167,4 +185,4 @@ def load_onnx(path: str, shape_dict=None) -> LoadedModel:
         mod = onnx_to_relax(model, shapes)
     except Exception as err:
         raise InvalidModelError(f"{path!r}: the Relax ONNX frontend could not convert the model: {err}") from err
-    return LoadedModel(name, mod, layer_names(model))
+    return LoadedModel(name, mod, layer_names(model), any_batch=shape_dict is None and has_symbolic_batch(model))

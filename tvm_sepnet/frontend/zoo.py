@@ -9,4 +9,4 @@ def load_zoo(name: str, *, seed: int = 0, weights=None, image_size: int = 224, n
              batch: int = 1) -> LoadedModel:
     """A :class:`LoadedModel` of a zoo network."""
     net = get_model(name, seed=seed, weights=weights, image_size=image_size, num_classes=num_classes, batch=batch)
-    return LoadedModel(name, to_relax(net), [], dict(default_config(name)))
+    return LoadedModel(name, to_relax(net), [], dict(default_config(name)), any_batch=True)

@@ -61,10 +61,17 @@ def to_onnx(net: Net, opset: int = 17):
     return model
 
 
-def save_onnx(net: Net, path: str, opset: int = 17) -> str:
-    """Write ``to_onnx(net, opset)`` to ``path``; returns the path."""
+def save_onnx(net: Net, path: str, opset: int = 17, dynamic_batch: bool = False) -> str:
+    """Write ``to_onnx(net, opset)`` to ``path``; returns the path. ``dynamic_batch``: the input's and the
+    output's batch dimension become the symbolic ``N`` (``dim_param``), so the file runs any batch in
+    onnxruntime and compiles with ``tvm-sepnet compile --batch N`` to an artifact that runs any batch."""
     import onnx
 
     path = os.fspath(path)
-    onnx.save(to_onnx(net, opset), path)
+    model = to_onnx(net, opset)
+    if dynamic_batch:
+        for value in list(model.graph.input) + list(model.graph.output):
+            value.type.tensor_type.shape.dim[0].dim_param = "N"
+        onnx.checker.check_model(model)
+    onnx.save(model, path)
     return path
