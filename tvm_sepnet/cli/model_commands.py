@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import SepnetError
 from .common import act_bits_arg, add_zoo_args, read_inputs, zoo_options
 
 
@@ -12,6 +13,12 @@ def cmd_compile(args) -> dict:
     from ..report import format_table
 
     model = load_model(args.model, **zoo_options(args))
+    if model.quantizers:  # the trainer's quantizers decide every layer (docs/training.md)
+        given = [f"--{k.replace('_', '-')}" for k in ("kxk", "pointwise", "act_bits", "calib", "depthwise")
+                 if getattr(args, k) is not None] + (["--binarize-first"] if args.binarize_first else [])
+        if given:
+            raise SepnetError(f"{model.name}: the model carries its trainer's quantizers ({len(model.quantizers)} "
+                              f"layers), which decide each layer's format; {', '.join(given)} do not apply: drop them")
     cfg = dict(model.config)
     for key in ("kxk", "pointwise"):
         if getattr(args, key) is not None:
@@ -23,7 +30,7 @@ def cmd_compile(args) -> dict:
                 keep_first=not args.binarize_first, calib=args.calib, calibration=args.calibration,
                 layer_names=model.layer_names, kernel_choice=args.kernel_choice, tuning=args.tuning,
                 dataflow=args.dataflow, skip_connections=args.skip_connections,
-                probe_layers=args.probe_layers)
+                probe_layers=args.probe_layers, quantizers=model.quantizers)
     art.meta["model"] = model.name
     path = art.export(args.output)
     result = {"artifact": path, "model": model.name, "target": art.meta["target"], "config": art.meta["config"],

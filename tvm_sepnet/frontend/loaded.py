@@ -17,3 +17,5 @@ class LoadedModel:
     mod: tvm.IRModule
     layer_names: list = field(default_factory=list)
     config: dict = field(default_factory=lambda: dict(DEFAULT_CONFIG))
+    #: the trainer's quantizers by layer name (``frontend.onnx_quantizers``); empty for float models
+    quantizers: dict = field(default_factory=dict)

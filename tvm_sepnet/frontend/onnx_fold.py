@@ -81,9 +81,10 @@ class _Evaluator:
         return ReferenceEvaluator(model).run(None, dict(zip(names, values)))
 
 
-def fold_static_subgraphs(model, input_shapes: dict):
+def fold_static_subgraphs(model, input_shapes: dict, keep_ops=()):
     """``(model, folded)``: a copy of ``model`` where every node computable at import (see the module
-    docstring) is replaced by initializers of its outputs, and the number of nodes folded. Initializers
+    docstring) is replaced by initializers of its outputs, and the number of nodes folded (ops in ``keep_ops``
+    stay: the trainer's QuantizeLinear / DequantizeLinear, read by ``onnx_quantizers``). Initializers
     left unused are dropped; the graph's inputs, outputs and other nodes are unchanged."""
     import onnx
     from onnx import numpy_helper
@@ -102,7 +103,7 @@ def fold_static_subgraphs(model, input_shapes: dict):
     for node in model.graph.node:
         known = [not n or n in initializers or n in folded for n in node.input]
         outputs = None
-        if node.domain not in ("", "ai.onnx") or node.op_type in _NOT_FOLDED or \
+        if node.domain not in ("", "ai.onnx") or node.op_type in _NOT_FOLDED or node.op_type in keep_ops or \
                 any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute):
             outputs = None
         elif node.op_type in ("Shape", "Size") and node.input[0] in shapes:
