@@ -3,8 +3,8 @@
 Same blocks as ``tvm_sepnet.models.sepnet`` (docs there), scaled down: stem 3x3 conv 1->16 (+BN+ReLU,
 always float), 1x1 g4 conv 16->64 (+BN+ReLU), SEP module (C=64, R=32: 1x1 reduce, two pattern residual
 blocks of 3x3 g4 || 1x1 g4 convs, 1x1 restore, identity skip), 2x2 max pool, a second SEP module at
-8x8, then a float 1x1 classifier 64->10 with bias, global average pool, flatten: 14 convs, 47,578
-parameters. Every conv but the stem sees 8 input channels per group.
+8x8, then a float 1x1 classifier 64->10 with bias, global average pool, flatten: 15 convs, 14,394
+parameters (batch norm included). Every conv but the stem sees 8 input channels per group.
 
 A :class:`QuantConfig` says how the k×k (3x3) and the 1×1 convs are quantized and how many bits the
 inputs of low-bit convs get (``act_bits``: binary convs read ``act_bits``-bit unsigned codes, int8 convs
@@ -90,6 +90,10 @@ class _Net(nn.Module):
         """(name, conv module) of every conv, in program order."""
         return [(n, m) for n, m in self.named_modules() if isinstance(m, nn.Conv2d)]
 
+    def quantizable_convs(self):
+        """(name, conv) of the convs a config quantizes: all but the stem and the classifier."""
+        return [(n, m) for n, m in self.convs() if n not in ("conv1.conv", "classifier")]
+
 
 class SeedConv(nn.Conv2d):
     """A conv of the seed's procedure: float; or, after :meth:`binarize`, ``B * alpha`` with the signs
@@ -101,6 +105,7 @@ class SeedConv(nn.Conv2d):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.mode = "float"
+        self.exporting = False  # forward with the stored weights only (export.py adds the quantizer nodes)
         self.in_bits = None
         self.register_buffer("in_scale", torch.ones(()))
 
@@ -121,6 +126,8 @@ class SeedConv(nn.Conv2d):
         return self.weight
 
     def forward(self, x):
+        if self.exporting:
+            return self._conv_forward(x, self.signs if self.mode == "binary" else self.weight, self.bias)
         if self.in_bits is not None:
             x = torch.clamp(torch.round(x / self.in_scale), 0, 2 ** self.in_bits - 1) * self.in_scale
         return self._conv_forward(x, self.effective_weight(), self.bias)
