@@ -12,8 +12,7 @@ import json
 import sys
 
 from ..errors import SepnetError
-from . import (bench_commands, conformance_commands, device_commands, eval_commands, fpga_commands, model_commands,
-               tune_commands)
+from . import bench_commands, conformance_commands, device_commands, eval_commands, fpga_commands, model_commands, tune_commands
 
 COMMAND_MODULES = (model_commands, eval_commands, tune_commands, bench_commands, conformance_commands, device_commands,
                    fpga_commands)

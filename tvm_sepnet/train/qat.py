@@ -12,7 +12,8 @@ QAT_EPOCHS, QAT_LR = 4, 3e-3
 
 def train_qat(float_state: dict, config: QuantConfig, data: dict, generator, epochs: int = QAT_EPOCHS, subset=None):
     model = brevitas_net(config)
-    missing, unexpected = model.load_state_dict(float_state, strict=False)
+    state = {k: v for k, v in float_state.items() if not k.endswith(".in_scale")}  # the seed twin's PTQ buffers
+    missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected:
         raise RuntimeError(f"float weights do not fit the Brevitas twin: {unexpected[:4]}")
     train(model, data, epochs, QAT_LR, generator, subset=subset)
