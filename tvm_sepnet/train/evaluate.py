@@ -5,7 +5,9 @@ they agree.
   (``qonnx.core.onnx_exec.execute_onnx`` after ``qonnx.util.cleanup.cleanup_model``) when it has QONNX
   nodes, else onnxruntime;
 * **reference**: tvm-sepnet's reference executor (numpy) on the compiled artifact's quantized graph;
-* **compiled**: the artifact built for ``target`` (run on this machine: ``x86`` or ``fpga-sim:*``).
+* **compiled**: the artifact built for ``target``, run on this machine (``x86``, ``fpga-sim:*``) or, with
+  ``host``/``port``, on an RPC board (``tvm-sepnet device start --arch arm64``: the artifact is exported,
+  uploaded once, and every image goes through the board's VM).
 
 Agreement: the fraction of test images whose top-1 class is the same, and the largest absolute
 difference of the logits, for compiled vs trainer, reference vs trainer and compiled vs reference. A
@@ -76,8 +78,30 @@ def confusion_png(labels: np.ndarray, preds: np.ndarray, path: str, title: str) 
     return path
 
 
+def remote_runner(art, host: str, port: int):
+    """A function image -> logits running ``art`` on the RPC board at host:port (checked like ``deploy``)."""
+    import tempfile
+
+    from tvm import relax
+
+    from ..artifact import LIB_NAME
+    from ..device.deploy import DeployError, _fetch_outputs, _tensor, artifact_machine, connect, device_info
+
+    remote, where = connect(host, port, timeout=3600.0)  # one session for every image
+    info = device_info(remote)
+    want = artifact_machine(art.meta)
+    if info is not None and info.get("machine") != want:
+        raise DeployError(f"device {where} is {info.get('machine')}, the artifact is built for {art.meta['target']}")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = art.export(os.path.join(tmp, "art"))
+        remote.upload(os.path.join(path, LIB_NAME), LIB_NAME)
+    vm = relax.VirtualMachine(remote.load_module(LIB_NAME), remote.cpu())
+    dev = remote.cpu()
+    return lambda x: _fetch_outputs(remote, vm["main"](_tensor(x, dev)))[0], info
+
+
 def evaluate(model_path: str, dataset: str = "digits", target: str = "x86", limit: int | None = None,
-             png: str | None = None) -> dict:
+             png: str | None = None, host: str | None = None, port: int | None = None) -> dict:
     """The accuracies and agreements of the module docstring (a JSON-able dict)."""
     from ..builder import build
     from ..frontend import load_onnx
@@ -98,12 +122,17 @@ def evaluate(model_path: str, dataset: str = "digits", target: str = "x86", limi
     x, y = data["x_test"][:limit], data["y_test"][:limit]
     run_trainer, trainer_name = trainer_runner(model_path)
     reference = art.reference()
+    device = None
+    if host is not None:
+        run_compiled, device = remote_runner(art, host, port)
+    else:
+        run_compiled = lambda xi: art.run({spec["name"]: xi})[0]  # noqa: E731
     outs = {"trainer": [], "reference": [], "compiled": []}
     for i in range(len(x)):
         xi = np.ascontiguousarray(np.broadcast_to(x[i:i + 1], shape)[:1]) if shape[0] == 1 else x[i:i + 1]
         outs["trainer"].append(np.asarray(run_trainer(xi)).reshape(1, -1))
         outs["reference"].append(reference.run({spec["name"]: xi})[0].reshape(1, -1))
-        outs["compiled"].append(art.run({spec["name"]: xi})[0].reshape(1, -1))
+        outs["compiled"].append(run_compiled(xi).reshape(1, -1))
     logits = {k: np.concatenate(v) for k, v in outs.items()}
     result = {"model": model_path, "dataset": dataset, "images": int(len(x)), "target": art.meta["target"],
               "trainer_executor": trainer_name, "trainer_layers": len(loaded.quantizers),
@@ -111,7 +140,7 @@ def evaluate(model_path: str, dataset: str = "digits", target: str = "x86", limi
               "agreement": {"compiled_vs_trainer": _agreement(logits["compiled"], logits["trainer"]),
                             "reference_vs_trainer": _agreement(logits["reference"], logits["trainer"]),
                             "compiled_vs_reference": _agreement(logits["compiled"], logits["reference"])},
-              "weight_bytes": int(art.meta["weight_bytes_total"])}
+              "weight_bytes": int(art.meta["weight_bytes_total"]), "device": device}
     if png is None:
         png = os.path.splitext(model_path)[0] + f".{target.replace(':', '_')}.confusion.png"
     result["confusion_png"] = confusion_png(y, logits["compiled"].argmax(1), png,
