@@ -145,3 +145,12 @@ def test_qonnx_conv_matches_qonnx_executor(tmp_path, binary):
         want = execute_onnx(qm, {qm.graph.input[0].name: x})[qm.graph.output[0].name]
         got = art.run({"x": x})[0]
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_compile_options_that_would_replace_the_trainers_quantizers_are_refused(tmp_path, capsys):
+    from tvm_sepnet.cli import main
+
+    path = _qonnx_conv(str(tmp_path / "m.onnx"))
+    assert main(["compile", path, "--act-bits", "2", "--kxk", "float", "-o", str(tmp_path / "art")]) == 2
+    msg = capsys.readouterr().err
+    assert "trainer's quantizers (1 layers)" in msg and "--kxk, --act-bits do not apply" in msg, msg
