@@ -53,6 +53,9 @@ setup(
         # exporting torchvision models (tvm-sepnet conformance, tests/frontend/test_torch_exports.py). PyPI has
         # only CUDA builds of torch for x86-64 Linux: 555 MB + 2.2 GB of nvidia-* wheels, 5.5 GB installed.
         "torch": ["torch>=2.9", "torchvision", "onnxscript>=0.5"],
+        # training low-bit SEP-Nets on scikit-learn's digits and exporting QONNX (tvm_sepnet.train, docs/training.md);
+        # qonnx's executor is the reference that imported models are checked against
+        "train": ["torch>=2.9", "brevitas>=0.13", "qonnx>=1.0", "onnxoptimizer", "scikit-learn>=1.3"],
         # writing .tflite files of zoo networks (tvm_sepnet.models.to_larq) and running LCE beside us
         "larq": ["tensorflow-cpu", "tf-keras", "larq", "larq-compute-engine"],
     },

@@ -11,10 +11,13 @@ phase                    passes (and what the report gets)
 ``import``               bind params; ``WrapConvLayers``, ``BinarizeSignActivations``, ``FoldBatchNorm``,
                          ``FuseReLU``: every constant-weight conv becomes one ``sepnet.conv2d`` float
                          layer, or a sign layer when it reads ±s activations with ±alpha weights
-``quantize_weights``     ``BinarizePatternConvs`` (k×k), ``QuantizePointwiseConvs`` (1×1); NaN/Inf
-                         constants left anywhere are an error
+``quantize_weights``     ``BinarizePatternConvs`` (k×k), ``QuantizePointwiseConvs`` (1×1); or, for a
+                         model with its trainer's quantizers (``quantizers``), ``ApplyTrainerQuantizers``
+                         (weights and activation quantizers as trained); NaN/Inf constants left
+                         anywhere are an error
 ``quantize_activations`` calibration with the reference executor (``report.ranges``), then
-                         ``QuantizeActivations``; skipped for float activations (``act_bits=None``)
+                         ``QuantizeActivations``; skipped for float activations (``act_bits=None``) and
+                         for trainer-quantized models (their quantizers are applied above)
 ``choose_kernels``       ``ChooseKxkKernels`` (bitserial or int8 per binary k×k layer)
 ``fuse_epilogues``       ``FuseResidualAdd`` + ``FuseReLU`` (integer layers only),
                          ``QuantizeSkipConnections`` (``skip_connections="quantized"``); the graph is then
@@ -45,6 +48,7 @@ from tvm_sepnet.reference import ReferenceExecutor
 from tvm_sepnet.targets import get_target
 from tvm_sepnet.targets.accelerator import load_spec
 
+from .apply_trainer_quantizers import ApplyTrainerQuantizers
 from .binarize_pattern_convs import BinarizePatternConvs
 from .binarize_sign_activations import BinarizeSignActivations
 from .choose_kxk_kernels import ChooseKxkKernels
@@ -92,7 +96,11 @@ class CompileConfig:
     precision rules, (glob pattern, settings) pairs (``tvm_sepnet.layer_precision``: weights float / int8 /
     binary, activation bits, kernel), resolved against the conv layers' names in ``quantize_weights``
     (``report.layer_settings``); they override ``kxk``, ``pointwise``, ``depthwise``, ``keep_first``,
-    ``act_bits`` and ``kernel_choice`` on the layers they match.
+    ``act_bits`` and ``kernel_choice`` on the layers they match; quantizers: the
+    trainer's quantizers by layer name (``LoadedModel.quantizers``): when given, they alone decide each
+    layer's weights and activation quantizer (``kxk``, ``pointwise``, ``act_bits``, calibration and
+    ``keep_first`` do not apply; relay_passes/apply_trainer_quantizers.py) and skip connections stay
+    float (as the trainer added them).
     """
 
     kxk: str = "binary"
@@ -112,6 +120,7 @@ class CompileConfig:
     dataflow: str = "integer"
     skip_connections: str | None = None
     layers: tuple = ()
+    quantizers: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.kxk not in ("binary", "float"):
@@ -130,9 +139,10 @@ class CompileConfig:
             raise SepnetError(f"act_bits must be in 1..8 or None (float activations), got {self.act_bits}")
 
     @classmethod
-    def of(cls, *, knobs=None, layer_names=None, **options) -> "CompileConfig":
+    def of(cls, *, knobs=None, layer_names=None, quantizers=None, **options) -> "CompileConfig":
         """A config from ``tvm_sepnet.build``-style keyword options (lists and dicts accepted)."""
         return cls(knobs=dict(knobs or {}), layer_names=tuple(layer_names) if layer_names else None,
+                   quantizers=dict(quantizers or {}),
                    skip=tuple(options.pop("skip", ())), layers=normalize_rules(options.pop("layers", ())), **options)
 
     @property
@@ -148,6 +158,10 @@ class CompileConfig:
     def summary(self) -> dict:
         """The JSON-able config recorded in an artifact's ``meta.json``."""
         calib = self.calib
+        if self.quantizers:
+            return {"quantizers": "trainer", "trainer_layers": len(self.quantizers), "fuse_epilogues": self.fuse_epilogues,
+                    "dataflow": self.dataflow, "kernel_choice": self.kernel_choice,
+                    "skip_connections": self.skip_connections or "float"}
         return {"kxk": self.kxk, "pointwise": self.pointwise, "depthwise": self.depthwise_format, "dense": self.dense,
                 "act_bits": self.act_bits, "keep_first": self.keep_first,
                 "kernel_choice": self.kernel_choice, "fuse_epilogues": self.fuse_epilogues, "dataflow": self.dataflow,
@@ -174,12 +188,15 @@ def _phase_quantize_weights(mod, ctx):
     skip = tuple(cfg.skip) + by_weights["float"]
     passes = []
     depthwise = cfg.depthwise_format
-    if cfg.kxk == "binary" or depthwise == "binary" or by_weights["binary"]:
-        passes.append(BinarizePatternConvs(keep_first=cfg.keep_first, skip=skip + by_weights["int8"], depthwise=depthwise,
-                                           patterns=cfg.kxk == "binary", force=by_weights["binary"]))
-    if cfg.pointwise == "int8" or depthwise == "int8" or by_weights["int8"]:
-        passes.append(QuantizePointwiseConvs(skip=skip, depthwise=depthwise, pointwise=cfg.pointwise == "int8",
-                                             force=by_weights["int8"]))
+    if cfg.quantizers:
+        passes = [ApplyTrainerQuantizers(cfg.quantizers)]
+    else:
+        if cfg.kxk == "binary" or depthwise == "binary" or by_weights["binary"]:
+            passes.append(BinarizePatternConvs(keep_first=cfg.keep_first, skip=skip + by_weights["int8"], depthwise=depthwise,
+                                               patterns=cfg.kxk == "binary", force=by_weights["binary"]))
+        if cfg.pointwise == "int8" or depthwise == "int8" or by_weights["int8"]:
+            passes.append(QuantizePointwiseConvs(skip=skip, depthwise=depthwise, pointwise=cfg.pointwise == "int8",
+                                                 force=by_weights["int8"]))
     if passes:
         mod = tvm.transform.Sequential(passes, name="sepnet.quantize_weights")(mod)
     graph, consts = export_graph(mod)
@@ -214,7 +231,7 @@ def _check_binary_settings(graph: dict, settings: dict, cfg) -> None:
 
 def _phase_quantize_activations(mod, ctx):
     cfg = ctx.config
-    if cfg.act_bits is None:
+    if cfg.act_bits is None or cfg.quantizers:
         return mod
     executor = ReferenceExecutor(*export_graph(mod))
     specs = executor.input_specs
@@ -230,7 +247,7 @@ def _phase_quantize_activations(mod, ctx):
 
 
 def _phase_choose_kernels(mod, ctx):
-    if ctx.config.act_bits is None:
+    if ctx.config.act_bits is None and not ctx.config.quantizers:
         return mod
     forced = {n: s["kernel"] for n, s in ctx.report.layer_settings.items() if "kernel" in s}
     return ChooseKxkKernels(ctx.config.kernel_choice, target=ctx.preset, forced=forced)(mod)
@@ -239,8 +256,9 @@ def _phase_choose_kernels(mod, ctx):
 def _phase_fuse_epilogues(mod, ctx):
     if ctx.config.fuse_epilogues:  # only integer and sign layers take residuals (a float model is unchanged)
         passes = [FuseResidualAdd(), FuseReLU()]
-        skip = ctx.config.skip_connections or ("float" if ctx.preset.accelerator else "quantized")
-        if skip == "quantized" and ctx.config.act_bits is not None:
+        skip = ctx.config.skip_connections or ("float" if ctx.preset.accelerator or ctx.config.quantizers
+                                               else "quantized")
+        if skip == "quantized" and (ctx.config.act_bits is not None or ctx.config.quantizers):
             passes.append(QuantizeSkipConnections())
         mod = tvm.transform.Sequential(passes, name="sepnet.fuse_epilogues")(mod)
     ctx.report.graph, ctx.report.consts = export_graph(mod)

@@ -33,7 +33,7 @@ LAYERS = [
     ["tvm_sepnet.builder"],
     ["tvm_sepnet.device", "tvm_sepnet.profiling", "tvm_sepnet.fpga.rpc_server"],
     ["tvm_sepnet.autotune"],
-    ["tvm_sepnet.bench", "tvm_sepnet.cli", "tvm_sepnet.__main__"],
+    ["tvm_sepnet.bench", "tvm_sepnet.train", "tvm_sepnet.cli", "tvm_sepnet.__main__"],
 ]
 #: package __init__ modules that import nothing of the project (the root's API is lazy): layer 0, since
 #: importing any module of theirs runs them first

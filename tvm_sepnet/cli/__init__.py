@@ -19,14 +19,15 @@ from . import (
     bench_commands,
     conformance_commands,
     device_commands,
+    eval_commands,
     fpga_commands,
     model_commands,
     profile_commands,
     tune_commands,
 )
 
-COMMAND_MODULES = (model_commands, profile_commands, tune_commands, bench_commands, conformance_commands, device_commands,
-                   fpga_commands)
+COMMAND_MODULES = (model_commands, eval_commands, profile_commands, tune_commands, bench_commands, conformance_commands,
+                   device_commands, fpga_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import SepnetError
 from .common import act_bits_arg, add_zoo_args, read_inputs, zoo_options
 
 COMPILE_DEFAULTS = {"depthwise": None, "dense": "float", "kernel_choice": "model"}
@@ -37,13 +38,19 @@ def cmd_compile(args) -> dict:
     from ..report import format_table
 
     model = load_model(args.model, batch=args.batch, **zoo_options(args))
+    if model.quantizers:  # the trainer's quantizers decide every layer (docs/training.md)
+        given = [f"--{k.replace('_', '-')}" for k in ("kxk", "pointwise", "act_bits", "calib", "depthwise")
+                 if getattr(args, k) is not None] + (["--binarize-first"] if args.binarize_first else [])
+        if given:
+            raise SepnetError(f"{model.name}: the model carries its trainer's quantizers ({len(model.quantizers)} "
+                              f"layers), which decide each layer's format; {', '.join(given)} do not apply: drop them")
     cfg = compile_options(args, model.config)
     art = build(model.mod, args.target, kxk=cfg["kxk"], pointwise=cfg["pointwise"], depthwise=cfg["depthwise"],
                 dense=cfg["dense"], act_bits=cfg["act_bits"],
                 keep_first=not args.binarize_first, calib=args.calib, calibration=args.calibration,
                 layer_names=model.layer_names, kernel_choice=cfg["kernel_choice"], tuning=args.tuning,
                 dataflow=args.dataflow, skip_connections=args.skip_connections,
-                probe_layers=args.probe_layers, layers=cfg["layers"], any_batch=model.any_batch)
+                probe_layers=args.probe_layers, layers=cfg["layers"], any_batch=model.any_batch, quantizers=model.quantizers)
     art.meta["model"] = model.name
     path = art.export(args.output)
     result = {"artifact": path, "model": model.name, "target": art.meta["target"], "config": art.meta["config"],

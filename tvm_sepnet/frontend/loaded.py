@@ -21,3 +21,5 @@ class LoadedModel:
     layer_names: list = field(default_factory=list)
     config: dict = field(default_factory=lambda: dict(DEFAULT_CONFIG))
     any_batch: bool = False
+    #: the trainer's quantizers by layer name (``frontend.onnx_quantizers``); empty for float models
+    quantizers: dict = field(default_factory=dict)

@@ -90,9 +90,10 @@ class _Evaluator:
         return ReferenceEvaluator(model).run(None, dict(zip(names, values)))
 
 
-def fold_static_subgraphs(model, input_shapes: dict, max_rounds: int = 100):
+def fold_static_subgraphs(model, input_shapes: dict, keep_ops=(), max_rounds: int = 100):
     """``(model, folded)``: a copy of ``model`` where every node computable at import (see the module
-    docstring) is replaced by initializers of its outputs, and the number of nodes folded. Initializers
+    docstring) is replaced by initializers of its outputs, and the number of nodes folded (ops in ``keep_ops``
+    stay: the trainer's QuantizeLinear / DequantizeLinear, read by ``onnx_quantizers``). Initializers
     left unused are dropped; the graph's inputs, outputs and other nodes are unchanged.
 
     Folding runs in rounds until one folds nothing: a ``Reshape`` whose target shape was folded in one round
@@ -100,14 +101,14 @@ def fold_static_subgraphs(model, input_shapes: dict, max_rounds: int = 100):
     legacy exporter writes it, takes 17 rounds at 224×224, 5 s)."""
     total = 0
     for _ in range(max_rounds):
-        model, folded = _fold_once(model, input_shapes)
+        model, folded = _fold_once(model, input_shapes, keep_ops)
         total += folded
         if not folded:
             break
     return model, total
 
 
-def _fold_once(model, input_shapes: dict):
+def _fold_once(model, input_shapes: dict, keep_ops=()):
     """One round of :func:`fold_static_subgraphs` (shape inference once, then one pass over the nodes)."""
     import onnx
     from onnx import numpy_helper
@@ -126,7 +127,7 @@ def _fold_once(model, input_shapes: dict):
     for node in model.graph.node:
         known = [not n or n in initializers or n in folded for n in node.input]
         outputs = None
-        if node.domain not in ("", "ai.onnx") or node.op_type in _NOT_FOLDED or \
+        if node.domain not in ("", "ai.onnx") or node.op_type in _NOT_FOLDED or node.op_type in keep_ops or \
                 any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute):
             outputs = None
         elif node.op_type in ("Shape", "Size") and node.input[0] in shapes:

@@ -46,8 +46,9 @@ FOLDED_ONNX_OPS = frozenset({"Shape", "Size", "Range", "ConstantOfShape", "Equal
 CONSTANT_ONNX_INPUTS = {"Expand": 1}
 
 
-def read_onnx(path: str):
-    """Load and check an ONNX file with its external data; raises InvalidModelError."""
+def read_onnx(path: str, quantizers: bool = True):
+    """Load and check an ONNX file with its external data; raises InvalidModelError. With ``quantizers``
+    (default) the trainer's quantizer nodes are imported (:func:`_import_quantizers`; their facts dropped)."""
     import onnx
     from onnx.external_data_helper import load_external_data_for_model, uses_external_data
 
@@ -77,8 +78,23 @@ def read_onnx(path: str):
             load_external_data_for_model(model, base)
         except Exception as err:  # noqa: BLE001 - a cut or mismatched data file
             raise InvalidModelError(f"{path!r}: cannot read its external data {external}: {err}") from err
-    from .binary_onnx import has_bipolar_quant, rewrite_bipolar_quant
+    if quantizers:
+        model, _ = _import_quantizers(model, path)
+    return model
 
+
+def _import_quantizers(model, path: str):
+    """``(model, quantizers)``: trainer's quantizer nodes turned into facts (:mod:`.onnx_quantizers`), then
+    QONNX binary activations / weights rewritten to standard ONNX (:mod:`.binary_onnx`), then checked."""
+    import onnx
+
+    from .binary_onnx import has_bipolar_quant, rewrite_bipolar_quant
+    from .onnx_quantizers import QDQ_OPS, has_quantizers, import_quantizers
+
+    quantizers = {}
+    if has_quantizers(model):  # weights may sit behind Slice / Identity nodes of the export: fold first
+        model, _ = fold_static_subgraphs(model, onnx_input_shapes(model), keep_ops=QDQ_OPS)
+        model, quantizers = import_quantizers(model, os.path.basename(path), layer_names)
     if has_bipolar_quant(model):  # QONNX binary activations / weights -> standard ONNX (binary_onnx.py)
         try:
             rewrite_bipolar_quant(model)
@@ -90,7 +106,7 @@ def read_onnx(path: str):
         onnx.checker.check_model(model if model.ByteSize() < 2**31 - 1 else path)
     except Exception as err:
         raise InvalidModelError(f"{path!r} fails the ONNX checker: {err}") from err
-    return model
+    return model, quantizers
 
 
 def check_ops(model, where: str) -> None:
@@ -176,7 +192,8 @@ def load_onnx(path: str, shape_dict=None, batch: int | None = None) -> LoadedMod
     from .onnx_to_relax import onnx_to_relax
 
     name = os.path.basename(path)
-    model = read_onnx(path)
+    model = read_onnx(path, quantizers=False)
+    model, quantizers = _import_quantizers(model, path)
     shapes = shape_dict or onnx_input_shapes(model, batch)
     check_graph_inputs(model, shapes, name)
     model, _ = fold_static_subgraphs(model, shapes)
@@ -185,4 +202,5 @@ def load_onnx(path: str, shape_dict=None, batch: int | None = None) -> LoadedMod
         mod = onnx_to_relax(model, shapes)
     except Exception as err:
         raise InvalidModelError(f"{path!r}: the Relax ONNX frontend could not convert the model: {err}") from err
-    return LoadedModel(name, mod, layer_names(model), any_batch=shape_dict is None and has_symbolic_batch(model))
+    return LoadedModel(name, mod, layer_names(model), any_batch=shape_dict is None and has_symbolic_batch(model),
+                       quantizers=quantizers)
