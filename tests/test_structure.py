@@ -177,3 +177,17 @@ def test_the_checker_sees_loops_and_upward_imports():
     assert import_loops(graph) == [["schedules.a", "tvm_sepnet.builder"]]
     assert layer_of("tvm_sepnet.builder") > layer_of("schedules.a")
     assert layer_of("tvm_sepnet.autotune.tuner") > layer_of("tvm_sepnet.builder") > layer_of("tvm_sepnet.tuning.records")
+
+
+def test_no_module_shadows_the_standard_library():
+    """Scripts run by path (``tvm_sepnet/bench/torch_export.py`` under another interpreter) put their own
+    directory first on ``sys.path``: a sibling named like a standard module (``profile.py``) then replaces
+    it for everything the script imports (torch imports ``cProfile``, which imports ``profile``)."""
+    import sys
+
+    shadowing = []
+    for package in PACKAGES:
+        for dirpath, _, files in os.walk(os.path.join(ROOT, package)):
+            shadowing += [os.path.join(dirpath, f) for f in files
+                          if f.endswith(".py") and f[:-3] in sys.stdlib_module_names]
+    assert shadowing == []

@@ -66,7 +66,7 @@ def test_deploy_through_tracker_is_bit_exact(cluster, arm_artifact, tmp_path):
 def test_profile_on_the_board(cluster, arm_artifact):
     """tvm-sepnet profile through the tracker: each layer kernel timed on the board, the kernels' sum
     within the whole model's remote time, the layers' MACs the float network's count."""
-    from tvm_sepnet.bench.profile import profile_artifact
+    from tvm_sepnet.bench.layer_profile import profile_artifact
     from tvm_sepnet.models import get_model
 
     c, _ = cluster

@@ -9,7 +9,7 @@ from .common import read_inputs
 
 def cmd_profile(args) -> dict:
     from ..artifact import load_reference
-    from ..bench.profile import format_profile, plot_profile, profile_artifact
+    from ..bench.layer_profile import format_profile, plot_profile, profile_artifact
 
     if args.device and args.tracker:
         raise SepnetError("give the device as --device HOST:PORT or as --tracker HOST:PORT --key KEY, not both")
@@ -28,7 +28,7 @@ def cmd_profile(args) -> dict:
         except (OSError, ValueError) as err:
             raise SepnetError(f"{args.artifact!r} is not a readable tvm-sepnet artifact: {err}") from err
         inputs = read_inputs(specs, args.input)
-    from ..bench.profile import read_peaks
+    from ..bench.layer_profile import read_peaks
 
     peaks = read_peaks(args.peaks) if args.peaks else None
     result = profile_artifact(args.artifact, inputs, host=host, port=port, tracker=args.tracker, key=args.key,
