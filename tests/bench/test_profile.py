@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import tvm_sepnet
-from tvm_sepnet.bench.ort_layers import node_owners
 from tvm_sepnet.bench.layer_profile import profile_artifact
+from tvm_sepnet.bench.ort_layers import node_owners
 from tvm_sepnet.frontend import load_zoo
 from tvm_sepnet.models import get_model, save_onnx
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -173,10 +174,18 @@ def case_in_subprocess(path: str, latency_rounds: int, timeout: float) -> dict:
 
 
 def read_rows(path: str) -> list[dict]:
+    """The rows of a results file, one per (model, exporter, image size): a later line (``--redo``)
+    replaces an earlier one."""
     if not os.path.exists(path):
         return []
+    rows: dict = {}
     with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for line in f:
+            if line.strip():
+                row = json.loads(line)
+                rows.pop((row["model"], row["exporter"], row["image_size"]), None)
+                rows[row["model"], row["exporter"], row["image_size"]] = row
+    return list(rows.values())
 
 
 def run_conformance(models, exporters, work_dir: str, results: str, *, export_python: str, image_size: int = 224,
@@ -189,16 +198,17 @@ def run_conformance(models, exporters, work_dir: str, results: str, *, export_py
         for exporter in exporters:
             if (model, exporter, image_size) in done and not redo:
                 continue
-            path = os.path.join(work_dir, f"{model}.{exporter}.{image_size}.onnx")
+            # each case in its own folder: an export over 2 GB (legacy exporter) writes one file per weight
+            case_dir = os.path.join(work_dir, f"{model}.{exporter}.{image_size}")
+            path = os.path.join(case_dir, "model.onnx")
+            os.makedirs(case_dir, exist_ok=True)
             row = {"model": model, "exporter": exporter, "image_size": image_size}
             if not os.path.exists(path):
                 row["export"] = export_model(model, exporter, path, export_python=export_python, image_size=image_size)
             if row.get("export", {"ok": True})["ok"]:
                 row.update(case_in_subprocess(path, latency_rounds, timeout))
             if not keep_onnx:
-                for f in (path, path + ".data"):
-                    if os.path.exists(f):
-                        os.remove(f)
+                shutil.rmtree(case_dir, ignore_errors=True)
             with open(results, "a", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")
             log(summary_line(row))

@@ -103,10 +103,20 @@ def _import_quantizers(model, path: str):
         except Exception as err:
             raise InvalidModelError(f"{path!r}: cannot rewrite its BipolarQuant nodes: {err}") from err
     try:
-        onnx.checker.check_model(model if model.ByteSize() < 2**31 - 1 else path)
+        onnx.checker.check_model(model if fits_in_one_proto(model) else path)
     except Exception as err:
         raise InvalidModelError(f"{path!r} fails the ONNX checker: {err}") from err
     return model, quantizers
+
+
+def fits_in_one_proto(model) -> bool:
+    """Whether ``model`` serializes as one protobuf message (under 2 GiB). Larger models (weights loaded
+    from external data) are checked from their file: protobuf refuses to size or serialize them
+    (``ByteSize`` raises "Failed to serialize proto")."""
+    try:
+        return model.ByteSize() < 2**31 - 1
+    except Exception:  # noqa: BLE001 - protobuf's EncodeError: over its 2 GiB limit
+        return False
 
 
 def check_ops(model, where: str) -> None:
