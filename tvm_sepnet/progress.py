@@ -1,4 +1,4 @@
-"""Progress bars (tqdm) of the long commands: compile, tune, bench.
+"""Progress bars (tqdm) of the long commands: compile, tune, bench, eval, conformance.
 
 A bar goes to stderr, and only when stderr is a terminal and the command was not given ``--quiet``
 (:func:`set_quiet`): piped output, ``--json`` results and test logs stay free of it.

@@ -3,6 +3,7 @@ the RTL cannot build and missing tools fail with messages that say what to do, Y
 the resource table."""
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -84,16 +85,19 @@ def test_resource_model_against_yosys_on_lanes_and_buffers():
                                 spec.block_in),
              "bin_lane": (acc.LUT_PER_BIN_CHANNEL * spec.bin_in, acc.FF_PER_BIN_LANE, 0),
              "alu_lane": (acc.LUT_PER_ALU_LANE, acc.FF_PER_ALU_LANE, acc.DSP_PER_ALU_LANE)}
+    # wgt-like: 4 column pieces of 256 x 512 bits (512x36 tiles: 15 each); acc: 2 true-dual-port banks of 1,024 x 512
+    buffers = {"row_buffer": {"ROWS": 256, "ROW_BYTES": 256, "BUS_BYTES": 64},
+               "acc_buffer": {"ROWS": 2048, "ROW_BYTES": 64, "BUS_BYTES": 64}}
+    with ThreadPoolExecutor(2) as pool:  # one Yosys process per module, two at a time
+        cells = dict(zip([*model, *buffers], pool.map(lambda args: synthesis.module_cells(spec, *args),
+                                                      [(m,) for m in model] + list(buffers.items()))))
     for lane, (luts, ffs, dsps) in model.items():
-        got = synthesis.resource_counts(synthesis.module_cells(spec, lane))
+        got = synthesis.resource_counts(cells[lane])
         assert got["dsps"] == dsps, lane
         assert abs(got["luts"] - luts) <= 0.05 * luts, (lane, got["luts"], luts)
         assert abs(got["ffs"] - ffs) <= max(16, 0.05 * ffs), (lane, got["ffs"], ffs)
-    # wgt-like: 4 column pieces of 256 x 512 bits (512x36 tiles: 15 each); acc: 2 true-dual-port banks of 1,024 x 512
-    wgt = synthesis.module_cells(spec, "row_buffer", {"ROWS": 256, "ROW_BYTES": 256, "BUS_BYTES": 64})
-    assert _ramb18(wgt) == 4 * acc.ramb18(256, 512) == 60
-    accb = synthesis.module_cells(spec, "acc_buffer", {"ROWS": 2048, "ROW_BYTES": 64, "BUS_BYTES": 64})
-    assert _ramb18(accb) == 2 * acc.ramb18(1024, 512, true_dual_port=True) == 58
+    assert _ramb18(cells["row_buffer"]) == 4 * acc.ramb18(256, 512) == 60
+    assert _ramb18(cells["acc_buffer"]) == 2 * acc.ramb18(1024, 512, true_dual_port=True) == 58
 
 
 def test_unknown_module_needs_parameters():

@@ -21,7 +21,7 @@ from tvm_sepnet.tuning.knobs import append_record
 from tvm_sepnet.tuning.records import MIN_GAIN
 from tvm_sepnet.tuning.workdir import KNOB_RECORDS, RECORDS
 
-SMALL = {"image_size": 64, "num_classes": 10}
+SMALL = {"image_size": 32, "num_classes": 10}
 pytestmark = pytest.mark.slow
 
 
@@ -30,7 +30,7 @@ def test_tune_resume_apply_and_mismatch(tmp_path):
     first = tune("sepnet-bq", "x86", trials=4, work_dir=wd, trials_per_iter=2, model_check=False, **SMALL)
     n_tasks = len(first["tasks"])
     kinds = sorted(r["kind"] for r in first["tasks"])
-    # at 64x64 (integer dataflow): one knob task (register tile, unroll) per distinct dot_conv2d kernel,
+    # at 32x32 (integer dataflow): one knob task (register tile, unroll) per distinct dot_conv2d kernel,
     # the bitserial kernels and their bit-packing kernels where the cost model picks bitserial (none at
     # A=4 on a host with a dot instruction), the float conv1; the 4 max pools run on words (word_max_pool2d,
     # a hand kernel with no knobs: no task)
@@ -76,7 +76,7 @@ def test_tune_resume_apply_and_mismatch(tmp_path):
     for r in more["tasks"]:
         if r["key"] in used["rejected_in_model"]:
             assert r["rejected_in_model"] and r["used_ms"] == r["hand_ms"]
-    x = np.random.default_rng(0).standard_normal((1, 3, 64, 64)).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
     assert art.check({"input": x})["match"]
 
     other = load_zoo("sepnet-bq", image_size=96, num_classes=10)
@@ -86,8 +86,8 @@ def test_tune_resume_apply_and_mismatch(tmp_path):
 
 def test_sigkill_mid_run_loses_no_record(tmp_path):
     wd = str(tmp_path / "tune")
-    cmd = [sys.executable, "-m", "tvm_sepnet", "tune", "sepnet-bq", "--image-size", "64", "--num-classes", "10",
-           "--trials", "10", "--trials-per-iter", "1", "--work-dir", wd, "--json"]
+    cmd = [sys.executable, "-m", "tvm_sepnet", "tune", "sepnet-bq", "--image-size", "32", "--num-classes", "10",
+           "--trials", "6", "--trials-per-iter", "1", "--work-dir", wd, "--json"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     files = [os.path.join(wd, f) for f in (RECORDS, KNOB_RECORDS)]
     try:
@@ -107,9 +107,9 @@ def test_sigkill_mid_run_loses_no_record(tmp_path):
     with WorkDir(wd):  # repairs a cut line, keeps every complete one
         after = {f: lines(f) if os.path.exists(f) else [] for f in files}
     assert after == complete and all(parses(line) for lines in after.values() for line in lines)
-    summary = tune("sepnet-bq", "x86", trials=10, work_dir=wd, trials_per_iter=2, model_check=False, **SMALL)
-    assert sum(r["trials"] for r in summary["tasks"]) == 10
-    assert summary["trials_this_run"] == 10 - done
+    summary = tune("sepnet-bq", "x86", trials=6, work_dir=wd, trials_per_iter=2, model_check=False, **SMALL)
+    assert sum(r["trials"] for r in summary["tasks"]) == 6
+    assert summary["trials_this_run"] == 6 - done
 
 
 def _confirm(wd, task_key, knobs, secs):
@@ -145,7 +145,7 @@ def test_pointwise_choice_is_confirmed_and_applied(tmp_path):
     tuned = best < default["secs"] * (1 - MIN_GAIN)
     assert row["used_ms"] == pytest.approx(1e3 * (best if tuned else default["secs"]))
     lm = load_zoo("sepnet-bq", **SMALL)
-    x = {"input": np.random.default_rng(1).standard_normal((1, 3, 64, 64)).astype(np.float32)}
+    x = {"input": np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)}
     built = tvm_sepnet.build(lm.mod, "x86", tuning=wd, **lm.config).meta["tuning"]["kernels"]
     assert built["tuned" if tuned else "hand_faster"] == [task]
 

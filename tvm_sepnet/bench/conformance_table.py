@@ -42,6 +42,31 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def table_markers(image_size: int) -> tuple[str, str]:
+    """The comment lines around the table of ``image_size`` in a document (:func:`write_table`)."""
+    return f"<!-- conformance table {image_size} -->", f"<!-- end conformance table {image_size} -->"
+
+
+def write_table(path: str, table: str, image_size: int) -> str:
+    """Write ``table`` to ``path``: between the markers of :func:`table_markers` when the file has them
+    (the rest of the document stays), else as the whole file. Returns what was done."""
+    import os
+
+    begin, end = table_markers(image_size)
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        if begin in text and end in text.split(begin, 1)[1]:
+            head, rest = text.split(begin, 1)
+            tail = rest.split(end, 1)[1]
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(f"{head}{begin}\n{table}\n{end}{tail}")
+            return f"table written between the {image_size} markers of {path}"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(table + "\n")
+    return f"table written to {path}"
+
+
 def summary(rows: list[dict]) -> dict:
     """Counts of rows per status."""
     counts: dict = {}

@@ -21,7 +21,7 @@ def _export_python(given: str | None) -> str:
 
 def cmd_conformance(args) -> dict:
     from ..bench.conformance import EXPORTERS, list_models, read_rows, run_conformance
-    from ..bench.conformance_table import markdown_table, summary
+    from ..bench.conformance_table import markdown_table, summary, write_table
 
     exporters = args.exporters.split(",")
     bad = sorted(set(exporters) - set(EXPORTERS))
@@ -42,11 +42,9 @@ def cmd_conformance(args) -> dict:
     wanted = set(args.models)
     rows = [r for r in rows if r["image_size"] == args.image_size and (not wanted or r["model"] in wanted)]
     table = markdown_table(rows)
-    if args.table:
-        with open(args.table, "w", encoding="utf-8") as f:
-            f.write(table + "\n")
+    written = write_table(args.table, table, args.image_size) if args.table else None
     if not args.json:
-        print(f"{len(rows)} rows: {summary(rows)}" + (f"; table written to {args.table}" if args.table else ""))
+        print(f"{len(rows)} rows: {summary(rows)}" + (f"; {written}" if written else ""))
     return {"results": results, "summary": summary(rows), "rows": rows}
 
 
@@ -64,6 +62,7 @@ def register(sub) -> None:
     p.add_argument("--timeout", type=float, default=3600, help="seconds per case")
     p.add_argument("--redo", action="store_true", help="redo the cases already in the results file")
     p.add_argument("--keep-onnx", action="store_true", help="keep the exported files in WORK_DIR")
-    p.add_argument("--table", help="write the markdown table to this file")
+    p.add_argument("--table", help="write the markdown table to this file (between its '<!-- conformance table SIZE "
+                                   "-->' and '<!-- end conformance table SIZE -->' lines when it has them)")
     p.add_argument("--table-only", action="store_true", help="only (re)write the table from the results file")
     p.set_defaults(func=cmd_conformance)

@@ -182,6 +182,25 @@ def _marker_ids(lines: list[str]) -> list[int]:
     return [int(m.group(1)) for ln in lines for m in [re.search(MARKER + r"(\d+)", ln)] if m]
 
 
+#: (what, structural hash of the kernel) -> [(kernel, result)]: this process's finished work, so that
+#: estimating a second core or a second build of the same model (``estimate --compare``) redoes nothing
+#: (parsing the marked TVMScript and compiling each kernel twice take ~1.3 s per kernel)
+_MEMO: dict = {}
+
+
+def _memo(what: tuple, func, compute):
+    """``compute()``, or its earlier result for a structurally equal ``func`` (hash, then equality)."""
+    import tvm_ffi
+
+    slot = _MEMO.setdefault((*what, tvm_ffi.structural_hash(func)), [])
+    for seen, result in slot:
+        if tvm_ffi.structural_equal(seen, func):
+            return result
+    result = compute()
+    slot.append((func, result))
+    return result
+
+
 def estimate_kernel(func, preset, cpu: str) -> dict:
     """Static cycles of one scheduled kernel PrimFunc on one ``cpu`` core.
 
@@ -191,7 +210,7 @@ def estimate_kernel(func, preset, cpu: str) -> dict:
     is the parent of those TIR loops (TVM/LLVM unrolled them into it) and runs ``runs[K] / extent[K]``
     times; n asm loops after the same marker (copies made by unrolling an enclosing loop) share
     ``runs[K]``."""
-    marked, counts, extents = mark_innermost_loops(func, with_extents=True)
+    marked, counts, extents = _memo(("marks",), func, lambda: mark_innermost_loops(func, with_extents=True))
     target = dict(preset.target_dict)
     target["mcpu"] = cpu
     target["cl-opt"] = ["-unroll-threshold=0"]
@@ -245,7 +264,8 @@ def estimate_artifact(path: str, cpu: str, cores: int | None = None, clock_ghz: 
     cores = cores or int(preset.target_dict.get("num-cores", 1))
     per_kernel = {}
     for name, text in kernels["tir"].items():
-        per_kernel[name] = estimate_kernel(tvm.ir.load_json(text), preset, cpu)
+        func = tvm.ir.load_json(text)
+        per_kernel[name] = _memo(("cycles", preset.name, cpu), func, lambda: estimate_kernel(func, preset, cpu))
     groups = layer_groups(meta["layers"])
     layers = []
     for layer, names in kernels["layers"].items():

@@ -20,6 +20,7 @@ import os
 import numpy as np
 
 from ..errors import InvalidModelError, SepnetError
+from ..progress import bar
 
 DATASETS = ("digits",)
 
@@ -128,11 +129,13 @@ def evaluate(model_path: str, dataset: str = "digits", target: str = "x86", limi
     else:
         run_compiled = lambda xi: art.run({spec["name"]: xi})[0]  # noqa: E731
     outs = {"trainer": [], "reference": [], "compiled": []}
-    for i in range(len(x)):
-        xi = np.ascontiguousarray(np.broadcast_to(x[i:i + 1], shape)[:1]) if shape[0] == 1 else x[i:i + 1]
-        outs["trainer"].append(np.asarray(run_trainer(xi)).reshape(1, -1))
-        outs["reference"].append(reference.run({spec["name"]: xi})[0].reshape(1, -1))
-        outs["compiled"].append(run_compiled(xi).reshape(1, -1))
+    with bar(len(x), f"eval {os.path.basename(model_path)}", unit="image") as progress:
+        for i in range(len(x)):
+            xi = np.ascontiguousarray(np.broadcast_to(x[i:i + 1], shape)[:1]) if shape[0] == 1 else x[i:i + 1]
+            outs["trainer"].append(np.asarray(run_trainer(xi)).reshape(1, -1))
+            outs["reference"].append(reference.run({spec["name"]: xi})[0].reshape(1, -1))
+            outs["compiled"].append(run_compiled(xi).reshape(1, -1))
+            progress.update(1)
     logits = {k: np.concatenate(v) for k, v in outs.items()}
     result = {"model": model_path, "dataset": dataset, "images": int(len(x)), "target": art.meta["target"],
               "trainer_executor": trainer_name, "trainer_layers": len(loaded.quantizers),
