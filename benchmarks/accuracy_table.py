@@ -92,12 +92,9 @@ def main() -> int:
         f.write(f"Digits test split (360 images), mini SEP-Net, seeds {args.seeds}; "
                 f"`python benchmarks/accuracy_table.py` ({result['seconds']:.0f} s on {result['machine']}, 1 thread)\n\n")
         f.write("\n".join(lines) + "\n")
-    import matplotlib
+    from tvm_sepnet.figures import save_figure, subplots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = subplots(figsize=(8, 4))
     names = list(CONFIGS)
     for k, procedure in enumerate(("seed", "qat")):
         sel = [r for r in rows if r["procedure"] == procedure]
@@ -108,8 +105,7 @@ def main() -> int:
     ax.set_ylabel("top-1 % (digits test)")
     ax.set_ylim(0, 100)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(os.path.join(args.out, "accuracy.png"), dpi=100)
+    save_figure(fig, os.path.join(args.out, "accuracy.png"))
     print("\n".join(lines))
     return 0
 

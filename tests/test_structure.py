@@ -20,7 +20,7 @@ PACKAGES = ("schedules", "relay_passes", "tvm_sepnet")
 LAYERS = [
     ["schedules"],
     ["tvm_sepnet.errors", "tvm_sepnet.system_tools", "tvm_sepnet.optional_deps", "tvm_sepnet.artifact_files",
-     "tvm_sepnet.progress"],
+     "tvm_sepnet.progress", "tvm_sepnet.figures"],
     ["tvm_sepnet.targets"],
     ["tvm_sepnet.ops", "tvm_sepnet.batching", "tvm_sepnet.models", "tvm_sepnet.fpga.isa", "tvm_sepnet.fpga.simulator",
      "tvm_sepnet.fpga.compiler", "tvm_sepnet.fpga.runtime", "tvm_sepnet.fpga.rtl", "tvm_sepnet.fpga.cosim"],

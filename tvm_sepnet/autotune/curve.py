@@ -8,8 +8,7 @@ far`` after each trial of the whole run (tasks not reached yet count at their ha
 """
 from __future__ import annotations
 
-import os
-
+from ..figures import save_figure, subplots
 from ..tuning import knobs as knob_records
 from ..tuning.workdir import FAILED_SECS, HAND, KNOB_RECORDS, WorkDir, failed
 
@@ -67,14 +66,9 @@ def trials_to_reach(best: list[float], fraction: float = 0.05) -> int | None:
 def plot_curves(curve_sets: dict[str, dict], path: str, top: int = 4) -> str:
     """PNG of best latency vs trials: one panel per task (the ``top`` heaviest) and one end to end;
     ``curve_sets`` maps a label (e.g. "xgb", "random") to :func:`read_curves` output."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     first = next(iter(curve_sets.values()))
     heavy = sorted(first["tasks"], key=lambda k: -first["tasks"][k]["calls"] * first["tasks"][k]["hand"])[:top]
-    fig, axes = plt.subplots(1, len(heavy) + 1, figsize=(4 * (len(heavy) + 1), 3.4), squeeze=False)
+    fig, axes = subplots(1, len(heavy) + 1, figsize=(4 * (len(heavy) + 1), 3.4), squeeze=False)
     for ax, key in zip(axes[0], heavy):
         for label, cs in curve_sets.items():
             t = cs["tasks"].get(key)
@@ -91,11 +85,7 @@ def plot_curves(curve_sets: dict[str, dict], path: str, top: int = 4) -> str:
     ax.set_xlabel("trials (all tasks)")
     ax.set_ylabel("ms")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 __all__ = ["read_curves", "plot_curves", "trials_to_reach", "HAND"]

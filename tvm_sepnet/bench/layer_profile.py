@@ -19,6 +19,7 @@ import tempfile
 import numpy as np
 
 from ..errors import SepnetError
+from ..figures import save_figure, subplots
 from .model_layers import rows_from_times
 
 
@@ -210,15 +211,10 @@ def format_profile(result: dict) -> str:
 
 def plot_profile(result: dict, png: str) -> str:
     """A horizontal bar chart of the layer rows' ms (ours and onnxruntime's) to ``png``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = result["rows"]
     names = [r["name"] for r in rows]
     y = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(9, max(3.0, 0.22 * len(rows) + 1.2)))
+    fig, ax = subplots(figsize=(9, max(3.0, 0.22 * len(rows) + 1.2)))
     ax.barh(y - 0.2, [r["ms"] for r in rows], height=0.4, label=f"tvm-sepnet ({result['target']}, {result['device']})")
     if result.get("ort"):
         ax.barh(y + 0.2, [r.get("ort_ms") or 0.0 for r in rows], height=0.4, label="onnxruntime fp32 (this host)")
@@ -228,11 +224,7 @@ def plot_profile(result: dict, png: str) -> str:
     ax.set_title(f"{result['model']} per layer: sum {result['sum_ms']:.2f} ms, whole model {result['total_ms']:.2f} ms",
                  fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(png)), exist_ok=True)
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-    return png
+    return save_figure(fig, png, dpi=110)
 
 
 __all__ = ["float_onnx", "format_profile", "plot_profile", "profile_artifact"]

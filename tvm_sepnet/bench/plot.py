@@ -1,17 +1,15 @@
 """PNG plot of a benchmark run: per-layer latency bars (ours vs baselines) and end-to-end bars."""
 from __future__ import annotations
 
+from ..figures import save_figure, subplots
+
 
 def plot_results(results: dict, path: str) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     layers = results["layers"]
     keys = sorted({k for r in layers for k in r if k.endswith("_ms")})
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(13, 9), gridspec_kw={"height_ratios": [3, 1.2]})
+    fig, (ax1, ax2) = subplots(2, 1, figsize=(13, 9), gridspec_kw={"height_ratios": [3, 1.2]})
     width = 0.8 / max(1, len(keys))
     xs = np.arange(len(layers))
     for i, k in enumerate(keys):
@@ -27,7 +25,4 @@ def plot_results(results: dict, path: str) -> str:
     ax2.barh(list(e), list(e.values()), color=["tab:blue" if k.startswith("sepnet") else "tab:gray" for k in e])
     ax2.set_xscale("log")
     ax2.set_xlabel(f"end-to-end ms, SEP-Net {results['end_to_end']['image_size']}px (log)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)

@@ -20,6 +20,7 @@ import os
 import numpy as np
 
 from ..errors import InvalidModelError, SepnetError
+from ..figures import save_figure, subplots
 from ..progress import bar
 
 DATASETS = ("digits",)
@@ -53,15 +54,10 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> dict:
 
 
 def confusion_png(labels: np.ndarray, preds: np.ndarray, path: str, title: str) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     n = int(max(labels.max(), preds.max())) + 1
     cm = np.zeros((n, n), np.int64)
     np.add.at(cm, (labels, preds), 1)
-    fig, ax = plt.subplots(figsize=(5, 4.5))
+    fig, ax = subplots(figsize=(5, 4.5))
     ax.imshow(cm, cmap="Blues")
     for i in range(n):
         for j in range(n):
@@ -73,10 +69,7 @@ def confusion_png(labels: np.ndarray, preds: np.ndarray, path: str, title: str) 
     ax.set_xticks(range(n))
     ax.set_yticks(range(n))
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def remote_runner(art, host: str, port: int):
