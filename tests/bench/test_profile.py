@@ -87,3 +87,30 @@ def test_profile_cli_errors_exit_2(artifact, capsys, args, message):
 
     assert main(["profile", artifact, *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_onnxruntime_nchwc_nodes_are_charged_to_their_layer(tmp_path):
+    """onnxruntime rewrites Conv + Clip to an NCHWc conv named after its output tensor
+    ("<tensor>_nchwc"); its time belongs to the conv's layer, not to "other"."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from tvm_sepnet.bench.ort_layers import ort_layer_times
+    from tvm_sepnet.frontend.onnx_names import layer_names
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((32, 16, 3, 3)).astype(np.float32), "stem.conv.weight")
+    lo, hi = numpy_helper.from_array(np.float32(0), "lo"), numpy_helper.from_array(np.float32(6), "hi")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "stem.conv.weight"], ["/stem/conv/Conv_output_0"], name="/stem/conv/Conv",
+                          pads=[1, 1, 1, 1]),
+         helper.make_node("Clip", ["/stem/conv/Conv_output_0", "lo", "hi"], ["/stem/act/Clip_output_0"], name="/stem/act/Clip"),
+         helper.make_node("Relu", ["/stem/act/Clip_output_0"], ["y"], name="/head/Relu")],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 28, 28])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 32, 28, 28])], [w, lo, hi])
+    path = str(tmp_path / "m.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    times = ort_layer_times(path, {"x": rng.standard_normal((1, 16, 28, 28)).astype(np.float32)}, repeat=3)
+    (layer,) = layer_names(onnx.load(path))  # the conv's layer name, as the importer gives it
+    assert list(times["layers"]) == [layer] and times["layers"][layer] > 0
+    assert not any("Conv" in k for k in times["other"])

@@ -25,7 +25,8 @@ _SUFFIX = re.compile(r"(_nchwc|_token_\d+)+$")
 
 
 def node_owners(model) -> dict[str, str]:
-    """{ONNX node name: our layer name} of the Conv / dense nodes and the element-wise nodes after them."""
+    """{ONNX node name or output tensor name: our layer name} of the Conv / dense nodes and the
+    element-wise nodes after them."""
     from ..frontend.onnx_names import layer_names
 
     weights = {i.name for i in model.graph.initializer}
@@ -42,7 +43,9 @@ def node_owners(model) -> dict[str, str]:
             owners[node.name] = owner
             for out in node.output:
                 produced[out] = owner
-    return owners
+    # onnxruntime names a node it rewrites to NCHWc by the tensor it outputs ("<output>_nchwc"): a layer's
+    # output tensors name it too
+    return {**produced, **owners}
 
 
 def ort_layer_times(onnx_path: str, inputs: dict, repeat: int = 10, threads: int = 1) -> dict:
