@@ -22,8 +22,9 @@ often 14x14 or 7x7: a vectorized position loop would need a predicated tail, whi
 The exception is a conv with one output channel per group (depthwise), which has no vector of output
 channels: :func:`schedule_depthwise` vectorizes its output rows by a divisor of the row length (no
 tail). On MobileNet-v2's depthwise 3x3 layers (int8, 1 thread, Zen 4): 56x56 0.85 -> 0.27 ms, 28x28
-0.64 -> 0.10 ms, 14x14 0.12 -> 0.06 ms; stride 2 gains little (0.48 -> 0.32 ms at 56x56, none at 112x112:
-its input taps are strided loads).
+0.64 -> 0.10 ms, 14x14 0.12 -> 0.06 ms; with stride 2 the padded input is stored as two column phases
+(:func:`split_padded_row_phases`, so that a tap's inputs are one vector load): 112x112 -> 56x56 1.04 ->
+0.72 ms, 56x56 -> 28x28 0.48 -> 0.28 ms (measured beside a CI run on the other core).
 """
 from __future__ import annotations
 
@@ -141,12 +142,40 @@ def schedule_conv(sch: s_tir.Schedule, *, weight: str, o_per_group: int, knobs: 
     sch.vectorize(i_o)
 
 
+def _row_stride(sch: s_tir.Schedule, block) -> int:
+    """The column stride of the conv block ``block``: the factor of its output column variable in the
+    column index of the input (``pad``) it reads (1 when not found)."""
+    import re
+
+    node = sch.get(block)
+    x = node.iter_vars[3].var.name
+    for r in node.reads:
+        if r.source.name == "pad":
+            m = re.fullmatch(rf"{x} \* T\.int64\((\d+)\)( \+ .*)?", str(r.region[-1].min))
+            return int(m.group(1)) if m else 1
+    return 1
+
+
+def split_padded_row_phases(sch: s_tir.Schedule, block) -> None:
+    """For a conv of column stride ``s > 1`` reading a ``pad`` stage: store the padded rows as ``s``
+    phases, ``pad[n, c, y, x] -> (n, c, y, x % s, x // s)``, so that the inputs of ``s``-strided output
+    columns at one tap are contiguous (a vector load, not ``s``-strided element loads). Left alone when
+    the padded row length is not a multiple of ``s``."""
+    if "pad" not in block_names(sch):
+        return
+    stride = _row_stride(sch, block)
+    width = int(sch.get(sch.get_loops(sch.get_sblock("pad"))[-1]).extent)
+    if stride > 1 and width % stride == 0:
+        sch.transform_layout(sch.get_sblock("pad"), ("write", 0), lambda n, c, y, x: (n, c, y, x % stride, x // stride))
+
+
 def schedule_depthwise(sch: s_tir.Schedule, *, lanes: int, knobs: dict, acc: str = "acc", out: str = "out") -> None:
     """One output channel per group (a depthwise conv): no vector of output channels exists, so the
     output row is vectorized instead. Loops ``n, o, y, x, ic, ky, kx`` of ``acc``: parallel over
     (n, o, y), the row split into vectors of ``xv`` positions (the largest divisor of ``Wo`` up to two
     vectors of accumulators), the taps (ky, kx) unrolled around the vector; ``out`` computed per vector."""
     block = sch.get_sblock(acc)
+    split_padded_row_phases(sch, block)
     n, o, y, x, ic, ky, kx = sch.get_loops(block)
     xv = divisor_at_most(int(sch.get(x).extent), 2 * lanes)
     xo, xi = sch.split(x, factors=[None, xv])
