@@ -32,6 +32,9 @@ CASES = [
     ((1, 8, 6, 6), "uint8", (4, 8, 3, 3), (1, 1), 2, (1, 1), 1, True, None),  # unscheduled
     ((1, 10, 5, 5), "int8", (6, 5, 3, 3), (2, 1), (1, 0, 0, 1), (1, 1), 2, False, None),  # unscheduled, odd
     ((1, 128, 28, 28), "uint8", (128, 32, 1, 1), (1, 1), 0, (1, 1), 4, False, "x86"),  # full-size tiles
+    ((1, 32, 28, 28), "uint8", (32, 1, 3, 3), (1, 1), 1, (1, 1), 32, True, "x86"),  # depthwise: row vectors
+    ((2, 24, 15, 15), "uint8", (24, 1, 3, 3), (2, 2), 1, (1, 1), 24, False, "x86"),  # depthwise stride 2, odd row
+    ((1, 16, 7, 7), "int8", (16, 1, 5, 5), (1, 1), 2, (1, 1), 16, True, "arm"),  # depthwise 5x5, ARM family
 ]
 
 
