@@ -1,12 +1,12 @@
-"""LowerDenseExact: ``matmul(x, W)`` by a constant matrix -> the exact float conv kernel.
+"""LowerDenseExact: ``matmul(x, W)`` by a constant matrix -> the exact float dense kernel.
 
 Matches ``relax.matmul(x, W)`` with ``x`` float32 ``(..., K)`` and ``W`` a float32 constant ``(K, M)`` (a
 ``Gemm`` / ``Linear`` layer, bias added after it; a channels-last MLP like ConvNeXt's). With ``P`` the
-product of ``x``'s leading dimensions, emits: ``x`` as ``(P, K)``, transposed to a ``(1, K, P, 1)`` image
-(no transpose when ``P == 1``), ``float_conv2d_exact`` with ``W^T`` as ``(M, K, 1, 1)`` and bias 0, back to
-``(..., M)``: products and sums in float64, one rounding to float32, the reference executor's ``matmul``
-contract, run by a scheduled kernel (stock TVM sums in float32, and its float64 matmul is unscheduled
-scalar code: docs/measurements.md). Matmuls of two activations are left to ``PromoteToFloat64``.
+product of ``x``'s leading dimensions, emits: ``x`` as ``(P, K)``, ``float_dense_exact`` with ``W`` packed
+at compile time in tiles of output columns and bias 0, back to ``(..., M)``: products and sums in float64,
+one rounding to float32, the reference executor's ``matmul`` contract, run by a scheduled kernel (stock TVM
+sums in float32, and its float64 matmul is unscheduled scalar code: docs/measurements.md). Matmuls of two
+activations are left to ``PromoteToFloat64``.
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import numpy as np
 from tvm import relax
 from tvm.relax.expr_functor import mutator
 
-from schedules.float_conv2d_exact.kernel import float_conv2d_exact_prim_func
+from schedules.float_dense_exact.kernel import float_dense_exact_prim_func, float_dense_exact_tile
+from schedules.float_dense_exact.packing import pack_dense_weights
 from tvm_sepnet.targets import get_target
 
 from .lower_to_kernels import as_scheduled_kernel
@@ -46,15 +47,13 @@ class _DenseLowerer(BindingRewriter):
             return None
         emit = self.builder_.emit
         if (p, k, m) not in self.kernels:
-            func = float_conv2d_exact_prim_func((1, k, p, 1), (m, k, 1, 1), family=self.family)
+            func = float_dense_exact_prim_func((p, k), m, family=self.family)
             self.kernels[p, k, m] = self.builder_.add_func(as_scheduled_kernel(func), "dense_exact")
-        x = emit(relax.op.reshape(call.args[0], (p, k)))
-        image = emit(relax.op.reshape(x if p == 1 else emit(relax.op.permute_dims(x, [1, 0])), (1, k, p, 1)))
-        weights = relax.const(np.ascontiguousarray(w.T).reshape(m, k, 1, 1))
-        y = emit(relax.call_tir(self.kernels[p, k, m], [image, weights, relax.const(np.zeros(m, np.float32))],
-                                relax.TensorType((1, m, p, 1), "float32")))
-        y = emit(relax.op.reshape(y, (m, p)))
-        return relax.op.reshape(y if p == 1 else emit(relax.op.permute_dims(y, [1, 0])), (*lead, m))
+        x = call.args[0] if len(x_shape) == 2 else emit(relax.op.reshape(call.args[0], (p, k)))
+        weights = relax.const(pack_dense_weights(w, float_dense_exact_tile(m, self.family)))
+        y = relax.call_tir(self.kernels[p, k, m], [x, weights, relax.const(np.zeros(m, np.float32))],
+                           relax.TensorType((p, m), "float32"))
+        return y if len(x_shape) == 2 else relax.op.reshape(emit(y), (*lead, m))
 
 
 @module_pass("LowerDenseExact")

@@ -21,6 +21,7 @@ ARM_KNOBS = {
     "int8_conv2d": {**NEON_TILED, "algorithm": "direct", "word_layout": None, "tile_o": 16},  # no word ISA
     "decoded_weight_conv2d": {**NEON_TILED, "tile_o": 8},
     "float_conv2d_exact": {**NEON_TILED, "tile_o": 4},
+    "float_dense_exact": {"vector_bits": 128, "tile_m": 16},
     "quantize": {"vector_width": 4, "pack_vector_width": 4, "im2col_vector_width": 2},
 }
 # sdot words: 4 pixels x 4 channels per 128-bit register; 16 int32x4 accumulators + 4 activation

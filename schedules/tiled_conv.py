@@ -22,9 +22,10 @@ often 14x14 or 7x7: a vectorized position loop would need a predicated tail, whi
 The exception is a conv with one output channel per group (depthwise), which has no vector of output
 channels: :func:`schedule_depthwise` vectorizes its output rows by a divisor of the row length (no
 tail). On MobileNet-v2's depthwise 3x3 layers (int8, 1 thread, Zen 4): 56x56 0.85 -> 0.27 ms, 28x28
-0.64 -> 0.10 ms, 14x14 0.12 -> 0.06 ms; with stride 2 the padded input is stored as two column phases
-(:func:`split_padded_row_phases`, so that a tap's inputs are one vector load): 112x112 -> 56x56 1.04 ->
-0.72 ms, 56x56 -> 28x28 0.48 -> 0.28 ms (measured beside a CI run on the other core).
+0.64 -> 0.10 ms, 14x14 0.12 -> 0.06 ms; with stride 2 the conv reads a copy of the padded input stored
+as two column phases (:func:`split_padded_row_phases`, so that a tap's inputs are one vector load):
+112x112 -> 56x56 1.04 -> 0.72 ms (session 9, the pad stage itself in phases), then 0.72 -> see
+docs/measurements.md "Depthwise convs" for the session-10 copy stage (measured beside test runs).
 """
 from __future__ import annotations
 
@@ -157,16 +158,27 @@ def _row_stride(sch: s_tir.Schedule, block) -> int:
 
 
 def split_padded_row_phases(sch: s_tir.Schedule, block) -> None:
-    """For a conv of column stride ``s > 1`` reading a ``pad`` stage: store the padded rows as ``s``
-    phases, ``pad[n, c, y, x] -> (n, c, y, x % s, x // s)``, so that the inputs of ``s``-strided output
-    columns at one tap are contiguous (a vector load, not ``s``-strided element loads). Left alone when
-    the padded row length is not a multiple of ``s``."""
+    """For a conv of column stride ``s > 1`` reading a ``pad`` stage: give the conv a copy of the padded
+    input stored as ``s`` column phases, ``(n, c, y, x) -> (n, c, y, x % s, x // s)``, so that the inputs
+    of ``s``-strided output columns at one tap are contiguous (a vector load, not ``s``-strided element
+    loads). The ``pad`` stage keeps its plain layout (its row loop vectorizes); the copy iterates
+    ``(y, x // s, x % s)`` with the phases unrolled: ``s``-strided loads (LLVM's interleaved groups) into
+    ``s`` contiguous rows. Storing ``pad`` itself in phases made it scalar (index arithmetic per byte:
+    0.1 ms of MobileNet-v3-small's 0.14 ms 72 x 56 x 56 stride-2 depthwise, docs/measurements.md). Left
+    alone when the padded row length is not a multiple of ``s``."""
     if "pad" not in block_names(sch):
         return
     stride = _row_stride(sch, block)
-    width = int(sch.get(sch.get_loops(sch.get_sblock("pad"))[-1]).extent)
-    if stride > 1 and width % stride == 0:
-        sch.transform_layout(sch.get_sblock("pad"), ("write", 0), lambda n, c, y, x: (n, c, y, x % stride, x // stride))
+    pad = sch.get_sblock("pad")
+    width = int(sch.get(sch.get_loops(pad)[-1]).extent)
+    if stride < 2 or width % stride:
+        return
+    phases = sch.cache_read(block, sch.get(pad).writes[0].source.name, "global")
+    sch.transform_layout(phases, ("write", 0), lambda n, c, y, x: (n, c, y, x % stride, x // stride))
+    sch.transform_block_layout(phases, lambda n, c, y, x: (n, c, y, x // stride, x % stride))
+    loops = sch.get_loops(phases)
+    sch.parallel(sch.fuse(*loops[:3]))
+    sch.unroll(loops[-1])
 
 
 def schedule_depthwise(sch: s_tir.Schedule, *, lanes: int, knobs: dict, acc: str = "acc", out: str = "out") -> None:

@@ -7,6 +7,9 @@ from tvm.script import tirx as T
 
 from schedules.bitserial_conv2d import reference as bitserial_ref
 from schedules.bitserial_conv2d.kernel import bitserial_conv2d_prim_func
+from schedules.float_dense_exact import reference as dense_ref
+from schedules.float_dense_exact.kernel import float_dense_exact_prim_func, float_dense_exact_tile
+from schedules.float_dense_exact.packing import pack_dense_weights
 from schedules.int8_conv2d import reference as int8_ref
 from schedules.int8_conv2d.kernel import int8_conv2d_prim_func
 from schedules.quantize import reference as quantize_ref
@@ -38,6 +41,7 @@ def test_bitserial_conv2d_with_residual(name):
     ((1, 64, 14, 14), "uint8", (64, 16, 1, 1), 0, 4, 1),  # the PRB 1x1
     ((1, 256, 7, 7), "uint8", (64, 64, 1, 1), 0, 4, 1),  # a SEP reduce (x86 uses the pairs kernel here)
     ((1, 10, 9, 9), "int8", (6, 5, 3, 3), 1, 2, 2),  # odd channels, 3x3, stride 2, padding
+    ((1, 24, 16, 16), "uint8", (24, 1, 3, 3), 1, 24, 2),  # depthwise stride 2: column phases
 ])
 def test_int8_conv2d(name, x_shape, x_dtype, w_shape, padding, groups, stride):
     preset = get_target(name)
@@ -60,6 +64,21 @@ def test_quantize_bitpack_im2col(name):
     expected = quantize_ref.quantize_bitpack_im2col(x, inv[0], bits=2, groups=4, pack_bits=64, **geo)
     func = quantize_bitpack_im2col_prim_func(x.shape, bits=2, groups=4, pack_bits=64, family=preset.family, **geo)
     (got,) = run_kernel(func, preset, [x, inv], [(expected.shape, str(expected.dtype))])
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("name", ARM)
+def test_float_dense_exact(name):
+    """A classifier (float64 sums, one rounding; 1000 columns padded to whole tiles)."""
+    preset = get_target(name)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 96)).astype(np.float32)
+    w = rng.standard_normal((96, 1000)).astype(np.float32)
+    bias = rng.standard_normal(1000).astype(np.float32)
+    expected = dense_ref.float_dense_exact(x, w, bias)
+    func = float_dense_exact_prim_func(x.shape, 1000, family=preset.family)
+    wp = pack_dense_weights(w, float_dense_exact_tile(1000, preset.family))
+    (got,) = run_kernel(func, preset, [x, wp, bias], [(expected.shape, "float32")])
     np.testing.assert_array_equal(got, expected)
 
 

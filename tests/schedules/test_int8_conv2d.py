@@ -35,6 +35,9 @@ CASES = [
     ((1, 32, 28, 28), "uint8", (32, 1, 3, 3), (1, 1), 1, (1, 1), 32, True, "x86"),  # depthwise: row vectors
     ((2, 24, 15, 15), "uint8", (24, 1, 3, 3), (2, 2), 1, (1, 1), 24, False, "x86"),  # depthwise stride 2, odd row
     ((1, 16, 7, 7), "int8", (16, 1, 5, 5), (1, 1), 2, (1, 1), 16, True, "arm"),  # depthwise 5x5, ARM family
+    ((2, 24, 16, 16), "uint8", (24, 1, 3, 3), (2, 2), 1, (1, 1), 24, True, "x86"),  # stride 2, even row: phases
+    ((1, 16, 14, 14), "int8", (16, 1, 5, 5), (2, 2), 2, (1, 1), 16, False, "x86"),  # 5x5 stride 2: phases
+    ((1, 8, 12, 12), "uint8", (8, 1, 3, 3), (2, 2), (1, 0, 1, 2), (1, 1), 8, True, "arm"),  # asymmetric, ARM
 ]
 
 
@@ -236,3 +239,12 @@ def test_fused_residual_and_quantize_match_reference(target, x_shape, x_dtype, w
 def test_unfusable_quantize_is_refused():
     with pytest.raises(ValueError, match="does not fuse the input quantization"):
         int8_conv2d_prim_func((1, 8, 6, 6), "uint8", (4, 8, 3, 3), quantize=(0, 255))
+
+
+def test_strided_depthwise_reads_a_phase_copy_of_the_padded_input():
+    """Stride 2 with an even padded row: the conv reads a copy of ``pad`` stored as two column phases."""
+    func = int8_conv2d_prim_func((1, 8, 16, 16), "uint8", (8, 1, 3, 3), strides=(2, 2), padding=1, groups=8)
+    text = func.script()
+    assert "pad_global = T.sblock_alloc_buffer((T.int64(1), T.int64(8), T.int64(18), T.int64(2), T.int64(9))" in text
+    odd = int8_conv2d_prim_func((1, 8, 15, 15), "uint8", (8, 1, 3, 3), strides=(2, 2), padding=1, groups=8)
+    assert "pad_global" not in odd.script()  # padded row of 17: no phases
