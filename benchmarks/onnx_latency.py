@@ -8,7 +8,8 @@ after (this machine is shared). ``--clock thread`` runs both engines on one thre
 other jobs on the machine barely move (two runs agree within 1 %, where wall time scatters by 2x); to
 compare two trees, run it with ``PYTHONPATH`` set to each (it compiles the model in-process)::
 
-    python benchmarks/onnx_latency.py conformance/resnet18.dynamo.224.onnx ... [--rounds 15] [--block 1.0] [--clock wall|thread] [--json]
+    python benchmarks/onnx_latency.py conformance/resnet18.dynamo.224.onnx ... [--rounds 15] [--block 1.0] \
+        [--clock wall|thread] [--json]
 """
 from __future__ import annotations
 

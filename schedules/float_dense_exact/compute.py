@@ -34,4 +34,5 @@ def float_dense_exact(x: te.Tensor, wp: te.Tensor, bias: te.Tensor) -> te.Tensor
     )
     if int(bias.shape[0]) > mt * tile:
         raise ValueError(f"float_dense_exact: {int(bias.shape[0])} outputs but {mt * tile} packed weight columns")
-    return te.compute((p, int(bias.shape[0])), lambda pp, m: (acc[pp, m] + bias[m].astype("float64")).astype("float32"), name="out")
+    return te.compute((p, int(bias.shape[0])), lambda pp, m: (acc[pp, m] + bias[m].astype("float64")).astype("float32"),
+                      name="out")
