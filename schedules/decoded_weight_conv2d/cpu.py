@@ -11,7 +11,7 @@ from __future__ import annotations
 from tvm import s_tir, tirx
 
 from schedules.common import merge_knobs
-from schedules.tiled_conv import TILED_CONV_KNOBS, schedule_conv, schedule_pad
+from schedules.tiled_conv import TILED_CONV_KNOBS, schedule_conv
 
 DEFAULT_KNOBS = {**TILED_CONV_KNOBS, "tile_o": 16}  # see schedules.tiled_conv.TILED_CONV_KNOBS
 
@@ -25,7 +25,6 @@ def schedule(func: tirx.PrimFunc, knobs=None) -> tirx.PrimFunc:
     """Schedule a ``decoded_weight_conv2d`` PrimFunc (blocks ``pad`` (optional), ``acc``, ``out``)."""
     knobs = merge_knobs(DEFAULT_KNOBS, knobs, "decoded_weight_conv2d")
     sch = s_tir.Schedule(func)
-    schedule_pad(sch, knobs["parallel"])
     c_total = int(func.params[0].ty.shape[1])
     o_total = int(func.params[1].ty.shape[0])
     groups = c_total // _channels_per_group(sch)

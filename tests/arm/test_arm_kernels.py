@@ -41,7 +41,8 @@ def test_bitserial_conv2d_with_residual(name):
     ((1, 64, 14, 14), "uint8", (64, 16, 1, 1), 0, 4, 1),  # the PRB 1x1
     ((1, 256, 7, 7), "uint8", (64, 64, 1, 1), 0, 4, 1),  # a SEP reduce (x86 uses the pairs kernel here)
     ((1, 10, 9, 9), "int8", (6, 5, 3, 3), 1, 2, 2),  # odd channels, 3x3, stride 2, padding
-    ((1, 24, 16, 16), "uint8", (24, 1, 3, 3), 1, 24, 2),  # depthwise stride 2: column phases
+    ((1, 24, 16, 16), "uint8", (24, 1, 3, 3), 1, 24, 2),  # depthwise stride 2: channel vectors
+    ((1, 8, 64, 64), "uint8", (8, 1, 3, 3), 1, 8, 2),  # depthwise, long rows, stride 2: column phases
 ])
 def test_int8_conv2d(name, x_shape, x_dtype, w_shape, padding, groups, stride):
     preset = get_target(name)

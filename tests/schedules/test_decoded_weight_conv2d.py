@@ -34,6 +34,8 @@ CASES = [
     ((1, 128, 6, 6), (8, 64, 1, 1), "binary", 64, (1, 1), 0, (1, 1), 2, True, "x86"),  # uint64 words
     ((1, 12, 9, 9), (6, 6, 3, 3), "int8", None, (1, 1), 2, (2, 2), 2, True, "x86"),  # dilation
     ((1, 20, 10, 10), (16, 5, 3, 3), "int8", None, (2, 1), 1, (1, 1), 4, False, "x86"),  # odd Cg
+    ((1, 16, 12, 12), (16, 1, 3, 3), "binary", None, (1, 1), 1, (1, 1), 16, True, "x86"),  # depthwise: channel vectors
+    ((1, 8, 64, 64), (8, 1, 3, 3), "int8", None, (2, 2), 1, (1, 1), 8, False, "x86"),  # depthwise, long rows
     ((1, 24, 8, 8), (8, 24, 3, 3), "binary", 16, (1, 1), 1, (1, 1), 1, True, None),  # unscheduled
     ((1, 6, 7, 7), (4, 3, 3, 3), "int8", None, (2, 2), (1, 0, 0, 1), (1, 1), 2, False, None),  # unscheduled
 ]

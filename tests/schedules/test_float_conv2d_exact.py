@@ -16,7 +16,8 @@ CASES = [
     ((1, 32, 7, 7), (24, 16, 1, 1), (1, 1), 0, (1, 1), 2, False, "x86"),  # pointwise
     ((1, 6, 12, 12), (5, 6, 3, 3), (1, 1), 2, (2, 2), 1, True, None),  # unscheduled
     ((1, 16, 14, 14), (16, 1, 3, 3), (2, 2), 1, (1, 1), 16, True, "x86"),  # depthwise: row vectors
-    ((1, 8, 11, 11), (8, 1, 5, 5), (2, 2), 2, (1, 1), 8, False, "x86"),  # depthwise 5x5 stride 2, odd row
+    ((1, 8, 11, 11), (8, 1, 5, 5), (2, 2), 2, (1, 1), 8, False, "x86"),  # depthwise 5x5 stride 2, channel vectors
+    ((2, 4, 36, 36), (4, 1, 3, 3), (2, 2), 1, (1, 1), 4, True, "x86"),  # depthwise, long rows: row vectors, phases
 ]
 
 

@@ -35,9 +35,14 @@ CASES = [
     ((1, 32, 28, 28), "uint8", (32, 1, 3, 3), (1, 1), 1, (1, 1), 32, True, "x86"),  # depthwise: row vectors
     ((2, 24, 15, 15), "uint8", (24, 1, 3, 3), (2, 2), 1, (1, 1), 24, False, "x86"),  # depthwise stride 2, odd row
     ((1, 16, 7, 7), "int8", (16, 1, 5, 5), (1, 1), 2, (1, 1), 16, True, "arm"),  # depthwise 5x5, ARM family
-    ((2, 24, 16, 16), "uint8", (24, 1, 3, 3), (2, 2), 1, (1, 1), 24, True, "x86"),  # stride 2, even row: phases
-    ((1, 16, 14, 14), "int8", (16, 1, 5, 5), (2, 2), 2, (1, 1), 16, False, "x86"),  # 5x5 stride 2: phases
+    ((2, 24, 16, 16), "uint8", (24, 1, 3, 3), (2, 2), 1, (1, 1), 24, True, "x86"),  # stride 2, channel vectors
+    ((1, 16, 14, 14), "int8", (16, 1, 5, 5), (2, 2), 2, (1, 1), 16, False, "x86"),  # 5x5 stride 2, channel vectors
     ((1, 8, 12, 12), "uint8", (8, 1, 3, 3), (2, 2), (1, 0, 1, 2), (1, 1), 8, True, "arm"),  # asymmetric, ARM
+    ((1, 16, 10, 10), "uint8", (16, 1, 3, 3), (1, 1), 0, (1, 1), 16, True, "x86"),  # no pad stage: input copy
+    ((1, 12, 9, 9), "uint8", (12, 1, 3, 3), (1, 1), 1, (1, 1), 12, True, "x86"),  # 12 channels: row vectors
+    ((1, 8, 32, 32), "uint8", (8, 1, 3, 3), (1, 1), 1, (2, 2), 8, True, "x86"),  # long rows, dilation: row vectors
+    ((1, 8, 64, 64), "int8", (8, 1, 3, 3), (2, 2), 1, (1, 1), 8, False, "x86"),  # long rows, stride 2: phases
+    ((1, 8, 61, 61), "uint8", (8, 1, 5, 5), (2, 2), 2, (1, 1), 8, True, "arm"),  # odd padded row: no phases
 ]
 
 
@@ -242,9 +247,17 @@ def test_unfusable_quantize_is_refused():
 
 
 def test_strided_depthwise_reads_a_phase_copy_of_the_padded_input():
-    """Stride 2 with an even padded row: the conv reads a copy of ``pad`` stored as two column phases."""
-    func = int8_conv2d_prim_func((1, 8, 16, 16), "uint8", (8, 1, 3, 3), strides=(2, 2), padding=1, groups=8)
-    text = func.script()
-    assert "pad_global = T.sblock_alloc_buffer((T.int64(1), T.int64(8), T.int64(18), T.int64(2), T.int64(9))" in text
-    odd = int8_conv2d_prim_func((1, 8, 15, 15), "uint8", (8, 1, 3, 3), strides=(2, 2), padding=1, groups=8)
-    assert "pad_global" not in odd.script()  # padded row of 17: no phases
+    """Stride 2 with long rows and an even padded row: the conv reads a copy of ``pad`` in two column phases."""
+    func = int8_conv2d_prim_func((1, 8, 64, 64), "uint8", (8, 1, 3, 3), strides=(2, 2), padding=1, groups=8)
+    assert "pad_global = T.sblock_alloc_buffer((T.int64(1), T.int64(8), T.int64(66), T.int64(2), T.int64(33))" in func.script()
+    odd = int8_conv2d_prim_func((1, 8, 63, 63), "uint8", (8, 1, 3, 3), strides=(2, 2), padding=1, groups=8)
+    assert "pad_global" not in odd.script()  # padded row of 65: no phases
+
+
+def test_short_depthwise_rows_store_the_input_channel_blocked():
+    """Rows up to 14 outputs and channels in whole vectors: input and accumulators channel-innermost."""
+    text = int8_conv2d_prim_func((1, 24, 14, 14), "uint8", (24, 1, 3, 3), padding=1, groups=24).script()
+    assert 'pad = T.sblock_alloc_buffer((T.int64(1), T.int64(3), T.int64(16), T.int64(16), T.int64(8)), "uint8")' in text
+    assert 'acc = T.sblock_alloc_buffer((T.int64(1), T.int64(3), T.int64(14), T.int64(14), T.int64(8)), "int32")' in text
+    long_rows = int8_conv2d_prim_func((1, 24, 28, 28), "uint8", (24, 1, 3, 3), padding=1, groups=24).script()
+    assert 'pad = T.sblock_alloc_buffer((T.int64(1), T.int64(24), T.int64(30), T.int64(30)), "uint8")' in long_rows
