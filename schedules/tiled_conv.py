@@ -203,16 +203,27 @@ def schedule_depthwise(sch: s_tir.Schedule, *, lanes: int, knobs: dict, acc: str
     xv = divisor_at_most(int(sch.get(x).extent), 2 * lanes)
     xo, xi = sch.split(x, factors=[None, xv])
     sch.reorder(n, o, y, xo, ic, ky, kx, xi)
-    par = sch.fuse(n, o, y)
+    _run_depthwise_taps(sch, block, out, par=sch.fuse(n, o, y), out_at=xo, ic=ic, unrolled=(ky, kx), vector=xi,
+                        knobs=knobs)
+
+
+def _run_depthwise_taps(sch: s_tir.Schedule, block, out: str, *, par, out_at, ic, unrolled, vector, knobs: dict,
+                        unroll_init: bool = False) -> None:
+    """The common tail of the depthwise schedules: ``par`` parallel, the ``unrolled`` loops unrolled, the
+    ``vector`` loop vectorized, ``out`` computed at ``out_at`` (``par`` when None; vectorized along its last
+    loop) and the reduction init decomposed at ``ic`` (its last loop vectorized, the one above it unrolled
+    with ``unroll_init``)."""
     if knobs["parallel"]:
         sch.parallel(par)
-    sch.unroll(ky)
-    sch.unroll(kx)
-    sch.vectorize(xi)
+    for loop in unrolled:
+        sch.unroll(loop)
+    sch.vectorize(vector)
     consumer = sch.get_sblock(out)
-    sch.reverse_compute_at(consumer, xo, preserve_unit_loops=True)
+    sch.reverse_compute_at(consumer, par if out_at is None else out_at, preserve_unit_loops=True)
     sch.vectorize(sch.get_loops(consumer)[-1])
     init = sch.decompose_reduction(block, ic)
+    if unroll_init:
+        sch.unroll(sch.get_loops(init)[-2])
     sch.vectorize(sch.get_loops(init)[-1])
 
 
@@ -247,19 +258,8 @@ def schedule_depthwise_channels(sch: s_tir.Schedule, *, channels: int, knobs: di
     ob, oi = sch.split(o, factors=[None, channels])
     xo, xi = sch.split(x, factors=[None, divisor_at_most(int(sch.get(x).extent), 8)])
     sch.reorder(n, ob, y, xo, ic, ky, kx, xi, oi)
-    par = sch.fuse(n, ob, y)
-    if knobs["parallel"]:
-        sch.parallel(par)
-    sch.unroll(ky)
-    sch.unroll(kx)
-    sch.unroll(xi)
-    sch.vectorize(oi)
-    consumer = sch.get_sblock(out)
-    sch.reverse_compute_at(consumer, par, preserve_unit_loops=True)
-    sch.vectorize(sch.get_loops(consumer)[-1])
-    init = sch.decompose_reduction(block, ic)
-    sch.unroll(sch.get_loops(init)[-2])
-    sch.vectorize(sch.get_loops(init)[-1])
+    _run_depthwise_taps(sch, block, out, par=sch.fuse(n, ob, y), out_at=None, ic=ic, unrolled=(ky, kx, xi), vector=oi,
+                        knobs=knobs, unroll_init=True)
 
 
 def schedule_oihw_conv(func: tirx.PrimFunc, knobs: dict, weight: str) -> tirx.PrimFunc:
