@@ -138,8 +138,9 @@ def test_quantize_bitpack_tvm(family, shape, bits, groups, pbits, target):
 
 @pytest.mark.parametrize(
     "knobs",
-    [{"vector_width": 3, "pack_vector_width": 5, "parallel_axes": 1, "unroll_pack": False},
-     {"vector_width": 16, "pack_vector_width": 16, "parallel_axes": 3}],
+    [{"fuse_all": False, "vector_width": 3, "pack_vector_width": 5, "parallel_axes": 1, "unroll_pack": False},
+     {"fuse_all": False, "vector_width": 16, "pack_vector_width": 16, "parallel_axes": 3},
+     {"fuse_all": True, "pack_vector_width": 16}],
 )
 def test_quantize_bitpack_x86_knobs(knobs, target):
     rng = np.random.default_rng(5)
