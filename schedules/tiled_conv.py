@@ -24,8 +24,8 @@ channels: :func:`schedule_depthwise` vectorizes its output rows by a divisor of 
 tail). On MobileNet-v2's depthwise 3x3 layers (int8, 1 thread, Zen 4): 56x56 0.85 -> 0.27 ms, 28x28
 0.64 -> 0.10 ms, 14x14 0.12 -> 0.06 ms; with stride 2 the conv reads a copy of the padded input stored
 as two column phases (:func:`split_padded_row_phases`, so that a tap's inputs are one vector load):
-112x112 -> 56x56 1.04 -> 0.72 ms (session 9, the pad stage itself in phases), then 0.72 -> see
-docs/measurements.md "Depthwise convs" for the session-10 copy stage (measured beside test runs).
+112x112 -> 56x56 1.04 -> 0.34 ms (docs/measurements.md, "Depthwise convs"). Rows of up to 14 outputs
+are vectorized across channels instead (:func:`schedule_depthwise_channels`).
 """
 from __future__ import annotations
 

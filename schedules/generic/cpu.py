@@ -18,6 +18,8 @@ iterations).
 """
 from __future__ import annotations
 
+import math
+
 DEFAULT_KNOBS = {"lanes": 8, "min_parallel": 64}
 
 DATA_PAR = 0
@@ -83,15 +85,13 @@ def _schedule_block(sch, block, k):
     if split is not None:
         inner = sch.fuse(*loops[split:]) if len(loops) - split > 1 else loops[split]
         outer = (sch.fuse(*loops[:split]) if split > 1 else loops[0]) if split else inner
-        if _product(extents) >= int(k["min_parallel"]) and (split == 0 or _product(extents[:split]) > 1):
+        if math.prod(extents) >= int(k["min_parallel"]) and (split == 0 or math.prod(extents[:split]) > 1):
             sch.parallel(outer)
         return
     if all_parallel and len(loops) > 0:
         lanes = _divisor_lanes(extents[-1], int(k["lanes"]))
         fused = sch.fuse(*loops) if len(loops) > 1 else loops[0]
-        total = 1
-        for e in extents:
-            total *= e
+        total = math.prod(extents)
         if lanes > 1 and total % lanes == 0:
             outer, inner = sch.split(fused, [None, lanes])
             sch.vectorize(inner)
@@ -102,18 +102,8 @@ def _schedule_block(sch, block, k):
         return
     par = loops[:n_par]
     fused = sch.fuse(*par) if len(par) > 1 else par[0]
-    total = 1
-    for e in extents[:n_par]:
-        total *= e
-    if total >= int(k["min_parallel"]):
+    if math.prod(extents[:n_par]) >= int(k["min_parallel"]):
         sch.parallel(fused)
-
-
-def _product(extents) -> int:
-    total = 1
-    for e in extents:
-        total *= e
-    return total
 
 
 def _access_kinds(region, ivars, shape) -> list[str] | None:
